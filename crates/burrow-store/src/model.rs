@@ -1,0 +1,275 @@
+//! Rows of burrow's tables, as the rest of burrow sees them.
+//!
+//! Secrets are never held here in plain text: passwords are argon2 hashes, access tokens are
+//! SHA-256 hashes plus the per-token nonce from which the broker re-derives them with its key.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProjectMember {
+    pub project_id: i64,
+    pub user_id: i64,
+    /// "owner" or "member".
+    pub role: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Device {
+    pub id: i64,
+    pub project_id: i64,
+    pub dsn: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+    /// Serial (hex) of the device certificate currently valid for this device.
+    pub cert_serial: Option<String>,
+    pub cert_not_after: Option<Timestamp>,
+    /// Set when the device's certificate was revoked; a revoked device is refused at once.
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub project_id: i64,
+    pub dsn: String,
+    pub name: String,
+}
+
+/// A one-time enrollment token for a device (stored as a SHA-256 hash).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Enrollment {
+    pub id: i64,
+    pub device_id: i64,
+    pub token_hash: String,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// The seed's `reverse_tunnels` row, every column kept.
+///
+/// `source_access_token` / `destination_access_token` exist for schema compatibility with the
+/// seed; burrow never writes a token there (they stay NULL): the broker tunnel row holds only
+/// token hashes, and tokens are re-derived with the server key when needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseTunnel {
+    pub id: i64,
+    pub device_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub public_url: String,
+    pub is_enabled: bool,
+    pub tunnel_id: Option<String>,
+    pub tunnel_arn: Option<String>,
+    pub source_access_token: Option<String>,
+    pub destination_access_token: Option<String>,
+    pub local_port: i64,
+    pub protocol: String,
+    pub require_auth: bool,
+    pub allowed_user_ids: Vec<i64>,
+    pub total_requests: i64,
+    pub last_accessed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReverseTunnel {
+    pub device_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub public_url: String,
+    pub is_enabled: bool,
+    pub local_port: i64,
+    pub protocol: String,
+    pub require_auth: bool,
+    pub allowed_user_ids: Vec<i64>,
+}
+
+/// A partial update: `None` leaves a field as it is. `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ReverseTunnelPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub is_enabled: Option<bool>,
+    pub local_port: Option<i64>,
+    pub protocol: Option<String>,
+    pub require_auth: Option<bool>,
+    pub allowed_user_ids: Option<Vec<i64>>,
+}
+
+/// Where a reverse tunnel's broker tunnel stands (set on open/rotate, cleared on close).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerLink {
+    pub tunnel_id: Option<String>,
+    pub tunnel_arn: Option<String>,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TunnelStatus {
+    Open,
+    Closed,
+}
+
+impl TunnelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelStatus::Open => "OPEN",
+            TunnelStatus::Closed => "CLOSED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "OPEN" => Some(TunnelStatus::Open),
+            "CLOSED" => Some(TunnelStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// One access token slot (source or destination) of a broker tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenSlot {
+    /// Hex SHA-256 of the current token (lookup key; unique).
+    pub hash: Option<String>,
+    /// Random nonce the broker derives the current token from with its server key (hex).
+    pub nonce: Option<String>,
+    /// When a handshake spent the token (single use), if it did.
+    pub used_at: Option<Timestamp>,
+    /// Hex SHA-256 of the client token bound on first use (the protocol's reconnect exception).
+    pub client_token_hash: Option<String>,
+    /// CONNECTED / DISCONNECTED as last recorded, and when it changed.
+    pub connected: bool,
+    pub state_updated_at: Option<Timestamp>,
+}
+
+/// A tunnel of the broker (the AWS IoT Secure Tunnel equivalent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerTunnel {
+    pub tunnel_id: String,
+    pub tunnel_arn: String,
+    /// Project that owns it (reverse tunnels: the device's project; AWS API: the key's project).
+    pub project_id: Option<i64>,
+    pub status: TunnelStatus,
+    pub description: Option<String>,
+    pub thing_name: Option<String>,
+    pub services: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub max_lifetime_minutes: i64,
+    pub source: TokenSlot,
+    pub destination: TokenSlot,
+    pub created_at: Timestamp,
+    pub last_updated_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenMode {
+    Source,
+    Destination,
+}
+
+impl TokenMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenMode::Source => "source",
+            TokenMode::Destination => "destination",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BrokerTunnelFilter {
+    pub project_id: Option<i64>,
+    pub thing_name: Option<String>,
+    /// Return tunnels strictly older (by created_at, tunnel_id) than this cursor: newest first.
+    pub before: Option<(Timestamp, String)>,
+    pub limit: i64,
+}
+
+/// One request seen by the edge.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessLogEntry {
+    pub id: i64,
+    pub reverse_tunnel_id: i64,
+    pub at: Timestamp,
+    pub user_id: Option<i64>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccessLogEntry {
+    pub reverse_tunnel_id: i64,
+    pub at: Timestamp,
+    pub user_id: Option<i64>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub duration_ms: i64,
+}
+
+/// Batched usage counters flushed by the edge.
+#[derive(Debug, Clone)]
+pub struct UsageDelta {
+    pub reverse_tunnel_id: i64,
+    pub requests: i64,
+    pub last_accessed_at: Timestamp,
+}
+
+/// An AWS-style access key (SigV4). The secret is not stored: it is derived from `nonce` with
+/// the server key.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiKey {
+    pub access_key_id: String,
+    pub user_id: i64,
+    pub project_id: i64,
+    pub nonce: String,
+    pub description: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
