@@ -1,0 +1,82 @@
+//! burrow's REST API: the seed's endpoints (same paths, same JSON), plus users, projects and
+//! devices. Handlers parse input into domain types, check project membership, and call the
+//! [`Store`]; what happens to tunnels beyond the database (broker tunnels, agents, enrollment)
+//! goes through the [`Lifecycle`] the binary plugs in.
+
+mod auth;
+mod domain;
+mod error;
+mod json;
+mod lifecycle;
+mod openapi;
+mod public_url;
+mod routes;
+mod time;
+
+use std::sync::Arc;
+
+use axum::Router;
+use burrow_store::{Store, User};
+
+pub use auth::{hash_password, verify_password, Claims, JwtKeys};
+pub use error::{ApiError, ApiResult};
+pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
+pub use openapi::openapi_json;
+
+/// Settings the API needs from burrow's configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Tunnels get `public_url`s below this domain (`localhost` in development).
+    pub base_domain: String,
+    /// A device counts as online when its agent was seen within this window.
+    pub online_window: chrono::Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            base_domain: "localhost".to_string(),
+            online_window: chrono::Duration::seconds(90),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub jwt: JwtKeys,
+    pub config: Arc<ApiConfig>,
+    pub lifecycle: Arc<dyn Lifecycle>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        jwt: JwtKeys,
+        config: ApiConfig,
+        lifecycle: Arc<dyn Lifecycle>,
+    ) -> Self {
+        AppState {
+            store,
+            jwt,
+            config: Arc::new(config),
+            lifecycle,
+        }
+    }
+
+    /// The user a bearer JWT names, if the token is valid and the user still exists.
+    pub async fn user_for_token(&self, token: &str) -> ApiResult<Option<User>> {
+        let Some(claims) = self.jwt.verify(token) else {
+            return Ok(None);
+        };
+        let Ok(id) = claims.sub.parse::<i64>() else {
+            return Ok(None);
+        };
+        Ok(self.store.user_by_id(id).await?)
+    }
+}
+
+/// All API routes, under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    routes::router().with_state(state)
+}

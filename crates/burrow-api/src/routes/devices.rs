@@ -1,0 +1,191 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use burrow_store::{Device, NewDevice, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::domain::{self, Dsn};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ValidJson;
+use crate::routes::projects::parse_id;
+use crate::routes::{visible_device, visible_project};
+use crate::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    pub dsn: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceResponse {
+    pub id: i64,
+    pub project_id: i64,
+    pub dsn: String,
+    pub name: String,
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The agent was seen recently.
+    pub online: bool,
+    /// The device certificate was revoked.
+    pub revoked: bool,
+    /// The device has enrolled (holds a certificate).
+    pub enrolled: bool,
+}
+
+/// A newly registered device, with its one-time enrollment token (shown only here).
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredDevice {
+    #[serde(flatten)]
+    pub device: DeviceResponse,
+    pub enrollment_token: String,
+}
+
+impl DeviceResponse {
+    pub fn new(d: &Device, state: &AppState) -> Self {
+        let now = chrono::Utc::now();
+        DeviceResponse {
+            id: d.id,
+            project_id: d.project_id,
+            dsn: d.dsn.clone(),
+            name: d.name.clone(),
+            created_at: d.created_at,
+            last_seen_at: d.last_seen_at,
+            online: d.revoked_at.is_none()
+                && d.last_seen_at.is_some_and(|t| now - t <= state.config.online_window),
+            revoked: d.revoked_at.is_some(),
+            enrolled: d.cert_serial.is_some(),
+        }
+    }
+}
+
+/// Register a device in a project; answers its one-time `enrollment_token`.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/devices", request_body = RegisterDevice,
+    responses((status = 201, body = RegisteredDevice), (status = 409, description = "DSN taken")),
+    security(("bearer" = [])))]
+pub async fn register(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    ValidJson(req): ValidJson<RegisterDevice>,
+) -> ApiResult<(StatusCode, Json<RegisteredDevice>)> {
+    let project = visible_project(&state, &user, parse_id(&id)?).await?;
+    let dsn = Dsn::parse(&req.dsn)?;
+    let name = domain::plain_name("name", &req.name, 255)?;
+    let device = state
+        .store
+        .create_device(NewDevice {
+            project_id: project.id,
+            dsn: dsn.as_str().to_string(),
+            name,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict("a device with this dsn exists".into()),
+            other => other.into(),
+        })?;
+    let token = state.lifecycle.issue_enrollment(&device).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredDevice {
+            device: DeviceResponse::new(&device, &state),
+            enrollment_token: token,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}/devices",
+    responses((status = 200, body = [DeviceResponse])), security(("bearer" = [])))]
+pub async fn list_in_project(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DeviceResponse>>> {
+    let project = visible_project(&state, &user, parse_id(&id)?).await?;
+    let devices = state.store.list_devices_in_project(project.id).await?;
+    Ok(Json(devices.iter().map(|d| DeviceResponse::new(d, &state)).collect()))
+}
+
+/// Devices of every project the caller is a member of.
+#[utoipa::path(get, path = "/api/v1/devices",
+    responses((status = 200, body = [DeviceResponse])), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<DeviceResponse>>> {
+    let devices = state.store.list_devices_for_user(user.id).await?;
+    Ok(Json(devices.iter().map(|d| DeviceResponse::new(d, &state)).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{dsn}",
+    responses((status = 200, body = DeviceResponse), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+) -> ApiResult<Json<DeviceResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    Ok(Json(DeviceResponse::new(&device, &state)))
+}
+
+/// Delete a device: its certificate stops working and its tunnels are closed and removed.
+#[utoipa::path(delete, path = "/api/v1/devices/{dsn}",
+    responses((status = 200), (status = 404)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    state.lifecycle.device_deleted(&device).await?;
+    state.store.delete_device(device.id).await?;
+    Ok(Json(serde_json::json!({"message": "Device deleted successfully"})))
+}
+
+/// Issue a new one-time enrollment token for an existing device (re-enrollment).
+#[utoipa::path(post, path = "/api/v1/devices/{dsn}/enrollment",
+    responses((status = 201, body = RegisteredDevice)), security(("bearer" = [])))]
+pub async fn reenroll(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+) -> ApiResult<(StatusCode, Json<RegisteredDevice>)> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let token = state.lifecycle.issue_enrollment(&device).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredDevice {
+            device: DeviceResponse::new(&device, &state),
+            enrollment_token: token,
+        }),
+    ))
+}
+
+/// Revoke the device's certificate: it is refused at once until it enrolls again.
+#[utoipa::path(post, path = "/api/v1/devices/{dsn}/revoke",
+    responses((status = 200, body = DeviceResponse)), security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+) -> ApiResult<Json<DeviceResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    state
+        .store
+        .revoke_device(device.id, chrono::Utc::now())
+        .await?;
+    state.lifecycle.device_revoked(&device).await?;
+    let device = state
+        .store
+        .device_by_id(device.id)
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    Ok(Json(DeviceResponse::new(&device, &state)))
+}

@@ -1,0 +1,92 @@
+pub(crate) mod auth;
+pub(crate) mod devices;
+pub(crate) mod projects;
+pub(crate) mod reverse_tunnels;
+pub(crate) mod users;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+use burrow_store::{Device, User};
+
+use crate::domain::Dsn;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+pub(crate) use devices::{DeviceResponse, RegisteredDevice};
+pub(crate) use projects::{MemberResponse, ProjectResponse};
+pub(crate) use reverse_tunnels::{ReverseTunnelList, ReverseTunnelResponse};
+pub(crate) use users::UserResponse;
+
+pub fn router() -> Router<AppState> {
+    let rt = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels";
+    Router::new()
+        .route("/api/v1/openapi.json", get(crate::openapi::serve))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/users", post(users::create).get(users::list))
+        .route("/api/v1/projects", post(projects::create).get(projects::list))
+        .route("/api/v1/projects/{id}", get(projects::get))
+        .route(
+            "/api/v1/projects/{id}/members",
+            post(projects::add_member).get(projects::members),
+        )
+        .route(
+            "/api/v1/projects/{id}/devices",
+            post(devices::register).get(devices::list_in_project),
+        )
+        .route("/api/v1/devices", get(devices::list))
+        .route("/api/v1/devices/{dsn}", get(devices::get).delete(devices::delete))
+        .route("/api/v1/devices/{dsn}/enrollment", post(devices::reenroll))
+        .route("/api/v1/devices/{dsn}/revoke", post(devices::revoke))
+        .route(rt, get(reverse_tunnels::list).post(reverse_tunnels::create))
+        .route(
+            &format!("{rt}/{{id}}"),
+            put(reverse_tunnels::update)
+                .delete(reverse_tunnels::delete)
+                .get(reverse_tunnels::get),
+        )
+        .route(&format!("{rt}/{{id}}/rotate"), post(reverse_tunnels::rotate))
+        .route(
+            &format!("{rt}/{{id}}/access-log"),
+            get(reverse_tunnels::access_log),
+        )
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+/// The device named `dsn` if `user` may see it. A device that does not exist and one in
+/// another project answer the same 404, so the API is no existence oracle.
+pub(crate) async fn visible_device(state: &AppState, user: &User, dsn: &str) -> ApiResult<Device> {
+    let dsn = Dsn::parse(dsn).map_err(|_| ApiError::NotFound("device"))?;
+    let device = state
+        .store
+        .device_by_dsn(dsn.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    if state.store.is_member(device.project_id, user.id).await? {
+        Ok(device)
+    } else {
+        Err(ApiError::NotFound("device"))
+    }
+}
+
+/// The project `id` if `user` is a member of it (404 otherwise, as for devices).
+pub(crate) async fn visible_project(
+    state: &AppState,
+    user: &User,
+    id: i64,
+) -> ApiResult<burrow_store::Project> {
+    let project = state
+        .store
+        .project_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("project"))?;
+    if state.store.is_member(id, user.id).await? {
+        Ok(project)
+    } else {
+        Err(ApiError::NotFound("project"))
+    }
+}

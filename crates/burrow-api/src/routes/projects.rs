@@ -1,0 +1,176 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use burrow_store::{Project, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::domain;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ValidJson;
+use crate::routes::visible_project;
+use crate::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectResponse {
+    pub id: i64,
+    pub name: String,
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Project> for ProjectResponse {
+    fn from(p: Project) -> Self {
+        ProjectResponse {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    pub user_id: i64,
+    /// "member" (default) or "owner".
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberResponse {
+    pub project_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub role: String,
+}
+
+/// Create a project; the caller becomes its owner.
+#[utoipa::path(post, path = "/api/v1/projects", request_body = CreateProject,
+    responses((status = 201, body = ProjectResponse)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ValidJson(req): ValidJson<CreateProject>,
+) -> ApiResult<(StatusCode, Json<ProjectResponse>)> {
+    let name = domain::plain_name("name", &req.name, 255)?;
+    let project = state.store.create_project(&name, user.id).await?;
+    Ok((StatusCode::CREATED, Json(project.into())))
+}
+
+/// Projects the caller is a member of.
+#[utoipa::path(get, path = "/api/v1/projects",
+    responses((status = 200, body = [ProjectResponse])), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<ProjectResponse>>> {
+    let projects = state.store.list_projects_for_user(user.id).await?;
+    Ok(Json(projects.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}",
+    responses((status = 200, body = ProjectResponse), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProjectResponse>> {
+    let id = parse_id(&id)?;
+    Ok(Json(visible_project(&state, &user, id).await?.into()))
+}
+
+/// Add a user to a project (project owners and administrators).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/members", request_body = AddMember,
+    responses((status = 201, body = MemberResponse), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    ValidJson(req): ValidJson<AddMember>,
+) -> ApiResult<(StatusCode, Json<MemberResponse>)> {
+    let id = parse_id(&id)?;
+    let project = visible_project(&state, &user, id).await?;
+    let is_owner = state
+        .store
+        .list_members(project.id)
+        .await?
+        .iter()
+        .any(|m| m.user_id == user.id && m.role == "owner");
+    if !is_owner && !user.is_admin {
+        return Err(ApiError::Forbidden("only project owners can add members"));
+    }
+    let role = match req.role.as_deref() {
+        None | Some("member") => "member",
+        Some("owner") => "owner",
+        Some(_) => return Err(ApiError::validation("role", "role must be member or owner")),
+    };
+    let member_user = state
+        .store
+        .user_by_id(req.user_id)
+        .await?
+        .ok_or_else(|| ApiError::validation("user_id", "no such user"))?;
+    let m = state
+        .store
+        .add_member(project.id, member_user.id, role)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict("already a member".into()),
+            other => other.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MemberResponse {
+            project_id: m.project_id,
+            user_id: m.user_id,
+            email: member_user.email,
+            role: m.role,
+        }),
+    ))
+}
+
+/// Members of a project (for choosing `allowed_user_ids`).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/members",
+    responses((status = 200, body = [MemberResponse])), security(("bearer" = [])))]
+pub async fn members(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MemberResponse>>> {
+    let id = parse_id(&id)?;
+    let project = visible_project(&state, &user, id).await?;
+    let mut out = Vec::new();
+    for m in state.store.list_members(project.id).await? {
+        let email = state
+            .store
+            .user_by_id(m.user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        out.push(MemberResponse {
+            project_id: m.project_id,
+            user_id: m.user_id,
+            email,
+            role: m.role,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// Ids in paths: anything that is not a positive integer names nothing (404, not 422/500).
+pub(crate) fn parse_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or(ApiError::NotFound("resource"))
+}

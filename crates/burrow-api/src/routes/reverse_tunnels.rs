@@ -1,0 +1,417 @@
+//! The seed's management endpoints, same paths and JSON shapes:
+//! `GET/POST /api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels`,
+//! `PUT/DELETE .../reverse-tunnels/{id}`; plus `GET .../{id}`, `POST .../{id}/rotate` and
+//! `GET .../{id}/access-log`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use burrow_store::{Device, NewReverseTunnel, ReverseTunnel, ReverseTunnelPatch, StoreError};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::domain::{self, Dsn, Subdomain, TunnelProtocol};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ValidJson;
+use crate::public_url;
+use crate::routes::projects::parse_id;
+use crate::routes::visible_device;
+use crate::AppState;
+
+type Ts = chrono::DateTime<chrono::Utc>;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReverseTunnel {
+    pub name: String,
+    pub description: Option<String>,
+    /// Default 8080.
+    pub local_port: Option<i64>,
+    /// http, https, ws or wss (default http).
+    pub protocol: Option<String>,
+    /// Default true.
+    pub require_auth: Option<bool>,
+    /// Default true.
+    pub is_enabled: Option<bool>,
+    /// When not empty, only these users (members of the device's project) may pass the edge.
+    pub allowed_user_ids: Option<Vec<i64>>,
+    /// Ask for a specific DNS label under the base domain (409 when taken).
+    pub subdomain: Option<String>,
+}
+
+/// Any subset of fields; `null` clears `description` and `allowed_user_ids`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateReverseTunnel {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub local_port: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub protocol: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub require_auth: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub is_enabled: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub allowed_user_ids: Option<Option<Vec<i64>>>,
+}
+
+/// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The seed's `ReverseTunnelResponse`. Access tokens are never part of it.
+#[derive(Serialize, ToSchema)]
+pub struct ReverseTunnelResponse {
+    pub id: i64,
+    pub device_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub public_url: String,
+    pub local_port: i64,
+    pub protocol: String,
+    pub is_enabled: bool,
+    pub require_auth: bool,
+    pub allowed_user_ids: Vec<i64>,
+    pub tunnel_id: Option<String>,
+    pub tunnel_arn: Option<String>,
+    pub total_requests: i64,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_accessed_at: Option<Ts>,
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Ts,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub updated_at: Option<Ts>,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Ts>,
+    /// The broker tunnel's status: OPEN, CLOSED, or null when none is open.
+    pub status: Option<String>,
+    /// Whether the device's agent is connected to the tunnel right now.
+    pub agent_connected: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReverseTunnelList {
+    pub items: Vec<ReverseTunnelResponse>,
+    pub total: usize,
+}
+
+async fn respond(state: &AppState, t: ReverseTunnel) -> ReverseTunnelResponse {
+    let live = state.lifecycle.tunnel_state(&t).await;
+    ReverseTunnelResponse {
+        id: t.id,
+        device_id: t.device_id,
+        name: t.name,
+        description: t.description,
+        public_url: t.public_url,
+        local_port: t.local_port,
+        protocol: t.protocol,
+        is_enabled: t.is_enabled,
+        require_auth: t.require_auth,
+        allowed_user_ids: t.allowed_user_ids,
+        tunnel_id: t.tunnel_id,
+        tunnel_arn: t.tunnel_arn,
+        total_requests: t.total_requests,
+        last_accessed_at: t.last_accessed_at,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        expires_at: t.expires_at,
+        status: live.status,
+        agent_connected: live.agent_connected,
+    }
+}
+
+/// The tunnel `id` of `device` (404 if it belongs to another device).
+async fn tunnel_of(state: &AppState, device: &Device, id: &str) -> ApiResult<ReverseTunnel> {
+    let id = parse_id(id)?;
+    match state.store.reverse_tunnel_by_id(id).await? {
+        Some(t) if t.device_id == device.id => Ok(t),
+        _ => Err(ApiError::NotFound("reverse tunnel")),
+    }
+}
+
+/// `allowed_user_ids` must name members of the device's project.
+async fn check_allowed(state: &AppState, device: &Device, ids: &[i64]) -> ApiResult<Vec<i64>> {
+    if ids.len() > 1000 {
+        return Err(ApiError::validation("allowed_user_ids", "at most 1000 users"));
+    }
+    let mut out: Vec<i64> = ids.to_vec();
+    out.sort_unstable();
+    out.dedup();
+    for id in &out {
+        if !state.store.is_member(device.project_id, *id).await? {
+            return Err(ApiError::validation(
+                "allowed_user_ids",
+                format!("user {id} is not a member of the device's project"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
+    responses((status = 200, body = ReverseTunnelList), (status = 404)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+) -> ApiResult<Json<ReverseTunnelList>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let mut items = Vec::new();
+    for t in state.store.list_reverse_tunnels(device.id).await? {
+        items.push(respond(&state, t).await);
+    }
+    let total = items.len();
+    Ok(Json(ReverseTunnelList { items, total }))
+}
+
+#[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
+    request_body = CreateReverseTunnel,
+    responses((status = 201, body = ReverseTunnelResponse), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+    ValidJson(req): ValidJson<CreateReverseTunnel>,
+) -> ApiResult<(StatusCode, Json<ReverseTunnelResponse>)> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let name = domain::tunnel_name(&req.name)?;
+    let description = domain::description(req.description)?;
+    let local_port = domain::local_port(req.local_port.unwrap_or(8080))?;
+    let protocol = TunnelProtocol::parse(req.protocol.as_deref().unwrap_or("http"))?;
+    let allowed = check_allowed(&state, &device, &req.allowed_user_ids.unwrap_or_default()).await?;
+    let requested = req.subdomain.as_deref().map(Subdomain::parse).transpose()?;
+    let base = &state.config.base_domain;
+    let candidates = match &requested {
+        Some(sub) => vec![public_url::requested(sub, base)],
+        None => public_url::candidates(&Dsn::parse(&device.dsn)?, &name, base),
+    };
+    let mut created = None;
+    for host in candidates {
+        let row = NewReverseTunnel {
+            device_id: device.id,
+            name: name.clone(),
+            description: description.clone(),
+            public_url: host,
+            is_enabled: req.is_enabled.unwrap_or(true),
+            local_port,
+            protocol: protocol.as_str().to_string(),
+            require_auth: req.require_auth.unwrap_or(true),
+            allowed_user_ids: allowed.clone(),
+        };
+        match state.store.create_reverse_tunnel(row).await {
+            Ok(t) => {
+                created = Some(t);
+                break;
+            }
+            // Taken (possibly by a concurrent request): try the next name.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(tunnel) = created else {
+        return Err(ApiError::Conflict(match requested {
+            Some(_) => "this subdomain is already taken".into(),
+            None => "could not allocate a unique public_url".into(),
+        }));
+    };
+    let tunnel = match state.lifecycle.tunnel_created(&device, tunnel.clone()).await {
+        Ok(t) => t,
+        Err(e) => {
+            // Keep API and broker consistent: no row without its tunnel.
+            let _ = state.store.delete_reverse_tunnel(tunnel.id).await;
+            return Err(e);
+        }
+    };
+    Ok((StatusCode::CREATED, Json(respond(&state, tunnel).await)))
+}
+
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
+    responses((status = 200, body = ReverseTunnelResponse), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+) -> ApiResult<Json<ReverseTunnelResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let t = tunnel_of(&state, &device, &id).await?;
+    Ok(Json(respond(&state, t).await))
+}
+
+#[utoipa::path(put, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
+    request_body = UpdateReverseTunnel,
+    responses((status = 200, body = ReverseTunnelResponse), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+    ValidJson(req): ValidJson<UpdateReverseTunnel>,
+) -> ApiResult<Json<ReverseTunnelResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let before = tunnel_of(&state, &device, &id).await?;
+    let patch = build_patch(&state, &device, req).await?;
+    let after = state
+        .store
+        .update_reverse_tunnel(before.id, patch, chrono::Utc::now())
+        .await?;
+    let after = state.lifecycle.tunnel_updated(&device, &before, after).await?;
+    Ok(Json(respond(&state, after).await))
+}
+
+fn required<T>(field: &str, v: Option<Option<T>>) -> ApiResult<Option<T>> {
+    match v {
+        Some(None) => Err(ApiError::validation(field, format!("{field} cannot be null"))),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+async fn build_patch(
+    state: &AppState,
+    device: &Device,
+    req: UpdateReverseTunnel,
+) -> ApiResult<ReverseTunnelPatch> {
+    let allowed = match req.allowed_user_ids {
+        None => None,
+        Some(None) => Some(Vec::new()),
+        Some(Some(ids)) => Some(check_allowed(state, device, &ids).await?),
+    };
+    Ok(ReverseTunnelPatch {
+        name: required("name", req.name)?
+            .map(|n| domain::tunnel_name(&n))
+            .transpose()?,
+        description: match req.description {
+            None => None,
+            Some(d) => Some(domain::description(d)?),
+        },
+        is_enabled: required("is_enabled", req.is_enabled)?,
+        local_port: required("local_port", req.local_port)?
+            .map(domain::local_port)
+            .transpose()?,
+        protocol: required("protocol", req.protocol)?
+            .map(|p| TunnelProtocol::parse(&p).map(|p| p.as_str().to_string()))
+            .transpose()?,
+        require_auth: required("require_auth", req.require_auth)?,
+        allowed_user_ids: allowed,
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    pub message: &'static str,
+}
+
+#[utoipa::path(delete, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
+    responses((status = 200, body = Message), (status = 404)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+) -> ApiResult<Json<Message>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let t = tunnel_of(&state, &device, &id).await?;
+    state.lifecycle.tunnel_deleted(&device, &t).await?;
+    state.store.delete_reverse_tunnel(t.id).await?;
+    Ok(Json(Message {
+        message: "Reverse tunnel deleted successfully",
+    }))
+}
+
+/// Rotate the tunnel now (the seed's troubleshooting step): a new broker tunnel and tokens,
+/// answered as the tunnel with its new `tunnel_id` and `expires_at` (never a token).
+#[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/rotate",
+    responses((status = 200, body = ReverseTunnelResponse), (status = 404), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+) -> ApiResult<Json<ReverseTunnelResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let t = tunnel_of(&state, &device, &id).await?;
+    if !t.is_enabled {
+        return Err(ApiError::Conflict("the tunnel is disabled".into()));
+    }
+    let rotated = state
+        .lifecycle
+        .tunnel_rotate(&device, t)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("this server has no tunnel broker".into()))?;
+    Ok(Json(respond(&state, rotated).await))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessLogItem {
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Ts,
+    pub user_id: Option<i64>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub duration_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessLogList {
+    pub items: Vec<AccessLogItem>,
+    pub total: usize,
+}
+
+/// The edge's access log of a tunnel, newest first (`?limit=`, default 100, at most 1000).
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/access-log",
+    responses((status = 200, body = AccessLogList)), security(("bearer" = [])))]
+pub async fn access_log(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<AccessLogList>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let t = tunnel_of(&state, &device, &id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let items: Vec<AccessLogItem> = state
+        .store
+        .list_access_log(t.id, limit)
+        .await?
+        .into_iter()
+        .map(|e| AccessLogItem {
+            at: e.at,
+            user_id: e.user_id,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            bytes_in: e.bytes_in,
+            bytes_out: e.bytes_out,
+            duration_ms: e.duration_ms,
+        })
+        .collect();
+    let total = items.len();
+    Ok(Json(AccessLogList { items, total }))
+}
+
