@@ -6,9 +6,13 @@
 
 mod error;
 mod model;
+#[macro_use]
+mod sql;
 mod postgres;
 mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use model::*;

@@ -222,6 +222,7 @@ pub struct BrokerTunnelFilter {
     pub thing_name: Option<String>,
     /// Return tunnels strictly older (by created_at, tunnel_id) than this cursor: newest first.
     pub before: Option<(Timestamp, String)>,
+    /// At most this many rows; 0 or less means no limit.
     pub limit: i64,
 }
 

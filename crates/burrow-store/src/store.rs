@@ -43,11 +43,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_device(&self, id: i64) -> Result<()>;
     async fn touch_device(&self, id: i64, at: Timestamp) -> Result<()>;
     /// Records the certificate issued at enrollment and clears any revocation.
-    async fn set_device_certificate(&self, id: i64, serial: &str, not_after: Timestamp) -> Result<()>;
+    async fn set_device_certificate(
+        &self,
+        id: i64,
+        serial: &str,
+        not_after: Timestamp,
+    ) -> Result<()>;
     async fn revoke_device(&self, id: i64, at: Timestamp) -> Result<()>;
 
     // --- enrollment ------------------------------------------------------------------------
-    async fn create_enrollment(&self, device_id: i64, token_hash: &str, expires_at: Timestamp) -> Result<Enrollment>;
+    async fn create_enrollment(
+        &self,
+        device_id: i64,
+        token_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<Enrollment>;
     /// Atomically marks the token used if it exists, is unused and has not expired at `now`;
     /// answers the device id, or `None`. A second call with the same token answers `None`.
     async fn consume_enrollment(&self, token_hash: &str, now: Timestamp) -> Result<Option<i64>>;
@@ -56,13 +66,27 @@ pub trait Store: Send + Sync + 'static {
     async fn create_reverse_tunnel(&self, tunnel: NewReverseTunnel) -> Result<ReverseTunnel>;
     async fn reverse_tunnel_by_id(&self, id: i64) -> Result<Option<ReverseTunnel>>;
     /// Lookup by host name (the `public_url` column, lower case).
-    async fn reverse_tunnel_by_public_url(&self, public_url: &str) -> Result<Option<ReverseTunnel>>;
+    async fn reverse_tunnel_by_public_url(&self, public_url: &str)
+        -> Result<Option<ReverseTunnel>>;
     async fn list_reverse_tunnels(&self, device_id: i64) -> Result<Vec<ReverseTunnel>>;
     async fn list_all_reverse_tunnels(&self) -> Result<Vec<ReverseTunnel>>;
     /// Tunnels with an `expires_at` earlier than `before` (for cleanup and rotation).
-    async fn list_reverse_tunnels_expiring_before(&self, before: Timestamp) -> Result<Vec<ReverseTunnel>>;
-    async fn update_reverse_tunnel(&self, id: i64, patch: ReverseTunnelPatch, now: Timestamp) -> Result<ReverseTunnel>;
-    async fn set_reverse_tunnel_broker(&self, id: i64, link: BrokerLink, now: Timestamp) -> Result<ReverseTunnel>;
+    async fn list_reverse_tunnels_expiring_before(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<ReverseTunnel>>;
+    async fn update_reverse_tunnel(
+        &self,
+        id: i64,
+        patch: ReverseTunnelPatch,
+        now: Timestamp,
+    ) -> Result<ReverseTunnel>;
+    async fn set_reverse_tunnel_broker(
+        &self,
+        id: i64,
+        link: BrokerLink,
+        now: Timestamp,
+    ) -> Result<ReverseTunnel>;
     async fn delete_reverse_tunnel(&self, id: i64) -> Result<()>;
     /// Adds batched request counts (one statement per tunnel, no read-modify-write).
     async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<()>;
@@ -71,22 +95,45 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_broker_tunnel(&self, tunnel: &BrokerTunnel) -> Result<()>;
     async fn broker_tunnel(&self, tunnel_id: &str) -> Result<Option<BrokerTunnel>>;
     /// Finds the tunnel whose current source or destination token hash is `token_hash`.
-    async fn broker_tunnel_by_token_hash(&self, token_hash: &str) -> Result<Option<(BrokerTunnel, TokenMode)>>;
+    async fn broker_tunnel_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(BrokerTunnel, TokenMode)>>;
     async fn list_broker_tunnels(&self, filter: &BrokerTunnelFilter) -> Result<Vec<BrokerTunnel>>;
     /// Open tunnels whose `expires_at` is earlier than `before`.
-    async fn list_open_broker_tunnels_expiring_before(&self, before: Timestamp) -> Result<Vec<BrokerTunnel>>;
+    async fn list_open_broker_tunnels_expiring_before(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<BrokerTunnel>>;
     /// Overwrites the whole row (tokens, states, status, tags...). NotFound when absent.
     async fn update_broker_tunnel(&self, tunnel: &BrokerTunnel) -> Result<()>;
     /// Marks the token slot of `mode` used, only if its hash is still `token_hash` and it is
     /// unused: answers false when another handshake won the race (single use).
-    async fn spend_token(&self, tunnel_id: &str, mode: TokenMode, token_hash: &str, client_token_hash: Option<&str>, at: Timestamp) -> Result<bool>;
-    async fn set_connection_state(&self, tunnel_id: &str, mode: TokenMode, connected: bool, at: Timestamp) -> Result<()>;
+    async fn spend_token(
+        &self,
+        tunnel_id: &str,
+        mode: TokenMode,
+        token_hash: &str,
+        client_token_hash: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool>;
+    async fn set_connection_state(
+        &self,
+        tunnel_id: &str,
+        mode: TokenMode,
+        connected: bool,
+        at: Timestamp,
+    ) -> Result<()>;
     async fn delete_broker_tunnel(&self, tunnel_id: &str) -> Result<()>;
 
     // --- access log ------------------------------------------------------------------------
     async fn insert_access_log(&self, entries: &[NewAccessLogEntry]) -> Result<()>;
     /// Newest first.
-    async fn list_access_log(&self, reverse_tunnel_id: i64, limit: i64) -> Result<Vec<AccessLogEntry>>;
+    async fn list_access_log(
+        &self,
+        reverse_tunnel_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AccessLogEntry>>;
 
     // --- API keys (AWS-compatible API) -----------------------------------------------------
     async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
@@ -97,7 +144,12 @@ pub trait Store: Send + Sync + 'static {
     // --- scheduler -------------------------------------------------------------------------
     /// Claims one run of job `name`: succeeds (true) for exactly one caller among all nodes
     /// when the job's last run started at or before `now - interval`. Atomic across nodes.
-    async fn claim_job(&self, name: &str, now: Timestamp, interval: chrono::Duration) -> Result<bool>;
+    async fn claim_job(
+        &self,
+        name: &str,
+        now: Timestamp,
+        interval: chrono::Duration,
+    ) -> Result<bool>;
 
     // --- key/value settings (server secrets are kept in the data dir, not here) ------------
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;

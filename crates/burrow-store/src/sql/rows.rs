@@ -1,0 +1,151 @@
+//! Row shapes for the models that do not map column-for-field (JSON columns, token slots).
+
+use sqlx::types::Json;
+
+use crate::error::StoreError;
+use crate::model::*;
+
+/// A `reverse_tunnels` row as stored (`allowed_user_ids` is a nullable JSON array).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReverseTunnelRow {
+    id: i64,
+    device_id: i64,
+    name: String,
+    description: Option<String>,
+    public_url: String,
+    is_enabled: bool,
+    tunnel_id: Option<String>,
+    tunnel_arn: Option<String>,
+    source_access_token: Option<String>,
+    destination_access_token: Option<String>,
+    local_port: i64,
+    protocol: String,
+    require_auth: bool,
+    allowed_user_ids: Option<Json<Vec<i64>>>,
+    total_requests: i64,
+    last_accessed_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+}
+
+impl From<ReverseTunnelRow> for ReverseTunnel {
+    fn from(r: ReverseTunnelRow) -> Self {
+        ReverseTunnel {
+            id: r.id,
+            device_id: r.device_id,
+            name: r.name,
+            description: r.description,
+            public_url: r.public_url,
+            is_enabled: r.is_enabled,
+            tunnel_id: r.tunnel_id,
+            tunnel_arn: r.tunnel_arn,
+            source_access_token: r.source_access_token,
+            destination_access_token: r.destination_access_token,
+            local_port: r.local_port,
+            protocol: r.protocol,
+            require_auth: r.require_auth,
+            allowed_user_ids: r.allowed_user_ids.map(|j| j.0).unwrap_or_default(),
+            total_requests: r.total_requests,
+            last_accessed_at: r.last_accessed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// A `broker_tunnels` row as stored: the two token slots flattened into `source_*` and
+/// `destination_*` columns, services and tags as JSON.
+#[derive(sqlx::FromRow)]
+pub(crate) struct BrokerTunnelRow {
+    tunnel_id: String,
+    tunnel_arn: String,
+    project_id: Option<i64>,
+    status: String,
+    description: Option<String>,
+    thing_name: Option<String>,
+    services: Json<Vec<String>>,
+    tags: Json<Vec<Tag>>,
+    max_lifetime_minutes: i64,
+    source_token_hash: Option<String>,
+    source_token_nonce: Option<String>,
+    source_token_used_at: Option<Timestamp>,
+    source_client_token_hash: Option<String>,
+    source_connected: bool,
+    source_state_updated_at: Option<Timestamp>,
+    destination_token_hash: Option<String>,
+    destination_token_nonce: Option<String>,
+    destination_token_used_at: Option<Timestamp>,
+    destination_client_token_hash: Option<String>,
+    destination_connected: bool,
+    destination_state_updated_at: Option<Timestamp>,
+    created_at: Timestamp,
+    last_updated_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+impl TryFrom<BrokerTunnelRow> for BrokerTunnel {
+    type Error = StoreError;
+
+    fn try_from(r: BrokerTunnelRow) -> Result<Self, StoreError> {
+        let status = TunnelStatus::parse(&r.status).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("unknown broker tunnel status {:?}", r.status).into(),
+            ))
+        })?;
+        Ok(BrokerTunnel {
+            tunnel_id: r.tunnel_id,
+            tunnel_arn: r.tunnel_arn,
+            project_id: r.project_id,
+            status,
+            description: r.description,
+            thing_name: r.thing_name,
+            services: r.services.0,
+            tags: r.tags.0,
+            max_lifetime_minutes: r.max_lifetime_minutes,
+            source: TokenSlot {
+                hash: r.source_token_hash,
+                nonce: r.source_token_nonce,
+                used_at: r.source_token_used_at,
+                client_token_hash: r.source_client_token_hash,
+                connected: r.source_connected,
+                state_updated_at: r.source_state_updated_at,
+            },
+            destination: TokenSlot {
+                hash: r.destination_token_hash,
+                nonce: r.destination_token_nonce,
+                used_at: r.destination_token_used_at,
+                client_token_hash: r.destination_client_token_hash,
+                connected: r.destination_connected,
+                state_updated_at: r.destination_state_updated_at,
+            },
+            created_at: r.created_at,
+            last_updated_at: r.last_updated_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+impl BrokerTunnelRow {
+    /// Which slot of this row holds `token_hash`, if any.
+    pub(crate) fn mode_of(&self, token_hash: &str) -> Option<TokenMode> {
+        if self.source_token_hash.as_deref() == Some(token_hash) {
+            Some(TokenMode::Source)
+        } else if self.destination_token_hash.as_deref() == Some(token_hash) {
+            Some(TokenMode::Destination)
+        } else {
+            None
+        }
+    }
+}
+
+/// Converts fetched broker rows.
+pub(crate) fn broker_tunnels(rows: Vec<BrokerTunnelRow>) -> Result<Vec<BrokerTunnel>, StoreError> {
+    rows.into_iter().map(BrokerTunnel::try_from).collect()
+}
+
+/// Converts fetched reverse tunnel rows.
+pub(crate) fn reverse_tunnels(rows: Vec<ReverseTunnelRow>) -> Vec<ReverseTunnel> {
+    rows.into_iter().map(ReverseTunnel::from).collect()
+}
