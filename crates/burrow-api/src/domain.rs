@@ -9,7 +9,8 @@ pub struct Dsn(String);
 impl Dsn {
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(Dsn(s.to_string()))
         } else {
@@ -36,7 +37,8 @@ impl Subdomain {
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let s = s.to_ascii_lowercase();
         let ok = (1..=63).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -88,7 +90,10 @@ impl TunnelProtocol {
 pub fn tunnel_name(s: &str) -> Result<String, ApiError> {
     let t = s.trim();
     if t.is_empty() || s.chars().count() > 255 {
-        return Err(ApiError::validation("name", "name must be 1-255 characters"));
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1-255 characters",
+        ));
     }
     Ok(s.to_string())
 }
@@ -118,7 +123,10 @@ pub fn local_port(p: i64) -> Result<i64, ApiError> {
     if (1..=65535).contains(&p) {
         Ok(p)
     } else {
-        Err(ApiError::validation("local_port", "local_port must be 1-65535"))
+        Err(ApiError::validation(
+            "local_port",
+            "local_port must be 1-65535",
+        ))
     }
 }
 
@@ -131,7 +139,10 @@ pub fn email(s: &str) -> Result<String, ApiError> {
     if valid {
         Ok(s)
     } else {
-        Err(ApiError::validation("email", "a valid email address is required"))
+        Err(ApiError::validation(
+            "email",
+            "a valid email address is required",
+        ))
     }
 }
 

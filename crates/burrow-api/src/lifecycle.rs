@@ -22,7 +22,11 @@ pub struct TunnelState {
 #[async_trait]
 pub trait Lifecycle: Send + Sync + 'static {
     /// A tunnel row was created; open what it needs and answer the row as it now is.
-    async fn tunnel_created(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
+    async fn tunnel_created(
+        &self,
+        device: &Device,
+        tunnel: ReverseTunnel,
+    ) -> ApiResult<ReverseTunnel> {
         let _ = device;
         Ok(tunnel)
     }
@@ -42,7 +46,11 @@ pub trait Lifecycle: Send + Sync + 'static {
         Ok(())
     }
     /// Manual rotation; `None` when this server has no broker.
-    async fn tunnel_rotate(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<Option<ReverseTunnel>> {
+    async fn tunnel_rotate(
+        &self,
+        device: &Device,
+        tunnel: ReverseTunnel,
+    ) -> ApiResult<Option<ReverseTunnel>> {
         let _ = (device, tunnel);
         Ok(None)
     }
@@ -80,7 +88,9 @@ impl Lifecycle for BasicLifecycle {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
         let expires = chrono::Utc::now() + self.enrollment_ttl;
-        self.store.create_enrollment(device.id, &hash, expires).await?;
+        self.store
+            .create_enrollment(device.id, &hash, expires)
+            .await?;
         Ok(token)
     }
 }

@@ -20,7 +20,11 @@ pub fn candidates(dsn: &Dsn, name: &str, base_domain: &str) -> Vec<String> {
     let mut rng = rand::thread_rng();
     for _ in 0..4 {
         let suffix: u32 = rng.gen_range(0x1000..0xffff);
-        let stem = if slug.is_empty() { base.clone() } else { format!("{base}-{slug}") };
+        let stem = if slug.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}-{slug}")
+        };
         labels.push(fit_with_suffix(&stem, &format!("{suffix:x}")));
     }
     labels.dedup();
@@ -32,7 +36,10 @@ pub fn requested(sub: &Subdomain, base_domain: &str) -> String {
 }
 
 fn host(label: &str, base_domain: &str) -> String {
-    format!("{label}.{}", base_domain.trim_end_matches('.').to_ascii_lowercase())
+    format!(
+        "{label}.{}",
+        base_domain.trim_end_matches('.').to_ascii_lowercase()
+    )
 }
 
 /// Lower-case alphanumerics with single dashes: "Web Dashboard!" → "web-dashboard".
@@ -81,7 +88,10 @@ mod tests {
         let dsn = Dsn::parse(&"X".repeat(64)).expect("dsn");
         for h in candidates(&dsn, &"name ".repeat(40), "localhost") {
             let label = h.split('.').next().expect("label");
-            assert!(label.len() <= 63 && Subdomain::parse(label).is_ok(), "{label}");
+            assert!(
+                label.len() <= 63 && Subdomain::parse(label).is_ok(),
+                "{label}"
+            );
         }
     }
 }

@@ -52,7 +52,11 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: (now + self.ttl).timestamp(),
         };
-        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// Verifies signature, algorithm and expiry (no leeway: an expired token is expired).
@@ -72,7 +76,10 @@ mod tests {
     use base64::Engine;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::minutes(5))
+        JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            chrono::Duration::minutes(5),
+        )
     }
 
     #[test]
@@ -91,14 +98,19 @@ mod tests {
             .expect("issue");
         assert!(k.verify(&old).is_none(), "expired");
 
-        let other = JwtKeys::new(b"another-key-another-key-another!", chrono::Duration::minutes(5));
+        let other = JwtKeys::new(
+            b"another-key-another-key-another!",
+            chrono::Duration::minutes(5),
+        );
         let forged = other.issue(7, "a@b.c", Utc::now()).expect("issue");
         assert!(k.verify(&forged).is_none(), "wrong key");
 
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let exp = Utc::now().timestamp() + 600;
-        let body = b64.encode(format!(r#"{{"sub":"7","email":"a@b.c","iat":0,"exp":{exp}}}"#));
+        let body = b64.encode(format!(
+            r#"{{"sub":"7","email":"a@b.c","iat":0,"exp":{exp}}}"#
+        ));
         assert!(k.verify(&format!("{header}.{body}.")).is_none(), "alg none");
     }
 }

@@ -59,7 +59,8 @@ impl DeviceResponse {
             created_at: d.created_at,
             last_seen_at: d.last_seen_at,
             online: d.revoked_at.is_none()
-                && d.last_seen_at.is_some_and(|t| now - t <= state.config.online_window),
+                && d.last_seen_at
+                    .is_some_and(|t| now - t <= state.config.online_window),
             revoked: d.revoked_at.is_some(),
             enrolled: d.cert_serial.is_some(),
         }
@@ -110,7 +111,12 @@ pub async fn list_in_project(
 ) -> ApiResult<Json<Vec<DeviceResponse>>> {
     let project = visible_project(&state, &user, parse_id(&id)?).await?;
     let devices = state.store.list_devices_in_project(project.id).await?;
-    Ok(Json(devices.iter().map(|d| DeviceResponse::new(d, &state)).collect()))
+    Ok(Json(
+        devices
+            .iter()
+            .map(|d| DeviceResponse::new(d, &state))
+            .collect(),
+    ))
 }
 
 /// Devices of every project the caller is a member of.
@@ -121,7 +127,12 @@ pub async fn list(
     AuthUser(user): AuthUser,
 ) -> ApiResult<Json<Vec<DeviceResponse>>> {
     let devices = state.store.list_devices_for_user(user.id).await?;
-    Ok(Json(devices.iter().map(|d| DeviceResponse::new(d, &state)).collect()))
+    Ok(Json(
+        devices
+            .iter()
+            .map(|d| DeviceResponse::new(d, &state))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/devices/{dsn}",
@@ -146,7 +157,9 @@ pub async fn delete(
     let device = visible_device(&state, &user, &dsn).await?;
     state.lifecycle.device_deleted(&device).await?;
     state.store.delete_device(device.id).await?;
-    Ok(Json(serde_json::json!({"message": "Device deleted successfully"})))
+    Ok(Json(
+        serde_json::json!({"message": "Device deleted successfully"}),
+    ))
 }
 
 /// Issue a new one-time enrollment token for an existing device (re-enrollment).

@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/users", post(users::create).get(users::list))
-        .route("/api/v1/projects", post(projects::create).get(projects::list))
+        .route(
+            "/api/v1/projects",
+            post(projects::create).get(projects::list),
+        )
         .route("/api/v1/projects/{id}", get(projects::get))
         .route(
             "/api/v1/projects/{id}/members",
@@ -35,7 +38,10 @@ pub fn router() -> Router<AppState> {
             post(devices::register).get(devices::list_in_project),
         )
         .route("/api/v1/devices", get(devices::list))
-        .route("/api/v1/devices/{dsn}", get(devices::get).delete(devices::delete))
+        .route(
+            "/api/v1/devices/{dsn}",
+            get(devices::get).delete(devices::delete),
+        )
         .route("/api/v1/devices/{dsn}/enrollment", post(devices::reenroll))
         .route("/api/v1/devices/{dsn}/revoke", post(devices::revoke))
         .route(rt, get(reverse_tunnels::list).post(reverse_tunnels::create))
@@ -45,7 +51,10 @@ pub fn router() -> Router<AppState> {
                 .delete(reverse_tunnels::delete)
                 .get(reverse_tunnels::get),
         )
-        .route(&format!("{rt}/{{id}}/rotate"), post(reverse_tunnels::rotate))
+        .route(
+            &format!("{rt}/{{id}}/rotate"),
+            post(reverse_tunnels::rotate),
+        )
         .route(
             &format!("{rt}/{{id}}/access-log"),
             get(reverse_tunnels::access_log),

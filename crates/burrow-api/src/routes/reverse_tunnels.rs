@@ -68,7 +68,9 @@ pub struct UpdateReverseTunnel {
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -149,7 +151,10 @@ async fn tunnel_of(state: &AppState, device: &Device, id: &str) -> ApiResult<Rev
 /// `allowed_user_ids` must name members of the device's project.
 async fn check_allowed(state: &AppState, device: &Device, ids: &[i64]) -> ApiResult<Vec<i64>> {
     if ids.len() > 1000 {
-        return Err(ApiError::validation("allowed_user_ids", "at most 1000 users"));
+        return Err(ApiError::validation(
+            "allowed_user_ids",
+            "at most 1000 users",
+        ));
     }
     let mut out: Vec<i64> = ids.to_vec();
     out.sort_unstable();
@@ -232,7 +237,11 @@ pub async fn create(
             None => "could not allocate a unique public_url".into(),
         }));
     };
-    let tunnel = match state.lifecycle.tunnel_created(&device, tunnel.clone()).await {
+    let tunnel = match state
+        .lifecycle
+        .tunnel_created(&device, tunnel.clone())
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             // Keep API and broker consistent: no row without its tunnel.
@@ -272,13 +281,19 @@ pub async fn update(
         .store
         .update_reverse_tunnel(before.id, patch, chrono::Utc::now())
         .await?;
-    let after = state.lifecycle.tunnel_updated(&device, &before, after).await?;
+    let after = state
+        .lifecycle
+        .tunnel_updated(&device, &before, after)
+        .await?;
     Ok(Json(respond(&state, after).await))
 }
 
 fn required<T>(field: &str, v: Option<Option<T>>) -> ApiResult<Option<T>> {
     match v {
-        Some(None) => Err(ApiError::validation(field, format!("{field} cannot be null"))),
+        Some(None) => Err(ApiError::validation(
+            field,
+            format!("{field} cannot be null"),
+        )),
         Some(Some(v)) => Ok(Some(v)),
         None => Ok(None),
     }
@@ -414,4 +429,3 @@ pub async fn access_log(
     let total = items.len();
     Ok(Json(AccessLogList { items, total }))
 }
-

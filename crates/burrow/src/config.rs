@@ -1,0 +1,202 @@
+//! burrow's configuration, layered: defaults → file (`--config`, `BURROW_CONFIG`, or
+//! `./burrow.toml` when present) → environment (`BURROW_*`, nested keys with `__`) → flags.
+//! Secrets are [`Secret`]s: masked in `Debug`, in logs and in `--check-config`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{mask_url, Secret};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The one HTTP port: API, web UI, broker data plane and (development) tunnel hosts.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the server's keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; default: SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Tunnels get `<name>.<base_domain>`; `localhost` in development.
+    pub base_domain: String,
+    /// Where devices reach the config endpoint over mutual TLS.
+    pub device_listen: SocketAddr,
+    /// The first administrator, when no user exists yet (else one is generated and printed).
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    /// Lifetime of user JWTs.
+    pub jwt_ttl_minutes: i64,
+    /// Default log filter (`RUST_LOG` overrides it).
+    pub log: String,
+    /// Region and account id that appear in tunnel ARNs.
+    pub region: String,
+    pub account_id: String,
+    /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// Values given as flags (only those present override the layers below).
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_listen: Option<SocketAddr>,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    base_domain: &'static str,
+    device_listen: SocketAddr,
+    jwt_ttl_minutes: i64,
+    log: &'static str,
+    region: &'static str,
+    account_id: &'static str,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "base_domain",
+    "device_listen",
+    "admin_email",
+    "admin_password",
+    "jwt_ttl_minutes",
+    "log",
+    "region",
+    "account_id",
+    "trusted_proxies",
+];
+
+pub const DEFAULT_PORT: u16 = 8700;
+
+fn defaults() -> Defaults {
+    Defaults {
+        listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        data_dir: PathBuf::from("burrow-data"),
+        base_domain: "localhost",
+        device_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT + 1)),
+        jwt_ttl_minutes: 60,
+        log: "info",
+        region: "us-east-1",
+        account_id: "000000000000",
+        trusted_proxies: Vec::new(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the layers. `file` is the `--config` flag; `BURROW_CONFIG` is read as its fallback.
+    pub fn load(file: Option<&Path>, flags: FlagOverrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(defaults()));
+        let env_file = std::env::var_os("BURROW_CONFIG").map(PathBuf::from);
+        match file.map(Path::to_path_buf).or(env_file) {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Invalid(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("burrow.toml")),
+        }
+        // Only keys of this struct: other BURROW_* variables (test switches, the agent's)
+        // are not configuration errors of the server.
+        let env = Env::prefixed("BURROW_")
+            .filter(|k| {
+                KNOWN_KEYS.iter().any(|known| {
+                    k.as_str() == *known || k.as_str().starts_with(&format!("{known}__"))
+                })
+            })
+            .split("__");
+        fig = fig.merge(env).merge(Serialized::defaults(flags));
+        let config: Config = fig.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::Invalid(
+                    "database_url must start with sqlite: or postgres://".into(),
+                ));
+            }
+        }
+        if !(1..=24 * 60).contains(&self.jwt_ttl_minutes) {
+            return Err(ConfigError::Invalid(
+                "jwt_ttl_minutes must be 1-1440".into(),
+            ));
+        }
+        let d = self.base_domain.trim_end_matches('.');
+        if d.is_empty()
+            || !d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        {
+            return Err(ConfigError::Invalid(format!(
+                "base_domain {d:?} is not a domain name"
+            )));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(ConfigError::Invalid(
+                "admin_email and admin_password go together".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect (SQLite in the data directory by default).
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("burrow.db").display()),
+        }
+    }
+
+    /// A human-readable summary with every secret masked (for `--check-config` and logs).
+    pub fn describe(&self) -> String {
+        format!(
+            "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
+             admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
+             trusted_proxies = {:?}\n",
+            self.listen,
+            self.data_dir.display(),
+            mask_url(&self.database_url()),
+            self.base_domain,
+            self.device_listen,
+            self.admin_email.as_deref().unwrap_or("(generated on first start)"),
+            if self.admin_password.is_some() { "***" } else { "(unset)" },
+            self.jwt_ttl_minutes,
+            self.region,
+            self.account_id,
+            self.trusted_proxies,
+        )
+    }
+}

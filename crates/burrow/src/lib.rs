@@ -1,0 +1,8 @@
+//! The `burrow` program: configuration, command line, and the wiring of every part.
+
+pub mod bootstrap;
+pub mod config;
+pub mod keys;
+pub mod secret;
+pub mod server;
+pub mod testkit;

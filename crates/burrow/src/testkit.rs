@@ -1,0 +1,133 @@
+//! A whole burrow stack on ephemeral ports, for tests (linkerd2-proxy's test kit in spirit):
+//! a real server with a real database (a temp SQLite file, or a fresh PostgreSQL database),
+//! reached over real sockets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::server::{self, Running};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct TestStack {
+    pub running: Running,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    /// Drops the fresh PostgreSQL database when the stack goes away.
+    _pg: Option<burrow_store::testing::PgTestDb>,
+}
+
+impl TestStack {
+    pub async fn start(backend: Backend) -> anyhow::Result<TestStack> {
+        let dir = tempfile::tempdir()?;
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(burrow_store::testing::postgres_db().await),
+        };
+        let database_url = pg.as_ref().map(|db| Secret::new(db.url()));
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().join("data"),
+            database_url,
+            base_domain: "localhost".into(),
+            device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_email: Some(ADMIN_EMAIL.into()),
+            admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+            jwt_ttl_minutes: 60,
+            log: "warn".into(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            trusted_proxies: Vec::new(),
+        };
+        let data_dir = config.data_dir.clone();
+        let running = server::start(config).await?;
+        let addr = running.addr;
+        Ok(TestStack {
+            running,
+            addr,
+            http: reqwest::Client::new(),
+            data_dir,
+            _dir: dir,
+            _pg: pg,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 200, "login failed: {}", resp.status());
+        let body: Value = resp.json().await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .context("no access_token")
+    }
+
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user (as admin) and answers (id, token).
+    pub async fn user(&self, email: &str) -> anyhow::Result<(i64, String)> {
+        let admin = self.admin_token().await?;
+        let resp = self
+            .http
+            .post(self.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"email": email, "password": "user-password-1"}))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 201, "create user: {}", resp.status());
+        let id = resp.json::<Value>().await?["id"].as_i64().context("id")?;
+        Ok((id, self.login(email, "user-password-1").await?))
+    }
+
+    /// Creates a project and a device in it as `token`'s user; answers (project id, body).
+    pub async fn project_with_device(
+        &self,
+        token: &str,
+        dsn: &str,
+    ) -> anyhow::Result<(i64, Value)> {
+        let p: Value = self
+            .http
+            .post(self.url("/api/v1/projects"))
+            .bearer_auth(token)
+            .json(&json!({"name": format!("project of {dsn}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let pid = p["id"].as_i64().context("project id")?;
+        let resp = self
+            .http
+            .post(self.url(&format!("/api/v1/projects/{pid}/devices")))
+            .bearer_auth(token)
+            .json(&json!({"dsn": dsn, "name": format!("device {dsn}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 201, "register device: {}", resp.status());
+        Ok((pid, resp.json().await?))
+    }
+}
