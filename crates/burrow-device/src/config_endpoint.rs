@@ -1,0 +1,270 @@
+//! `GET /api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config`: the seed's device
+//! config endpoint. The device is whoever its certificate says, never the path; the call
+//! records presence, makes sure each enabled tunnel has an active broker tunnel, and hands
+//! out destination tokens. `?wait=S&version=V` long-polls for a change.
+
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use burrow_store::{BrokerLink, Device, ReverseTunnel, Timestamp};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::auth::{authenticate, authorize};
+use crate::identity::DeviceIdentity;
+use crate::provisioner::{service_name, ProvisionRequest};
+use crate::state::{error, DeviceState, Refusal};
+
+/// The response: the seed's `{"tunnels": [...]}` plus `version` (for long-polls) and, when
+/// configured, `broker_url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceConfigResponse {
+    pub tunnels: Vec<TunnelConfig>,
+    /// Opaque; changes whenever anything in `tunnels` (tokens included) changes.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_url: Option<String>,
+}
+
+/// One tunnel, with exactly the seed's fields plus `service`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelConfig {
+    pub id: i64,
+    pub name: String,
+    pub is_enabled: bool,
+    pub local_port: i64,
+    pub protocol: String,
+    pub tunnel_id: Option<String>,
+    pub tunnel_arn: Option<String>,
+    /// Only for enabled tunnels with an active broker tunnel; `null` otherwise.
+    pub destination_access_token: Option<String>,
+    pub public_url: String,
+    pub expires_at: Option<Timestamp>,
+    /// The broker tunnel's service name, `<PROTOCOL>-<local_port>` (e.g. `HTTP-8080`).
+    pub service: String,
+}
+
+impl std::fmt::Debug for TunnelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("is_enabled", &self.is_enabled)
+            .field("local_port", &self.local_port)
+            .field("protocol", &self.protocol)
+            .field("tunnel_id", &self.tunnel_id)
+            .field(
+                "destination_access_token",
+                &self.destination_access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("public_url", &self.public_url)
+            .field("expires_at", &self.expires_at)
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfigQuery {
+    /// Seconds to wait for a change (capped by `DeviceConfig::max_wait`).
+    pub wait: Option<u64>,
+    /// The `version` the device already has.
+    pub version: Option<String>,
+}
+
+pub(crate) async fn get_config(
+    State(state): State<DeviceState>,
+    Path(dsn): Path<String>,
+    query: Result<Query<ConfigQuery>, QueryRejection>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid query: expected wait=SECONDS&version=V",
+        );
+    };
+    let identity = match authenticate(&state, &headers, &extensions) {
+        Ok(id) => id,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if identity.dsn != dsn {
+        // Never serve another device's config, whatever the path says.
+        return error(
+            StatusCode::FORBIDDEN,
+            "certificate does not belong to this device",
+        );
+    }
+    match respond(&state, &identity, query).await {
+        Ok(cfg) => Json(cfg).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn respond(
+    state: &DeviceState,
+    identity: &DeviceIdentity,
+    query: ConfigQuery,
+) -> Result<DeviceConfigResponse, Refusal> {
+    let st = &state.inner;
+    let mut device = authorize(state, identity).await?;
+    touch(state, &device).await;
+    // Subscribe before reading, so a change made while we build is not missed.
+    let mut changes = st.notifier.subscribe(device.id);
+    let mut cfg = build(state, &device).await?;
+    let (Some(wait), Some(known)) = (query.wait, query.version) else {
+        return Ok(cfg);
+    };
+    if wait == 0 || cfg.version != known {
+        return Ok(cfg);
+    }
+    let deadline = Instant::now() + Duration::from_secs(wait).min(st.config.max_wait);
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    // Channel gone (should not happen): fall back to a plain timed wait.
+                    tokio::time::sleep_until(deadline).await;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+        // Re-check the device record: it may have been revoked or re-enrolled meanwhile.
+        device = authorize(state, identity).await?;
+        cfg = build(state, &device).await?;
+        if cfg.version != known || Instant::now() >= deadline {
+            break;
+        }
+    }
+    touch(state, &device).await;
+    Ok(cfg)
+}
+
+/// Presence is best effort: a store hiccup must not cost the device its config.
+async fn touch(state: &DeviceState, device: &Device) {
+    if let Err(e) = state.inner.store.touch_device(device.id, Utc::now()).await {
+        tracing::warn!(device_id = device.id, error = %e, "could not record device contact");
+    }
+}
+
+async fn build(state: &DeviceState, device: &Device) -> Result<DeviceConfigResponse, Refusal> {
+    let st = &state.inner;
+    let lock = state.ensure_lock(device.id);
+    let _guard = lock.lock().await;
+    let mut tunnels = st
+        .store
+        .list_reverse_tunnels(device.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(device_id = device.id, error = %e, "listing reverse tunnels failed");
+            Refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        })?;
+    tunnels.sort_by_key(|t| t.id);
+    let mut entries = Vec::with_capacity(tunnels.len());
+    for t in tunnels {
+        entries.push(tunnel_entry(state, device, t).await);
+    }
+    let version = version_of(&entries, st.config.broker_url.as_deref());
+    Ok(DeviceConfigResponse {
+        tunnels: entries,
+        version,
+        broker_url: st.config.broker_url.clone(),
+    })
+}
+
+/// One tunnel's entry. Broker failures degrade to `tunnel_id: null` for that tunnel (the
+/// seed's agent skips such entries) so that the device's other tunnels keep working.
+async fn tunnel_entry(state: &DeviceState, device: &Device, t: ReverseTunnel) -> TunnelConfig {
+    let st = &state.inner;
+    let service = service_name(&t.protocol, t.local_port);
+    let mut entry = TunnelConfig {
+        id: t.id,
+        name: t.name.clone(),
+        is_enabled: t.is_enabled,
+        local_port: t.local_port,
+        protocol: t.protocol.clone(),
+        tunnel_id: t.tunnel_id.clone(),
+        tunnel_arn: t.tunnel_arn.clone(),
+        destination_access_token: None,
+        public_url: t.public_url.clone(),
+        expires_at: t.expires_at,
+        service: service.clone(),
+    };
+    if !t.is_enabled {
+        return entry;
+    }
+    entry.tunnel_id = None;
+    entry.tunnel_arn = None;
+    entry.expires_at = None;
+    let req = ProvisionRequest {
+        project_id: Some(device.project_id),
+        description: Some(format!("reverse tunnel {} ({})", t.id, t.name)),
+        thing_name: Some(device.dsn.clone()),
+        services: vec![service],
+        lifetime_minutes: None,
+    };
+    let current = t.tunnel_id.as_deref();
+    let active = match st
+        .provisioner
+        .ensure_active(current, req, st.config.rotate_threshold)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(reverse_tunnel_id = t.id, error = %e, "could not ensure broker tunnel");
+            return entry;
+        }
+    };
+    // Stored timestamps may lose sub-second precision: compare whole seconds.
+    let recorded = current == Some(active.tunnel_id.as_str())
+        && t.tunnel_arn.as_deref() == Some(active.tunnel_arn.as_str())
+        && t.expires_at.map(|e| e.timestamp()) == Some(active.expires_at.timestamp());
+    if !recorded {
+        let link = BrokerLink {
+            tunnel_id: Some(active.tunnel_id.clone()),
+            tunnel_arn: Some(active.tunnel_arn.clone()),
+            expires_at: Some(active.expires_at),
+        };
+        if let Err(e) = st
+            .store
+            .set_reverse_tunnel_broker(t.id, link, Utc::now())
+            .await
+        {
+            tracing::error!(reverse_tunnel_id = t.id, error = %e, "could not record broker tunnel");
+            if active.replaced {
+                // Unrecorded, the new tunnel would leak until it expires: close it now.
+                let _ = st.provisioner.close(&active.tunnel_id, true).await;
+            }
+            return entry;
+        }
+    }
+    if active.replaced {
+        if let Some(old) = current.filter(|old| *old != active.tunnel_id) {
+            if let Err(e) = st.provisioner.close(old, false).await {
+                tracing::warn!(tunnel_id = old, error = %e, "could not close replaced broker tunnel");
+            }
+        }
+    }
+    entry.tunnel_id = Some(active.tunnel_id.clone());
+    entry.tunnel_arn = Some(active.tunnel_arn);
+    entry.expires_at = Some(active.expires_at);
+    match st.provisioner.destination_token(&active.tunnel_id).await {
+        Ok(token) => entry.destination_access_token = Some(token.expose().to_string()),
+        Err(e) => tracing::warn!(tunnel_id = %active.tunnel_id, error = %e, "no destination token"),
+    }
+    entry
+}
+
+/// A digest of everything the device sees (tokens included, so a token rotation is a
+/// change); the tokens cannot be recovered from it.
+fn version_of(tunnels: &[TunnelConfig], broker_url: Option<&str>) -> String {
+    let json = serde_json::to_vec(&(tunnels, broker_url)).expect("config serializes");
+    hex::encode(&Sha256::digest(&json)[..16])
+}

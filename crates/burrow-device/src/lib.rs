@@ -1,0 +1,38 @@
+//! Device identity for burrow: the device CA, enrollment, mTLS, and the device config
+//! endpoint (`GET /api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config`), plus the
+//! device side of enrollment used by `burrow agent enroll`. See `docs/devices.md`.
+//!
+//! Wiring (server): [`DeviceCa::load_or_create`] → [`DeviceState::new`] (with a
+//! [`TunnelProvisioner`] over the broker) → [`enroll_router`] on the API port,
+//! [`config_router`] on the TLS listener run by [`mtls::serve_device_listener`] with
+//! [`mtls::server_config`]. Call [`ConfigNotifier::device_changed`] on every tunnel change.
+
+pub mod agent_enroll;
+mod auth;
+pub mod ca;
+pub mod config_endpoint;
+pub mod enrollment;
+pub mod error;
+mod fsutil;
+pub mod identity;
+pub mod mtls;
+pub mod notifier;
+pub mod presence;
+pub mod provisioner;
+mod state;
+
+pub use agent_enroll::{agent_enroll, agent_enroll_with_client, AgentFile};
+pub use auth::DEVICE_CERT_HEADER;
+pub use ca::DeviceCa;
+pub use config_endpoint::{DeviceConfigResponse, TunnelConfig};
+pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentToken};
+pub use error::{DeviceError, Result};
+pub use identity::{DeviceIdentity, PeerCertificate};
+pub use notifier::ConfigNotifier;
+pub use presence::{default_online_window, is_online};
+pub use provisioner::{
+    service_name, ProvisionRequest, ProvisionedTunnel, Secret, TunnelProvisioner,
+};
+pub use state::{
+    config_router, enroll_router, router, DeviceConfig, DeviceState, CONFIG_PATH, ENROLL_PATH,
+};

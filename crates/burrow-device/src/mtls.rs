@@ -1,0 +1,128 @@
+//! The device listener: TLS that requires a client certificate chained to the device CA, and
+//! an accept loop that hands each request the verified peer certificate.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::ca::DeviceCa;
+use crate::error::{DeviceError, Result};
+use crate::identity::PeerCertificate;
+
+/// A slow or silent client must not hold a task forever before it has even said hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request heads must arrive promptly; long-polls wait *after* the head, so this is safe.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// On shutdown, in-flight requests (long-polls up to 60 s) get this long to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// ring, named explicitly: if another crate in the binary enables rustls' aws-lc-rs too,
+/// rustls cannot pick a process default and `ServerConfig::builder()` would panic.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A verifier that requires a client certificate chaining to `ca` and valid now (rustls
+/// checks the validity period, so an expired device certificate fails the handshake).
+pub fn client_verifier(ca: &DeviceCa) -> Result<Arc<dyn ClientCertVerifier>> {
+    WebPkiClientVerifier::builder_with_provider(Arc::new(ca.root_store()), crypto_provider())
+        .build()
+        .map_err(|e| DeviceError::InvalidCa(e.to_string()))
+}
+
+/// The device listener's TLS config: server leaf for `hostnames` signed by `ca`, client
+/// certificates required and verified against `ca`, ALPN http/1.1.
+pub fn server_config(ca: &DeviceCa, hostnames: &[String]) -> Result<Arc<ServerConfig>> {
+    ca.server_config(hostnames, client_verifier(ca)?)
+}
+
+/// Accepts TLS connections on `listener` and serves `router` on each (HTTP/1.1), with the
+/// verified client certificate as a [`PeerCertificate`] extension and the TCP peer as
+/// `ConnectInfo<SocketAddr>` on every request. Returns once `shutdown` resolves and open
+/// connections have drained (at most a few seconds).
+pub async fn serve_device_listener<F>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning; the listener is fine.
+                    tracing::warn!(error = %e, "device listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "device TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "device TLS handshake timed out");
+                    return;
+                }
+            };
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| PeerCertificate(c.to_vec()));
+            let svc = router.map_request(move |mut req: http::Request<Incoming>| {
+                if let Some(cert) = &cert {
+                    req.extensions_mut().insert(cert.clone());
+                }
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                req
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc));
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "device connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("device listener: connections still open after drain timeout");
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Wakes a device's waiting long-polls when its tunnel configuration changes.
+//!
+//! One `watch` channel per device that has a poll waiting: a change wakes only that device's
+//! polls (a broadcast of ids would wake every waiting device on each change). In-process
+//! only: with several nodes, a poll waiting on another node notices at its timeout (≤ 60 s),
+//! unless the lead forwards changes (e.g. PostgreSQL LISTEN/NOTIFY) into `device_changed`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+#[derive(Clone, Default)]
+pub struct ConfigNotifier {
+    channels: Arc<Mutex<HashMap<i64, watch::Sender<u64>>>>,
+}
+
+impl std::fmt::Debug for ConfigNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigNotifier").finish_non_exhaustive()
+    }
+}
+
+impl ConfigNotifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Call after any change that alters what a device's config endpoint answers: a tunnel
+    /// of the device created, updated, enabled/disabled, deleted, rotated or closed, and the
+    /// device revoked or re-enrolled.
+    pub fn device_changed(&self, device_id: i64) {
+        let mut map = self.channels.lock().expect("notifier lock poisoned");
+        if let Some(tx) = map.get(&device_id) {
+            if tx.receiver_count() == 0 {
+                // Nobody waits: forget it rather than keep one channel per device forever.
+                map.remove(&device_id);
+            } else {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+
+    /// A receiver that sees every `device_changed(device_id)` made after this call. Subscribe
+    /// *before* reading the config, so that a change in between is not lost.
+    pub fn subscribe(&self, device_id: i64) -> watch::Receiver<u64> {
+        let mut map = self.channels.lock().expect("notifier lock poisoned");
+        match map.get(&device_id) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = watch::channel(0);
+                map.insert(device_id, tx);
+                rx
+            }
+        }
+    }
+
+    /// How many polls of this device are subscribed now (tests, metrics).
+    pub fn waiting(&self, device_id: i64) -> usize {
+        let map = self.channels.lock().expect("notifier lock poisoned");
+        map.get(&device_id).map_or(0, |tx| tx.receiver_count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_only_the_changed_device() {
+        let n = ConfigNotifier::new();
+        let mut a = n.subscribe(1);
+        let b = n.subscribe(2);
+        n.device_changed(1);
+        assert!(a.has_changed().unwrap());
+        assert!(!b.has_changed().unwrap());
+        a.changed().await.unwrap();
+        assert_eq!(n.waiting(1), 1);
+        drop(a);
+        drop(b);
+        assert_eq!(n.waiting(1), 0);
+        n.device_changed(1); // forgets the idle channel
+        assert!(n.channels.lock().unwrap().get(&1).is_none());
+    }
+
+    #[tokio::test]
+    async fn change_between_subscribe_and_wait_is_not_lost() {
+        let n = ConfigNotifier::new();
+        let mut rx = n.subscribe(7);
+        n.device_changed(7);
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken")
+            .unwrap();
+    }
+}

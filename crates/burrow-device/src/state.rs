@@ -1,0 +1,150 @@
+//! The shared state of the device endpoints and the routers the lead mounts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use burrow_store::Store;
+use rustls::server::danger::ClientCertVerifier;
+
+use crate::ca::DeviceCa;
+use crate::error::Result;
+use crate::notifier::ConfigNotifier;
+use crate::provisioner::TunnelProvisioner;
+
+pub const ENROLL_PATH: &str = "/api/v1/devices/enroll";
+pub const CONFIG_PATH: &str = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config";
+
+/// Settings of the device endpoints (from the server's config).
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// Base URL of the mTLS device listener, e.g. `https://localhost:8443`; returned by
+    /// enrollment so the agent knows where to fetch its config.
+    pub device_url: String,
+    /// Where agents connect their destination WebSockets, if the server wants to say so;
+    /// returned in the config response as `broker_url`.
+    pub broker_url: Option<String>,
+    /// TCP peers whose `X-Device-Certificate` header is believed (TLS-terminating proxies).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Validity of device certificates issued at enrollment.
+    pub cert_lifetime: chrono::Duration,
+    /// A broker tunnel expiring within this is replaced when the device fetches its config
+    /// (the seed rotates tunnels expiring within 1 h).
+    pub rotate_threshold: chrono::Duration,
+    /// Cap of `?wait=` on the config long-poll.
+    pub max_wait: Duration,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            device_url: "https://localhost:8443".to_string(),
+            broker_url: None,
+            trusted_proxies: Vec::new(),
+            cert_lifetime: chrono::Duration::days(365),
+            rotate_threshold: chrono::Duration::hours(1),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Cheap to clone; one per server.
+#[derive(Clone)]
+pub struct DeviceState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub ca: Arc<DeviceCa>,
+    pub provisioner: Arc<dyn TunnelProvisioner>,
+    pub notifier: ConfigNotifier,
+    pub config: DeviceConfig,
+    /// Verifies `X-Device-Certificate` chains exactly as the TLS listener does.
+    pub verifier: Arc<dyn ClientCertVerifier>,
+    /// One lock per device around "ensure tunnels": two concurrent polls of one device must
+    /// not both replace the same expiring tunnel.
+    pub ensure_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl DeviceState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        ca: Arc<DeviceCa>,
+        provisioner: Arc<dyn TunnelProvisioner>,
+        notifier: ConfigNotifier,
+        config: DeviceConfig,
+    ) -> Result<Self> {
+        let verifier = crate::mtls::client_verifier(&ca)?;
+        Ok(DeviceState {
+            inner: Arc::new(Inner {
+                store,
+                ca,
+                provisioner,
+                notifier,
+                config,
+                verifier,
+                ensure_locks: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn notifier(&self) -> &ConfigNotifier {
+        &self.inner.notifier
+    }
+
+    pub fn ca(&self) -> &Arc<DeviceCa> {
+        &self.inner.ca
+    }
+
+    pub(crate) fn ensure_lock(&self, device_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self
+            .inner
+            .ensure_locks
+            .lock()
+            .expect("ensure lock map poisoned");
+        map.entry(device_id).or_default().clone()
+    }
+}
+
+/// `POST /api/v1/devices/enroll` (plain HTTP or HTTPS on the API port: the device has no
+/// certificate yet).
+pub fn enroll_router(state: DeviceState) -> Router {
+    Router::new()
+        .route(ENROLL_PATH, post(crate::enrollment::enroll))
+        .with_state(state)
+}
+
+/// `GET .../reverse-tunnels-config`. On the mTLS listener the identity is the client
+/// certificate; mounted on the API port it answers only requests that carry
+/// `X-Device-Certificate` from a trusted proxy (serve with `ConnectInfo<SocketAddr>`).
+pub fn config_router(state: DeviceState) -> Router {
+    Router::new()
+        .route(CONFIG_PATH, get(crate::config_endpoint::get_config))
+        .with_state(state)
+}
+
+/// Both routes.
+pub fn router(state: DeviceState) -> Router {
+    enroll_router(state.clone()).merge(config_router(state))
+}
+
+/// A refusal (status + detail), kept small so `Result`s carrying it stay cheap.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refusal(pub StatusCode, pub &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// The API's error body, `{"detail": "..."}` (FastAPI's shape, as in the seed).
+pub(crate) fn error(status: StatusCode, detail: &str) -> Response {
+    (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+}
