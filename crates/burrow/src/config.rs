@@ -124,9 +124,10 @@ impl Config {
         // are not configuration errors of the server.
         let env = Env::prefixed("BURROW_")
             .filter(|k| {
-                KNOWN_KEYS.iter().any(|known| {
-                    k.as_str() == *known || k.as_str().starts_with(&format!("{known}__"))
-                })
+                let k = k.as_str().to_ascii_lowercase();
+                KNOWN_KEYS
+                    .iter()
+                    .any(|known| k == *known || k.starts_with(&format!("{known}__")))
             })
             .split("__");
         fig = fig.merge(env).merge(Serialized::defaults(flags));

@@ -82,7 +82,6 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     println!("burrow server listening on http://{}", running.addr);
     println!("  API:     http://localhost:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)");
     println!("  tunnels: http://<name>.{}:{port}", config.base_domain);
-    println!("  data:    {}", config.data_dir.display());
     if let Some(admin) = &running.admin {
         println!();
         println!("First start: created administrator");
@@ -94,7 +93,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         } else {
             println!("  password: (from BURROW_ADMIN_PASSWORD)");
         }
+        println!();
     }
+    // Last line of the banner (scripts wait for it).
+    println!("  data:    {}", config.data_dir.display());
     running.run_until(shutdown_signal()).await
 }
 

@@ -1,0 +1,162 @@
+//! The `burrow` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn burrow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_burrow"));
+    // The test process may carry BURROW_* variables of its own; the child gets only ours.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BURROW_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn check_config_validates_and_masks_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = burrow()
+        .current_dir(dir.path())
+        .args(["server", "--check-config", "--listen", "127.0.0.1:9999"])
+        .env(
+            "BURROW_DATABASE_URL",
+            "postgres://burrow:s3cret-pw@db.example:5432/burrow",
+        )
+        .env("BURROW_ADMIN_EMAIL", "ops@example.com")
+        .env("BURROW_ADMIN_PASSWORD", "very-secret-admin-pw")
+        .env("BURROW_BASE_DOMAIN", "fleet.example.com")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("listen = 127.0.0.1:9999"),
+        "flag wins: {stdout}"
+    );
+    assert!(
+        stdout.contains("base_domain = fleet.example.com"),
+        "env applies: {stdout}"
+    );
+    assert!(
+        stdout.contains("postgres://burrow:***@db.example:5432/burrow"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret-pw") && !stdout.contains("very-secret-admin-pw"));
+
+    // A file layer under env: the file sets base_domain, env overrides it.
+    std::fs::write(
+        dir.path().join("burrow.toml"),
+        "base_domain = \"from-file.example\"\njwt_ttl_minutes = 5\n",
+    )
+    .expect("write");
+    let out = burrow()
+        .current_dir(dir.path())
+        .args(["server", "--check-config"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("base_domain = from-file.example")
+            && stdout.contains("jwt_ttl_minutes = 5"),
+        "{stdout}"
+    );
+
+    // Invalid values are refused with a clear message.
+    for (k, v) in [
+        ("BURROW_JWT_TTL_MINUTES", "0"),
+        ("BURROW_DATABASE_URL", "mysql://x"),
+        ("BURROW_LISTEN", "nope"),
+    ] {
+        let out = burrow()
+            .current_dir(dir.path())
+            .args(["server", "--check-config"])
+            .env(k, v)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{k}={v} accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("configuration"),
+            "{k}"
+        );
+    }
+}
+
+/// `burrow server` with no flags (the port is the only thing changed, through the environment,
+/// because tests never use fixed ports): creates its data dir and database, prints the address
+/// and the generated admin credentials once, and those credentials log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_working_admin_credentials_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || {
+        burrow()
+            .current_dir(dir.path())
+            .arg("server")
+            .env("BURROW_LISTEN", "127.0.0.1:0")
+            .env("BURROW_DEVICE_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn")
+    };
+    let (mut child, lines) = read_banner(start());
+    let text = lines.join("\n");
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("burrow server listening on http://"))
+        .expect("address line")
+        .to_string();
+    let password = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("password printed")
+        .to_string();
+    assert!(text.contains("admin@burrow.local"), "{text}");
+    assert!(dir.path().join("burrow-data/burrow.db").exists());
+
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "admin@burrow.local", "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Second start: same data, no new credentials printed.
+    let (mut child, lines) = read_banner(start());
+    assert!(!lines.iter().any(|l| l.contains("password:")), "{lines:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Reads stdout lines until the banner's last line (`  data: ...`), 10 s at most per line.
+fn read_banner(mut child: std::process::Child) -> (std::process::Child, Vec<String>) {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let done = line.starts_with("  data:");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
