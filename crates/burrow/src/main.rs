@@ -82,6 +82,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     println!("burrow server listening on http://{}", running.addr);
     println!("  API:     http://localhost:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)");
     println!("  tunnels: http://<name>.{}:{port}", config.base_domain);
+    println!(
+        "  devices: https://localhost:{} (config endpoint over mTLS, broker over TLS)",
+        running.device_addr.port()
+    );
     if let Some(admin) = &running.admin {
         println!();
         println!("First start: created administrator");

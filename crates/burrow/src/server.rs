@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use burrow_api::{ApiConfig, AppState, BasicLifecycle, JwtKeys};
+use burrow_api::{ApiConfig, AppState, JwtKeys};
+use burrow_broker::{Broker, BrokerConfig, SystemClock, TokenKey};
+use burrow_device::{ConfigNotifier, DeviceCa, DeviceConfig, DeviceState};
 use burrow_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,14 +17,29 @@ use tokio::task::JoinHandle;
 use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::config::Config;
 use crate::keys;
+use crate::lifecycle::{BrokerLifecycle, BrokerProvisioner};
 
 /// A started server: where it listens, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The devices' TLS listener: config endpoint (mTLS) and broker data plane.
+    pub device_addr: SocketAddr,
     pub store: Arc<dyn Store>,
+    pub broker: Arc<Broker>,
+    /// The device CA's certificate (what agents trust for the device listener).
+    pub device_ca_pem: String,
     pub admin: Option<CreatedAdmin>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
+}
+
+fn stop_signal(
+    rx: &watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
 }
 
 impl Running {
@@ -66,12 +83,54 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .await?;
 
+    let token_key = keys::load_or_create(&config.data_dir, "token.key", 32)?;
+    let broker = Broker::new(
+        store.clone(),
+        TokenKey::from_bytes(&token_key)?,
+        BrokerConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            ..BrokerConfig::default()
+        },
+        Arc::new(SystemClock),
+    );
+    let notifier = ConfigNotifier::new();
+
+    // Bind both listeners first: the printed and advertised addresses are the real ones.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let device_listener = TcpListener::bind(config.device_listen)
+        .await
+        .with_context(|| format!("binding the device listener {}", config.device_listen))?;
+    let device_addr = device_listener.local_addr()?;
+
+    let ca = Arc::new(DeviceCa::load_or_create(
+        &config.data_dir.join("device-ca"),
+    )?);
+    let device_url = format!("https://localhost:{}", device_addr.port());
+    let devices = DeviceState::new(
+        store.clone(),
+        ca.clone(),
+        Arc::new(BrokerProvisioner(broker.clone())),
+        notifier.clone(),
+        DeviceConfig {
+            device_url: device_url.clone(),
+            broker_url: Some(format!("wss://localhost:{}", device_addr.port())),
+            trusted_proxies: config.trusted_proxies.clone(),
+            ..DeviceConfig::default()
+        },
+    )?;
+
     let jwt = JwtKeys::new(
         &jwt_secret,
         chrono::Duration::minutes(config.jwt_ttl_minutes),
     );
-    let lifecycle = Arc::new(BasicLifecycle {
+    let lifecycle = Arc::new(BrokerLifecycle {
         store: store.clone(),
+        broker: broker.clone(),
+        notifier: notifier.clone(),
         enrollment_ttl: chrono::Duration::hours(24),
     });
     let api = AppState::new(
@@ -83,29 +142,60 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         lifecycle,
     );
-    let app: Router = burrow_api::router(api).layer(tower_http::trace::TraceLayer::new_for_http());
+    // The main port: API, enrollment, and the broker's data plane over plain WebSocket
+    // (burrow's own peers in development; the AWS local proxy needs the TLS port).
+    let app: Router = burrow_api::router(api)
+        .merge(burrow_device::enroll_router(devices.clone()))
+        .merge(broker.router())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // The device port (TLS, device CA): the config endpoint, which demands a device
+    // certificate, and the broker, where the access token is the credential.
+    let device_app: Router = burrow_device::config_router(devices).merge(broker.router());
+    let device_tls = device_tls_config(&ca)?;
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let (shutdown, mut rx) = watch::channel(false);
+    let (shutdown, rx) = watch::channel(false);
+    let device_stop = stop_signal(&rx);
+    let api_stop = stop_signal(&rx);
+    let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener(
+        device_listener,
+        device_tls,
+        device_app,
+        device_stop,
+    ));
     let task = tokio::spawn(async move {
-        axum::serve(
+        let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
+        .with_graceful_shutdown(api_stop)
         .await
-        .context("serving http")
+        .context("serving http");
+        device_task.abort();
+        served
     });
     Ok(Running {
         addr,
+        device_addr,
         store,
+        broker,
+        device_ca_pem: ca.ca_pem().to_string(),
         admin,
         shutdown,
         task,
     })
+}
+
+/// TLS for the device listener: a server certificate from the device CA, and client
+/// certificates *requested* but not required — the broker's `/tunnel` authenticates by
+/// access token (the AWS local proxy has no client certificate), while the config endpoint
+/// refuses any request that did not present a certificate chained to the device CA.
+fn device_tls_config(ca: &DeviceCa) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(ca.root_store()),
+        burrow_device::mtls::crypto_provider(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    Ok(ca.server_config(&hosts, verifier)?)
 }

@@ -78,6 +78,17 @@ async fn seed_walkthrough_shapes(b: Backend) {
     assert_eq!(t["require_auth"], true);
     assert_eq!(t["total_requests"], 0);
     assert_eq!(t["device_id"], device["id"]);
+    // Creation opens the broker tunnel at once (the seed's lifecycle step 1).
+    assert!(
+        t["tunnel_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{t}"
+    );
+    assert!(t["tunnel_arn"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("arn:aws:iot:us-east-1:")));
+    assert_eq!(t["status"], "OPEN");
+    assert_eq!(t["agent_connected"], false);
+    assert!(is_rfc3339_z(&t["expires_at"]));
     assert!(is_rfc3339_z(&t["created_at"]), "{}", t["created_at"]);
     for secret in ["source_access_token", "destination_access_token"] {
         assert!(
@@ -150,6 +161,12 @@ async fn seed_walkthrough_shapes(b: Backend) {
     let u: Value = r.json().await.expect("json");
     assert_eq!(u["is_enabled"], false);
     assert_eq!(u["name"], "Web Dashboard", "untouched fields stay");
+    assert_eq!(
+        u["tunnel_id"],
+        Value::Null,
+        "disabling closes the broker tunnel"
+    );
+    assert_eq!(u["status"], Value::Null);
     assert!(is_rfc3339_z(&u["updated_at"]));
 
     let r = s
@@ -162,6 +179,7 @@ async fn seed_walkthrough_shapes(b: Backend) {
         .expect("update 2");
     let u: Value = r.json().await.expect("json");
     assert_eq!(u["description"], Value::Null);
+    assert_eq!(u["tunnel_id"], Value::Null, "still disabled");
     assert_eq!(u["local_port"], 3000);
     assert_eq!(u["protocol"], "wss");
 
