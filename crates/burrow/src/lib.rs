@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod keys;
 pub mod lifecycle;
+pub mod scheduler;
 pub mod secret;
 pub mod server;
 pub mod testkit;

@@ -11,6 +11,9 @@ use burrow_device::{
 };
 use burrow_store::{BrokerLink, Device, ReverseTunnel, Store, TunnelStatus};
 
+/// How long a rotated-out tunnel stays open at most, for the agent to move over.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct BrokerLifecycle {
     pub store: Arc<dyn Store>,
     pub broker: Arc<Broker>,
@@ -70,6 +73,31 @@ impl BrokerLifecycle {
             .store
             .set_reverse_tunnel_broker(tunnel.id, BrokerLink::default(), chrono::Utc::now())
             .await?)
+    }
+
+    /// Make-before-break rotation: open the new broker tunnel, point the row at it and tell
+    /// the agent (config watch), then close the old one once the agent's destination is on
+    /// the new tunnel — or after [`DRAIN`] at the latest, so an offline device does not keep
+    /// old tunnels open (it gets the new one when it comes back).
+    pub async fn rotate(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
+        let old = tunnel.tunnel_id.clone();
+        let rotated = self.open_for(device, &tunnel).await?;
+        self.notifier.device_changed(device.id);
+        if let (Some(old), Some(new)) = (old, rotated.tunnel_id.clone()) {
+            let broker = self.broker.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + DRAIN;
+                while tokio::time::Instant::now() < deadline
+                    && !broker.is_destination_connected(&new)
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                if let Err(e) = broker.close(&old, false).await {
+                    tracing::warn!(tunnel = %old, error = %e, "closing the rotated-out tunnel");
+                }
+            });
+        }
+        Ok(rotated)
     }
 
     /// Closes every broker tunnel of a device (revocation, deletion).

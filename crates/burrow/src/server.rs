@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use burrow_api::{ApiConfig, AppState, JwtKeys};
-use burrow_broker::{Broker, BrokerConfig, SystemClock, TokenKey};
+use burrow_broker::{Broker, BrokerConfig, Clock, SystemClock, TokenKey};
 use burrow_device::{ConfigNotifier, DeviceCa, DeviceConfig, DeviceState};
 use burrow_store::Store;
 use tokio::net::TcpListener;
@@ -18,6 +18,7 @@ use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::config::Config;
 use crate::keys;
 use crate::lifecycle::{BrokerLifecycle, BrokerProvisioner};
+use crate::scheduler::{Scheduler, SchedulerConfig};
 
 /// A started server: where it listens, and how to stop it.
 pub struct Running {
@@ -84,6 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .await?;
 
     let token_key = keys::load_or_create(&config.data_dir, "token.key", 32)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let broker = Broker::new(
         store.clone(),
         TokenKey::from_bytes(&token_key)?,
@@ -92,7 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             account_id: config.account_id.clone(),
             ..BrokerConfig::default()
         },
-        Arc::new(SystemClock),
+        clock.clone(),
     );
     let notifier = ConfigNotifier::new();
 
@@ -133,6 +135,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         notifier: notifier.clone(),
         enrollment_ttl: chrono::Duration::hours(24),
     });
+    let scheduler = Scheduler {
+        store: store.clone(),
+        broker: broker.clone(),
+        lifecycle: lifecycle.clone(),
+        clock,
+        config: SchedulerConfig::default(),
+    };
     let api = AppState::new(
         store.clone(),
         jwt,
@@ -156,6 +165,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (shutdown, rx) = watch::channel(false);
     let device_stop = stop_signal(&rx);
     let api_stop = stop_signal(&rx);
+    // Every minute each node asks whether a job is due; `claim_job` picks one node per run.
+    let scheduler_task =
+        tokio::spawn(scheduler.run(std::time::Duration::from_secs(60), stop_signal(&rx)));
     let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener(
         device_listener,
         device_tls,
@@ -171,6 +183,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("serving http");
         device_task.abort();
+        scheduler_task.abort();
         served
     });
     Ok(Running {
