@@ -54,6 +54,15 @@ pub trait Lifecycle: Send + Sync + 'static {
         let _ = (device, tunnel);
         Ok(None)
     }
+    /// What `describe` shows for troubleshooting (the seed's `describe_tunnel`): status,
+    /// connection states and expiry of the broker tunnel. `None` without a broker tunnel.
+    async fn tunnel_describe(
+        &self,
+        tunnel: &ReverseTunnel,
+    ) -> ApiResult<Option<serde_json::Value>> {
+        let _ = tunnel;
+        Ok(None)
+    }
     async fn tunnel_state(&self, tunnel: &ReverseTunnel) -> TunnelState {
         TunnelState {
             status: tunnel.tunnel_id.as_ref().map(|_| "OPEN".to_string()),

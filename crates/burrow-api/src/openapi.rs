@@ -33,6 +33,7 @@ use crate::routes::*;
         crate::routes::reverse_tunnels::delete,
         crate::routes::reverse_tunnels::rotate,
         crate::routes::reverse_tunnels::access_log,
+        crate::routes::reverse_tunnels::describe,
     ),
     components(schemas(UserResponse, ProjectResponse, MemberResponse, DeviceResponse,
         RegisteredDevice, ReverseTunnelResponse, ReverseTunnelList)),

@@ -176,6 +176,38 @@ impl Lifecycle for BrokerLifecycle {
         Ok(Some(rotated))
     }
 
+    async fn tunnel_describe(
+        &self,
+        tunnel: &ReverseTunnel,
+    ) -> ApiResult<Option<serde_json::Value>> {
+        let Some(id) = tunnel.tunnel_id.as_deref() else {
+            return Ok(None);
+        };
+        let info = match self.broker.describe(id).await {
+            Ok(info) => info,
+            Err(BrokerError::NotFound) => return Ok(None),
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        let state = |c: &burrow_broker::ConnectionState| {
+            serde_json::json!({
+                "status": if c.connected { "CONNECTED" } else { "DISCONNECTED" },
+                "last_updated_at": c.last_updated_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })
+        };
+        let ts =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Ok(Some(serde_json::json!({
+            "tunnel_id": info.tunnel_id,
+            "tunnel_arn": info.tunnel_arn,
+            "status": info.status.as_str(),
+            "services": info.services,
+            "source_connection_state": state(&info.source),
+            "destination_connection_state": state(&info.destination),
+            "created_at": ts(info.created_at),
+            "expires_at": ts(info.expires_at),
+        })))
+    }
+
     async fn tunnel_state(&self, tunnel: &ReverseTunnel) -> TunnelState {
         let Some(id) = tunnel.tunnel_id.as_deref() else {
             return TunnelState::default();

@@ -21,6 +21,50 @@ struct Cli {
 enum Command {
     /// Run the server: API, web UI, broker, edge and scheduler in one process.
     Server(ServerArgs),
+    /// Raw TCP to a device's service through a tunnel, as its source (like `localproxy -s`).
+    Connect(ConnectArgs),
+    /// Troubleshoot a reverse tunnel through the API: describe it, or rotate it now.
+    Tunnel(TunnelArgs),
+}
+
+#[derive(Args)]
+struct ConnectArgs {
+    /// The broker: ws://HOST:PORT (main port) or wss://HOST:PORT (device port).
+    #[arg(long, default_value = "ws://localhost:8700")]
+    server: String,
+    /// File holding the source access token (never pass tokens in argv).
+    /// Env: BURROW_CONNECT_TOKEN holds the token itself.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Local address to accept connections on.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The tunnel's service to reach (optional for a one-service tunnel).
+    #[arg(long)]
+    service: Option<String>,
+    /// CA certificate (PEM) to trust for wss://.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TunnelArgs {
+    #[command(subcommand)]
+    action: TunnelAction,
+    /// The server's base URL.
+    #[arg(long, global = true, default_value = "http://localhost:8700")]
+    server: String,
+    /// File holding a user JWT (from /api/v1/auth/login). Env: BURROW_TOKEN.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TunnelAction {
+    /// Status, connection states, expiry and the agent's last contact.
+    Describe { dsn: String, id: i64 },
+    /// Rotate now: a new broker tunnel and tokens; prints the new tunnel_id and expires_at.
+    Rotate { dsn: String, id: i64 },
 }
 
 #[derive(Args)]
@@ -58,7 +102,55 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server(args).await,
+        Command::Connect(args) => connect(args).await,
+        Command::Tunnel(args) => tunnel(args).await,
     }
+}
+
+/// A secret from a file, or else from an environment variable.
+fn secret_from(file: Option<&PathBuf>, env: &str) -> anyhow::Result<String> {
+    match file {
+        Some(f) => Ok(std::fs::read_to_string(f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .trim()
+            .to_string()),
+        None => std::env::var(env).with_context(|| format!("give --token-file or set {env}")),
+    }
+}
+
+async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
+    init_tracing("info");
+    let token = secret_from(args.token_file.as_ref(), "BURROW_CONNECT_TOKEN")?;
+    let reason = burrow_client::run_connect(
+        &args.server,
+        burrow_client::Secret::new(token),
+        args.listen,
+        args.service,
+        args.ca,
+    )
+    .await?;
+    tracing::info!(?reason, "tunnel closed");
+    Ok(())
+}
+
+async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
+    let token = secret_from(args.token_file.as_ref(), "BURROW_TOKEN")?;
+    let base = args.server.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let req = match &args.action {
+        TunnelAction::Describe { dsn, id } => http.get(format!(
+            "{base}/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/describe"
+        )),
+        TunnelAction::Rotate { dsn, id } => http.post(format!(
+            "{base}/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/rotate"
+        )),
+    };
+    let resp = req.bearer_auth(token).send().await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    anyhow::ensure!(status.is_success(), "server answered {status}");
+    Ok(())
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {

@@ -183,6 +183,42 @@ async fn seed_walkthrough_shapes(b: Backend) {
     assert_eq!(u["local_port"], 3000);
     assert_eq!(u["protocol"], "wss");
 
+    // Describe (troubleshooting) and manual rotation on an enabled tunnel.
+    let t2_id = t2["id"].as_i64().expect("id");
+    let one2 = format!("{}/{t2_id}", rt_path("ABC123"));
+    let d: Value = s
+        .http
+        .get(s.url(&format!("{one2}/describe")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("describe")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(d["tunnel"]["status"], "OPEN", "{d}");
+    assert_eq!(
+        d["tunnel"]["destination_connection_state"]["status"],
+        "DISCONNECTED"
+    );
+    assert_eq!(d["tunnel"]["services"], json!(["HTTP-8080"]));
+    assert_eq!(d["device"]["online"], false);
+    let r = s
+        .http
+        .post(s.url(&format!("{one2}/rotate")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(r.status(), StatusCode::OK);
+    let rotated: Value = r.json().await.expect("json");
+    assert_ne!(rotated["tunnel_id"], t2["tunnel_id"], "a new broker tunnel");
+    assert!(
+        rotated.get("destination_access_token").is_none()
+            && rotated.get("source_access_token").is_none()
+    );
+    assert!(is_rfc3339_z(&rotated["expires_at"]));
+
     // Delete: the seed's message; then it is gone.
     let r = s
         .http
@@ -280,6 +316,7 @@ async fn cross_project_access_is_404_everywhere(b: Backend) {
         ),
         (reqwest::Method::DELETE, one.clone(), None),
         (reqwest::Method::POST, format!("{one}/rotate"), None),
+        (reqwest::Method::GET, format!("{one}/describe"), None),
         (reqwest::Method::GET, format!("{one}/access-log"), None),
         (reqwest::Method::GET, "/api/v1/devices/ALICE1".into(), None),
         (

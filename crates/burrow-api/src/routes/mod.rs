@@ -56,6 +56,10 @@ pub fn router() -> Router<AppState> {
             post(reverse_tunnels::rotate),
         )
         .route(
+            &format!("{rt}/{{id}}/describe"),
+            get(reverse_tunnels::describe),
+        )
+        .route(
             &format!("{rt}/{{id}}/access-log"),
             get(reverse_tunnels::access_log),
         )

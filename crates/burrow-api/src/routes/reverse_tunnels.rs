@@ -429,3 +429,34 @@ pub async fn access_log(
     let total = items.len();
     Ok(Json(AccessLogList { items, total }))
 }
+
+/// Troubleshooting view of a tunnel (the seed's `describe_tunnel`): the broker tunnel's status,
+/// source and destination connection states, expiry, and the device's last contact.
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/describe",
+    responses((status = 200, description = "status, connection states, expiry, last contact")),
+    security(("bearer" = [])))]
+pub async fn describe(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((dsn, id)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let t = tunnel_of(&state, &device, &id).await?;
+    let broker = state.lifecycle.tunnel_describe(&t).await?;
+    let now = chrono::Utc::now();
+    Ok(Json(serde_json::json!({
+        "id": t.id,
+        "name": t.name,
+        "public_url": t.public_url,
+        "is_enabled": t.is_enabled,
+        "tunnel_id": t.tunnel_id,
+        "expires_at": t.expires_at.as_ref().map(crate::time::rfc3339),
+        "tunnel": broker,
+        "device": {
+            "dsn": device.dsn,
+            "last_seen_at": device.last_seen_at.as_ref().map(crate::time::rfc3339),
+            "online": device.revoked_at.is_none()
+                && device.last_seen_at.is_some_and(|s| now - s <= state.config.online_window),
+        },
+    })))
+}
