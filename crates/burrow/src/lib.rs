@@ -2,6 +2,8 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod dialer;
+pub mod front;
 pub mod keys;
 pub mod lifecycle;
 pub mod scheduler;

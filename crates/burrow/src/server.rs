@@ -9,6 +9,7 @@ use axum::Router;
 use burrow_api::{ApiConfig, AppState, JwtKeys};
 use burrow_broker::{Broker, BrokerConfig, Clock, SystemClock, TokenKey};
 use burrow_device::{ConfigNotifier, DeviceCa, DeviceConfig, DeviceState};
+use burrow_edge::{Edge, EdgeConfig};
 use burrow_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::config::Config;
+use crate::dialer::BrokerDialer;
 use crate::keys;
 use crate::lifecycle::{BrokerLifecycle, BrokerProvisioner};
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -153,9 +155,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     );
     // The main port: API, enrollment, and the broker's data plane over plain WebSocket
     // (burrow's own peers in development; the AWS local proxy needs the TLS port).
+    let edge = Edge::new(
+        store.clone(),
+        JwtKeys::new(
+            &jwt_secret,
+            chrono::Duration::minutes(config.jwt_ttl_minutes),
+        ),
+        Arc::new(BrokerDialer(broker.clone())),
+        EdgeConfig {
+            base_domain: config.base_domain.clone(),
+            login_url: format!("http://localhost:{}/edge/login", addr.port()),
+            ..EdgeConfig::default()
+        },
+    );
+    let aws = burrow_aws::AwsState::new(
+        store.clone(),
+        broker.clone(),
+        api.clone(),
+        token_key.to_vec(),
+    );
     let app: Router = burrow_api::router(api)
+        .merge(burrow_aws::router(aws))
         .merge(burrow_device::enroll_router(devices.clone()))
         .merge(broker.router())
+        .merge(edge.auth_router())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // The device port (TLS, device CA): the config endpoint, which demands a device
     // certificate, and the broker, where the access token is the credential.

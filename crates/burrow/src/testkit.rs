@@ -29,10 +29,53 @@ pub struct TestStack {
     _dir: tempfile::TempDir,
     /// Drops the fresh PostgreSQL database when the stack goes away.
     _pg: Option<burrow_store::testing::PgTestDb>,
+    config: Config,
+    /// The server's own runtime (see [`TestStack::start_isolated`]).
+    runtime: Option<ServerRuntime>,
+}
+
+/// A runtime that only the server runs on, so that stopping it ends every task and socket
+/// of the server at once, as the exit of a process would.
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServerRuntime {
+    fn new() -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("test-server")
+            .enable_all()
+            .build()?;
+        Ok(ServerRuntime(Some(rt)))
+    }
+
+    async fn start(&self, config: Config) -> anyhow::Result<Running> {
+        let rt = self.0.as_ref().context("runtime gone")?;
+        rt.spawn(server::start(config)).await?
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime may not block inside another runtime; this does not.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl TestStack {
     pub async fn start(backend: Backend) -> anyhow::Result<TestStack> {
+        Self::start_with(backend, false).await
+    }
+
+    /// Like [`TestStack::start`], but the server runs on a runtime of its own, so that
+    /// [`TestStack::restart`] (or dropping the stack) ends all its connections — WebSockets
+    /// and long-polls included — like a killed process, not just a graceful shutdown.
+    pub async fn start_isolated(backend: Backend) -> anyhow::Result<TestStack> {
+        Self::start_with(backend, true).await
+    }
+
+    async fn start_with(backend: Backend, isolated: bool) -> anyhow::Result<TestStack> {
         let dir = tempfile::tempdir()?;
         let pg = match backend {
             Backend::Sqlite => None,
@@ -54,7 +97,15 @@ impl TestStack {
             trusted_proxies: Vec::new(),
         };
         let data_dir = config.data_dir.clone();
-        let running = server::start(config).await?;
+        let runtime = if isolated {
+            Some(ServerRuntime::new()?)
+        } else {
+            None
+        };
+        let running = match &runtime {
+            Some(rt) => rt.start(config.clone()).await?,
+            None => server::start(config.clone()).await?,
+        };
         let addr = running.addr;
         Ok(TestStack {
             running,
@@ -63,6 +114,64 @@ impl TestStack {
             data_dir,
             _dir: dir,
             _pg: pg,
+            config,
+            runtime,
+        })
+    }
+
+    /// Stops the server (gracefully, then — for an isolated stack — ends whatever is left
+    /// of it) and starts a new one on the same data directory, database and ports. A port
+    /// that cannot be bound again at once is retried for up to 5 s.
+    pub async fn restart(self) -> anyhow::Result<TestStack> {
+        let TestStack {
+            running,
+            addr,
+            data_dir,
+            _dir,
+            _pg,
+            mut config,
+            runtime,
+            ..
+        } = self;
+        let device_addr = running.device_addr;
+        let stopped =
+            tokio::time::timeout(std::time::Duration::from_secs(10), running.shutdown()).await;
+        if let Ok(Err(e)) = stopped {
+            tracing::warn!(error = %e, "test server stopped with an error");
+        }
+        let isolated = runtime.is_some();
+        drop(runtime);
+        config.listen = addr;
+        config.device_listen = device_addr;
+        let runtime = if isolated {
+            Some(ServerRuntime::new()?)
+        } else {
+            None
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let running = loop {
+            let started = match &runtime {
+                Some(rt) => rt.start(config.clone()).await,
+                None => server::start(config.clone()).await,
+            };
+            match started {
+                Ok(r) => break r,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "restart: retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.context("restarting the test server")),
+            }
+        };
+        Ok(TestStack {
+            running,
+            addr,
+            http: reqwest::Client::new(),
+            data_dir,
+            _dir,
+            _pg,
+            config,
+            runtime,
         })
     }
 

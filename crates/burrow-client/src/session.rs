@@ -1,0 +1,338 @@
+//! A tunnel session: the WebSocket, its reader and writer tasks, and the table of
+//! connections multiplexed over it. Shared by the source and the destination client.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use burrow_proto::{
+    FrameDecoder, Message, MessageType, Role, StreamIds, Subprotocol, MAX_WS_FRAME,
+};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ClientConfig;
+use crate::conn::{deliver, Conn, ConnKey};
+use crate::connect::{connect, Ws};
+use crate::destination::{on_start, Targets};
+use crate::error::{ClientError, CloseReason};
+
+/// Encoded frames waiting for the writer. Bounded so that a stalled WebSocket stops the
+/// connections' readers instead of growing memory.
+const OUT_QUEUE: usize = 64;
+const PING_EVERY: Duration = Duration::from_secs(20);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections are short map updates; a poisoned lock still holds consistent data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) type Outcome = Option<Result<CloseReason, ClientError>>;
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub conns: HashMap<ConnKey, Conn>,
+    /// The active stream of each serviceId ("" for V1 style).
+    pub active: HashMap<String, i32>,
+    /// Source only: id allocation.
+    pub ids: StreamIds,
+}
+
+impl State {
+    pub fn close_where(&mut self, pred: impl Fn(&ConnKey) -> bool) {
+        self.conns.retain(|key, conn| {
+            let keep = !pred(key);
+            if !keep {
+                conn.cancel.cancel();
+            }
+            keep
+        });
+    }
+}
+
+pub(crate) struct Shared {
+    pub role: Role,
+    pub subprotocol: Subprotocol,
+    pub config: ClientConfig,
+    pub targets: Targets,
+    pub state: Mutex<State>,
+    out: mpsc::Sender<Bytes>,
+    services: watch::Sender<Option<Vec<String>>>,
+    outcome: watch::Sender<Outcome>,
+    /// Cancelled when the session is over.
+    pub ended: CancellationToken,
+    /// Cancelled to close the session from this side.
+    closing: CancellationToken,
+}
+
+impl Shared {
+    /// Queues a message for the broker; false once the session is over.
+    pub async fn send(&self, msg: &Message) -> bool {
+        let mut buf = BytesMut::new();
+        if burrow_proto::encode(msg, &mut buf).is_err() {
+            return false;
+        }
+        tokio::select! {
+            _ = self.ended.cancelled() => false,
+            sent = self.out.send(buf.freeze()) => sent.is_ok(),
+        }
+    }
+
+    pub fn services(&self) -> Vec<String> {
+        self.services.borrow().clone().unwrap_or_default()
+    }
+
+    fn finish(&self, outcome: Result<CloseReason, ClientError>) {
+        self.outcome.send_if_modified(|o| {
+            if o.is_none() {
+                *o = Some(outcome);
+                true
+            } else {
+                false
+            }
+        });
+        self.ended.cancel();
+        lock(&self.state).close_where(|_| true);
+    }
+
+    pub async fn wait(&self) -> Result<CloseReason, ClientError> {
+        let mut rx = self.outcome.subscribe();
+        let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
+        match outcome {
+            Ok(Some(outcome)) => outcome,
+            _ => Err(ClientError::ConnectionLost("session dropped".into())),
+        }
+    }
+
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+}
+
+/// Connects, starts the reader and writer, and returns once SERVICE_IDS arrived (peers must
+/// not act before it, spec section 5).
+pub(crate) async fn start(
+    config: ClientConfig,
+    role: Role,
+    targets: Targets,
+) -> Result<Arc<Shared>, ClientError> {
+    let (ws, subprotocol) = connect(&config, role).await?;
+    let (sink, stream) = ws.split();
+    let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+    let shared = Arc::new(Shared {
+        role,
+        subprotocol,
+        config,
+        targets,
+        state: Mutex::new(State::default()),
+        out,
+        services: watch::Sender::new(None),
+        outcome: watch::Sender::new(None),
+        ended: CancellationToken::new(),
+        closing: CancellationToken::new(),
+    });
+    tokio::spawn(write_loop(shared.clone(), sink, out_rx));
+    tokio::spawn(read_loop(shared.clone(), stream));
+    let mut services = shared.services.subscribe();
+    let timeout = shared.config.connect_timeout;
+    let ready = tokio::time::timeout(timeout, async {
+        tokio::select! {
+            _ = services.wait_for(Option::is_some) => Ok(()),
+            _ = shared.ended.cancelled() => Err(shared.wait().await.err().unwrap_or_else(|| {
+                ClientError::ConnectionLost("closed before SERVICE_IDS".into())
+            })),
+        }
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => Ok(shared),
+        Ok(Err(err)) => Err(err),
+        Err(_) => {
+            shared.finish(Err(ClientError::Connect(
+                "no SERVICE_IDS from the broker".into(),
+            )));
+            Err(ClientError::Connect(
+                "no SERVICE_IDS from the broker".into(),
+            ))
+        }
+    }
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut sink: SplitSink<Ws, WsMessage>,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
+    let mut pending: Option<Bytes> = None;
+    // Keeps NAT and proxy mappings of an idle tunnel alive, like localproxy's 20 s pings.
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        let first = match pending.take() {
+            Some(frame) => frame,
+            None => tokio::select! {
+                biased;
+                _ = shared.ended.cancelled() => break,
+                _ = keepalive.tick() => {
+                    if sink.send(WsMessage::Ping(Bytes::new())).await.is_err() {
+                        shared.finish(Err(ClientError::ConnectionLost("ping failed".into())));
+                        break;
+                    }
+                    continue;
+                }
+                _ = shared.closing.cancelled() => {
+                    let close = CloseFrame { code: CloseCode::Normal, reason: "closed by client".into() };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(close)))).await;
+                    shared.finish(Ok(CloseReason { code: 1000, reason: "closed by client".into() }));
+                    break;
+                }
+                frame = rx.recv() => match frame {
+                    Some(frame) => frame,
+                    None => break,
+                },
+            },
+        };
+        // Several tunnel frames per WebSocket message, up to the protocol's frame limit.
+        let mut buf = BytesMut::from(&first[..]);
+        while let Ok(next) = rx.try_recv() {
+            if buf.len() + next.len() > MAX_WS_FRAME {
+                pending = Some(next);
+                break;
+            }
+            buf.extend_from_slice(&next);
+        }
+        let sent = tokio::select! {
+            _ = shared.ended.cancelled() => break,
+            sent = sink.send(WsMessage::Binary(buf.freeze())) => sent,
+        };
+        if let Err(err) = sent {
+            shared.finish(Err(ClientError::ConnectionLost(err.to_string())));
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+async fn read_loop(shared: Arc<Shared>, mut stream: SplitStream<Ws>) {
+    let mut decoder = FrameDecoder::new();
+    let outcome = loop {
+        let next = tokio::select! {
+            _ = shared.ended.cancelled() => return,
+            next = stream.next() => next,
+        };
+        let data = match next {
+            Some(Ok(WsMessage::Binary(data))) => data,
+            Some(Ok(WsMessage::Close(frame))) => {
+                break Ok(frame.map_or(
+                    CloseReason {
+                        code: 1005,
+                        reason: String::new(),
+                    },
+                    |f| CloseReason {
+                        code: f.code.into(),
+                        reason: f.reason.to_string(),
+                    },
+                ))
+            }
+            Some(Ok(WsMessage::Text(_))) => {
+                break Err(ClientError::Protocol("text WebSocket frame".into()))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => break Err(ClientError::ConnectionLost(err.to_string())),
+            None => {
+                break Err(ClientError::ConnectionLost(
+                    "connection closed without a close frame".into(),
+                ))
+            }
+        };
+        if let Err(err) = decoder.push(&data) {
+            break Err(ClientError::Protocol(err.to_string()));
+        }
+        let mut failed = None;
+        loop {
+            match decoder.next_message() {
+                Ok(Some(msg)) => {
+                    if let Err(err) = dispatch(&shared, msg).await {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    failed = Some(ClientError::Protocol(err.to_string()));
+                    break;
+                }
+            }
+        }
+        if let Some(err) = failed {
+            break Err(err);
+        }
+    };
+    shared.finish(outcome);
+}
+
+/// Acts on one message from the broker.
+async fn dispatch(shared: &Arc<Shared>, msg: Message) -> Result<(), ClientError> {
+    let kind = match msg.kind() {
+        Ok(kind) => kind,
+        Err(_) if msg.ignorable => return Ok(()),
+        Err(err) => return Err(ClientError::Protocol(err.to_string())),
+    };
+    let key = (
+        msg.service_id.clone(),
+        msg.stream_id,
+        msg.effective_connection_id(),
+    );
+    match kind {
+        MessageType::ServiceIds => {
+            // Later SERVICE_IDS are ignored, as localproxy does.
+            shared.services.send_if_modified(|s| {
+                let first = s.is_none();
+                if first {
+                    *s = Some(msg.available_service_ids.clone());
+                }
+                first
+            });
+        }
+        MessageType::Data => {
+            let active = lock(&shared.state).active.get(&key.0) == Some(&key.1);
+            if active {
+                deliver(shared, &key, msg.payload).await;
+            }
+        }
+        MessageType::StreamStart | MessageType::ConnectionStart => {
+            if shared.role == Role::Source {
+                return Err(ClientError::Protocol(format!("a source received {kind}")));
+            }
+            on_start(shared, &msg, kind).await;
+        }
+        MessageType::StreamReset => {
+            let mut state = lock(&shared.state);
+            if state.active.get(&key.0) == Some(&key.1) {
+                state.active.remove(&key.0);
+            }
+            state.close_where(|k| k.0 == key.0 && k.1 == key.1);
+        }
+        MessageType::ConnectionReset => lock(&shared.state).close_where(|k| *k == key),
+        MessageType::SessionReset => {
+            let mut state = lock(&shared.state);
+            state.active.clear();
+            state.close_where(|_| true);
+        }
+        MessageType::WindowUpdate => {
+            if let (Some(conn), Some(credit)) =
+                (lock(&shared.state).conns.get(&key), msg.window_credit())
+            {
+                conn.add_credit(credit);
+            }
+        }
+        MessageType::Unknown => {}
+    }
+    Ok(())
+}

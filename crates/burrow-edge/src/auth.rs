@@ -1,0 +1,241 @@
+//! Who may use a `require_auth` tunnel: a user JWT (`Authorization: Bearer`, API clients) or
+//! this host's session cookie (browsers, after the login handoff), for a user who is a member
+//! of the device's project and, when `allowed_user_ids` is set, listed there. Also the tunnel
+//! host's own paths: `/__burrow/callback` (one-time code → cookie) and `/__burrow/logout`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use burrow_api::JwtKeys;
+use burrow_store::{Store, StoreError};
+use http::header::{AUTHORIZATION, SET_COOKIE};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::cache::TtlCache;
+use crate::codes::CodeStore;
+use crate::headers::{is_bearer, EdgeUser};
+use crate::host::HostInfo;
+use crate::pages::{error_page, redirect, EdgeError};
+use crate::route::Route;
+use crate::session_cookie::{cookie_values, session_cookie_name, set_cookie, SessionKey};
+use crate::url::{encode, query_param, valid_return};
+
+/// Why a request was not let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No credentials (or an invalid/expired cookie): browsers are sent to log in.
+    NeedLogin,
+    /// A bearer token that is invalid, expired, or names no user.
+    BadToken,
+    /// Authenticated, but not a member / not in `allowed_user_ids`.
+    Forbidden,
+    Store,
+}
+
+pub struct Auth {
+    store: Arc<dyn Store>,
+    jwt: JwtKeys,
+    pub key: SessionKey,
+    pub codes: CodeStore,
+    users: TtlCache<i64, Option<String>>,
+    members: TtlCache<(i64, i64), bool>,
+    pub session_ttl: Duration,
+    pub https: bool,
+    /// `scheme://authority` of the API host (where `/edge/authorize` lives).
+    pub api_origin: String,
+    pub max_return_len: usize,
+}
+
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Auth {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        jwt: JwtKeys,
+        key: SessionKey,
+        cache_ttl: Duration,
+        code_ttl: Duration,
+        session_ttl: Duration,
+        https: bool,
+        api_origin: String,
+        max_return_len: usize,
+    ) -> Self {
+        Auth {
+            store,
+            jwt,
+            key,
+            codes: CodeStore::new(code_ttl),
+            users: TtlCache::new(cache_ttl, 10_000),
+            members: TtlCache::new(cache_ttl, 50_000),
+            session_ttl,
+            https,
+            api_origin,
+            max_return_len,
+        }
+    }
+
+    /// The email of user `id`, `None` if there is no such user (any more).
+    pub async fn user_email(&self, id: i64) -> Result<Option<String>, StoreError> {
+        if let Some(hit) = self.users.get(&id) {
+            return Ok(hit);
+        }
+        let email = self.store.user_by_id(id).await?.map(|u| u.email);
+        self.users.insert(id, email.clone());
+        Ok(email)
+    }
+
+    /// Member of the device's project and, if the tunnel lists users, one of them.
+    pub async fn may_access(&self, route: &Route, user_id: i64) -> Result<bool, StoreError> {
+        let allowed = &route.tunnel.allowed_user_ids;
+        if !allowed.is_empty() && !allowed.contains(&user_id) {
+            return Ok(false);
+        }
+        let key = (route.device.project_id, user_id);
+        if let Some(hit) = self.members.get(&key) {
+            return Ok(hit);
+        }
+        let member = self.store.is_member(key.0, user_id).await?;
+        self.members.insert(key, member);
+        Ok(member)
+    }
+
+    /// The user of a valid bearer JWT: `Ok(None)` when the header carries no bearer token.
+    pub async fn bearer_user(&self, headers: &HeaderMap) -> Result<Option<EdgeUser>, Denied> {
+        let Some(value) = headers.get_all(AUTHORIZATION).iter().find(|v| is_bearer(v)) else {
+            return Ok(None);
+        };
+        let token = value.to_str().map_err(|_| Denied::BadToken)?[7..].trim();
+        let claims = self.jwt.verify(token).ok_or(Denied::BadToken)?;
+        let id: i64 = claims.sub.parse().map_err(|_| Denied::BadToken)?;
+        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        let email = email.ok_or(Denied::BadToken)?;
+        Ok(Some(EdgeUser {
+            id,
+            email,
+            via_bearer: true,
+        }))
+    }
+
+    /// Authenticates and authorizes a request for a `require_auth` tunnel. A bearer that is a
+    /// valid user JWT wins (and is consumed); one that is not may be the device app's own
+    /// token, so a valid session cookie still admits the request (and the header is passed
+    /// on untouched). Neither → `BadToken` if a bearer was sent, else `NeedLogin`.
+    pub async fn check(
+        &self,
+        route: &Route,
+        host: &HostInfo,
+        headers: &HeaderMap,
+    ) -> Result<EdgeUser, Denied> {
+        let bearer = self.bearer_user(headers).await;
+        let user = match bearer {
+            Ok(Some(u)) => u,
+            Err(Denied::Store) => return Err(Denied::Store),
+            other => match self.cookie_user(host, headers).await? {
+                Some(u) => u,
+                None if other.is_err() => return Err(Denied::BadToken),
+                None => return Err(Denied::NeedLogin),
+            },
+        };
+        match self.may_access(route, user.id).await {
+            Ok(true) => Ok(user),
+            Ok(false) => Err(Denied::Forbidden),
+            Err(_) => Err(Denied::Store),
+        }
+    }
+
+    /// The user of a valid session cookie for this host, if any.
+    async fn cookie_user(
+        &self,
+        host: &HostInfo,
+        headers: &HeaderMap,
+    ) -> Result<Option<EdgeUser>, Denied> {
+        let now = now_unix();
+        let Some(id) = cookie_values(headers, session_cookie_name(self.https))
+            .into_iter()
+            .find_map(|v| self.key.verify(v, &host.name, now))
+        else {
+            return Ok(None);
+        };
+        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        Ok(email.map(|email| EdgeUser {
+            id,
+            email,
+            via_bearer: false,
+        }))
+    }
+
+    /// Where a browser without a session is sent: the API host's authorize step, which logs
+    /// the user in if needed and comes back with a one-time code.
+    pub fn login_redirect(&self, host: &HostInfo, ret: &str) -> String {
+        let ret = if valid_return(ret, self.max_return_len) {
+            ret
+        } else {
+            "/"
+        };
+        format!(
+            "{}/edge/authorize?host={}&return={}",
+            self.api_origin,
+            encode(&host.authority()),
+            encode(ret)
+        )
+    }
+
+    /// The tunnel host's reserved paths (`/__burrow/...`).
+    pub fn reserved(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        host: &HostInfo,
+        json: bool,
+    ) -> Response<Body> {
+        match path {
+            "/__burrow/callback" => self.callback(query, host, json),
+            "/__burrow/logout" => {
+                let mut resp = error_page(
+                    StatusCode::OK,
+                    "signed_out",
+                    "you are signed out of this tunnel",
+                    json,
+                );
+                let clear = set_cookie(session_cookie_name(self.https), "", "/", 0, self.https);
+                resp.headers_mut().append(SET_COOKIE, clear);
+                resp
+            }
+            _ => EdgeError::NotFound.response(json),
+        }
+    }
+
+    /// `/__burrow/callback?code=..&return=..`: spends the code (bound to this host), sets the
+    /// host-only session cookie and goes to `return` (a path on this host).
+    fn callback(&self, query: Option<&str>, host: &HostInfo, json: bool) -> Response<Body> {
+        let ret = query_param(query, "return").unwrap_or_else(|| "/".to_string());
+        if !valid_return(&ret, self.max_return_len) {
+            return EdgeError::BadRequest("return must be a path on this host").response(json);
+        }
+        let code = query_param(query, "code").unwrap_or_default();
+        let Some(user_id) = self.codes.redeem(&code, &host.name) else {
+            return EdgeError::BadRequest("the login code is invalid, expired or already used")
+                .response(json);
+        };
+        let ttl = i64::try_from(self.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        let value = self
+            .key
+            .sign(user_id, &host.name, now_unix().saturating_add(ttl));
+        let mut resp = redirect(&ret);
+        resp.headers_mut().append(
+            SET_COOKIE,
+            set_cookie(
+                session_cookie_name(self.https),
+                &value,
+                "/",
+                ttl,
+                self.https,
+            ),
+        );
+        resp
+    }
+}

@@ -1,0 +1,193 @@
+//! The API-host half of the browser login handoff.
+//!
+//! - `GET /edge/authorize?host=H&return=R`: with the API-host edge-login cookie, checks that the
+//!   user may use tunnel host `H`, mints a one-time code and redirects to
+//!   `<scheme>://H/__burrow/callback?code=..&return=R`; without it, redirects to the login page
+//!   with `next=/edge/authorize?...`.
+//! - `POST /edge/authorize?host=H&return=R` with `Authorization: Bearer`: the same check,
+//!   answers `{"redirect": url}` (for the UI, which holds the JWT).
+//! - `POST /edge/session` with `Authorization: Bearer`: sets the edge-login cookie (host-only,
+//!   `Path=/edge`, `HttpOnly`, `SameSite=Lax`); `DELETE /edge/session` clears it.
+//!
+//! - `GET/POST /edge/login`: a minimal built-in login form (see `login.rs`), for when the UI's
+//!   login page does not call `POST /edge/session`.
+//!
+//! `R` must be a path on `H` and `H` a tunnel host of this server: no open redirect.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::Router;
+use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+
+use crate::auth::{now_unix, Denied};
+use crate::edge::Edge;
+use crate::host::{normalize, HostInfo, HostKind};
+use crate::pages::{redirect, wants_json, EdgeError};
+use crate::route::Route;
+use crate::session_cookie::{cookie_values, set_cookie, API_SCOPE, LOGIN_COOKIE};
+use crate::url::{encode, query_param, valid_return};
+
+pub fn router(edge: Arc<Edge>) -> Router {
+    Router::new()
+        .route("/edge/authorize", get(authorize_get).post(authorize_post))
+        .route("/edge/session", post(session_post).delete(session_delete))
+        .route(
+            "/edge/login",
+            get(crate::login::login_form).post(crate::login::login_submit),
+        )
+        .with_state(edge)
+}
+
+struct Target {
+    host: HostInfo,
+    ret: String,
+    route: Arc<Route>,
+}
+
+async fn target(edge: &Edge, query: Option<&str>) -> Result<Target, EdgeError> {
+    let raw = query_param(query, "host").ok_or(EdgeError::BadRequest("host is required"))?;
+    let host =
+        normalize(&raw, edge.default_port()).ok_or(EdgeError::BadRequest("host is not valid"))?;
+    if edge.matcher.classify(&host.name) != HostKind::Tunnel {
+        return Err(EdgeError::BadRequest(
+            "host is not a tunnel host of this server",
+        ));
+    }
+    let ret = query_param(query, "return").unwrap_or_else(|| "/".to_string());
+    if !valid_return(&ret, edge.config.max_uri_len) {
+        return Err(EdgeError::BadRequest(
+            "return must be a path on the tunnel host",
+        ));
+    }
+    let route = match edge.routes.resolve(&host.name).await {
+        Ok(Some(r)) if r.tunnel.is_enabled => r,
+        Ok(_) => return Err(EdgeError::NotFound),
+        Err(_) => return Err(EdgeError::Unavailable("temporarily unavailable")),
+    };
+    Ok(Target { host, ret, route })
+}
+
+/// Mints a code for `user_id` if they may use the target, and builds the callback URL.
+async fn grant(edge: &Edge, t: &Target, user_id: i64) -> Result<String, EdgeError> {
+    match edge.auth.may_access(&t.route, user_id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(EdgeError::Forbidden),
+        Err(_) => return Err(EdgeError::Unavailable("temporarily unavailable")),
+    }
+    let code = edge
+        .auth
+        .codes
+        .mint(user_id, &t.host.name)
+        .ok_or(EdgeError::Unavailable("too many logins in progress"))?;
+    let scheme = if edge.config.https { "https" } else { "http" };
+    Ok(format!(
+        "{scheme}://{}/__burrow/callback?code={code}&return={}",
+        t.host.authority(),
+        encode(&t.ret)
+    ))
+}
+
+async fn authorize_get(
+    State(edge): State<Arc<Edge>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let json = wants_json(&headers);
+    let t = match target(&edge, uri.query()).await {
+        Ok(t) => t,
+        Err(e) => return e.response(json),
+    };
+    let now = now_unix();
+    let mut user = None;
+    for v in cookie_values(&headers, LOGIN_COOKIE) {
+        if let Some(id) = edge.auth.key.verify(v, API_SCOPE, now) {
+            if let Ok(Some(_)) = edge.auth.user_email(id).await {
+                user = Some(id);
+                break;
+            }
+        }
+    }
+    let Some(user_id) = user else {
+        let next = format!(
+            "/edge/authorize?host={}&return={}",
+            encode(&t.host.authority()),
+            encode(&t.ret)
+        );
+        let login = &edge.config.login_url;
+        let sep = if login.contains('?') { '&' } else { '?' };
+        return redirect(&format!("{login}{sep}next={}", encode(&next)));
+    };
+    match grant(&edge, &t, user_id).await {
+        Ok(url) => redirect(&url),
+        Err(e) => e.response(json),
+    }
+}
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::from(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn denied(d: Denied) -> Response<Body> {
+    match d {
+        Denied::Store => EdgeError::Unavailable("temporarily unavailable").response(true),
+        _ => EdgeError::Unauthorized("a valid bearer token is required").response(true),
+    }
+}
+
+async fn authorize_post(
+    State(edge): State<Arc<Edge>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let user = match edge.auth.bearer_user(&headers).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return denied(Denied::NeedLogin),
+        Err(d) => return denied(d),
+    };
+    let t = match target(&edge, uri.query()).await {
+        Ok(t) => t,
+        Err(e) => return e.response(true),
+    };
+    match grant(&edge, &t, user.id).await {
+        Ok(url) => json_response(StatusCode::OK, serde_json::json!({ "redirect": url })),
+        Err(e) => e.response(true),
+    }
+}
+
+async fn session_post(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Response<Body> {
+    let user = match edge.auth.bearer_user(&headers).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return denied(Denied::NeedLogin),
+        Err(d) => return denied(d),
+    };
+    let ttl = i64::try_from(edge.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+    let value = edge
+        .auth
+        .key
+        .sign(user.id, API_SCOPE, now_unix().saturating_add(ttl));
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &value, "/edge", ttl, edge.config.https),
+    );
+    resp
+}
+
+async fn session_delete(State(edge): State<Arc<Edge>>) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, "", "/edge", 0, edge.config.https),
+    );
+    resp
+}

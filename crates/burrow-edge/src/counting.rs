@@ -1,0 +1,259 @@
+//! Usage counters and the access log, kept in memory and written to the store in batches
+//! (`add_usage`, `insert_access_log`): no database write per request. The log buffer is
+//! bounded; when the store falls behind, the oldest entries are dropped and counted.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use burrow_store::{NewAccessLogEntry, Store, Timestamp, UsageDelta};
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+
+const MAX_LOGGED_PATH: usize = 512;
+
+pub struct Counters {
+    usage: Mutex<HashMap<i64, (i64, Timestamp)>>,
+    log: Mutex<VecDeque<NewAccessLogEntry>>,
+    capacity: usize,
+    dropped: AtomicU64,
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Counters {
+    pub fn new(capacity: usize) -> Self {
+        Counters {
+            usage: Mutex::default(),
+            log: Mutex::default(),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Counts one request of a tunnel and buffers its log entry.
+    pub fn record(&self, entry: NewAccessLogEntry) {
+        {
+            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = usage
+                .entry(entry.reverse_tunnel_id)
+                .or_insert((0, entry.at));
+            slot.0 += 1;
+            slot.1 = slot.1.max(entry.at);
+        }
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= self.capacity {
+            log.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        log.push_back(entry);
+    }
+
+    /// Access log entries dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what has accumulated. On a store error the data is put back (counters merged,
+    /// log entries in front, still bounded) for the next flush.
+    pub async fn flush(&self, store: &dyn Store) {
+        let _one_at_a_time = self.flushing.lock().await;
+        let usage: Vec<UsageDelta> = {
+            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+            usage
+                .drain()
+                .map(|(id, (n, at))| UsageDelta {
+                    reverse_tunnel_id: id,
+                    requests: n,
+                    last_accessed_at: at,
+                })
+                .collect()
+        };
+        if !usage.is_empty() {
+            if let Err(e) = store.add_usage(&usage).await {
+                tracing::warn!(error = %e, "edge: usage flush failed; will retry");
+                let mut cur = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+                for d in usage {
+                    let slot = cur
+                        .entry(d.reverse_tunnel_id)
+                        .or_insert((0, d.last_accessed_at));
+                    slot.0 += d.requests;
+                    slot.1 = slot.1.max(d.last_accessed_at);
+                }
+            }
+        }
+        let entries: Vec<NewAccessLogEntry> = {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.drain(..).collect()
+        };
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = store.insert_access_log(&entries).await {
+            tracing::warn!(error = %e, n = entries.len(), "edge: access log flush failed; will retry");
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            for entry in entries.into_iter().rev() {
+                if log.len() >= self.capacity {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                log.push_front(entry);
+            }
+        }
+    }
+}
+
+/// A request being served for a tunnel: what its log entry will say.
+pub struct Pending {
+    pub tunnel_id: i64,
+    pub at: Timestamp,
+    pub started: Instant,
+    pub user_id: Option<i64>,
+    pub method: String,
+    pub path: String,
+    pub bytes_in: Arc<AtomicU64>,
+}
+
+impl Pending {
+    pub fn new(tunnel_id: i64, method: &str, path: &str) -> Self {
+        let path = match path.char_indices().nth(MAX_LOGGED_PATH) {
+            Some((i, _)) => &path[..i],
+            None => path,
+        };
+        Pending {
+            tunnel_id,
+            at: chrono::Utc::now(),
+            started: Instant::now(),
+            user_id: None,
+            method: method.to_string(),
+            path: path.to_string(),
+            bytes_in: Arc::default(),
+        }
+    }
+
+    pub fn finish(self, counters: &Counters, status: u16, bytes_out: u64) {
+        counters.record(NewAccessLogEntry {
+            reverse_tunnel_id: self.tunnel_id,
+            at: self.at,
+            user_id: self.user_id,
+            method: self.method,
+            path: self.path,
+            status: i64::from(status),
+            bytes_in: i64::try_from(self.bytes_in.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+            bytes_out: i64::try_from(bytes_out).unwrap_or(i64::MAX),
+            duration_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        });
+    }
+}
+
+/// Counts the data bytes of a body into a shared counter (request bodies).
+pub struct CountIn<B> {
+    inner: B,
+    counter: Arc<AtomicU64>,
+}
+
+impl<B> CountIn<B> {
+    pub fn new(inner: B, counter: Arc<AtomicU64>) -> Self {
+        CountIn { inner, counter }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for CountIn<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(d) = frame.data_ref() {
+                self.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that records the request's log entry when it ends, or when it is dropped
+/// unfinished (client went away, device died): whichever comes first, once.
+pub struct CountOut<B> {
+    inner: B,
+    bytes: u64,
+    status: u16,
+    done: Option<(Arc<Counters>, Pending)>,
+}
+
+impl<B: Body<Data = Bytes> + Unpin> CountOut<B> {
+    pub fn new(inner: B, status: u16, counters: Arc<Counters>, pending: Pending) -> Self {
+        CountOut {
+            inner,
+            bytes: 0,
+            status,
+            done: Some((counters, pending)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((counters, pending)) = self.done.take() {
+            pending.finish(&counters, self.status, self.bytes);
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for CountOut<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.bytes += d.len() as u64;
+                }
+                if self.inner.is_end_stream() {
+                    self.finish();
+                }
+            }
+            Poll::Ready(None) => self.finish(),
+            Poll::Ready(Some(Err(_))) => {
+                self.status = 502;
+                self.finish();
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for CountOut<B> {
+    fn drop(&mut self) {
+        if let Some((counters, pending)) = self.done.take() {
+            pending.finish(&counters, self.status, self.bytes);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The edge: one entry point (`handle`) for every request whose host is a tunnel host.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use burrow_api::JwtKeys;
+use burrow_store::Store;
+use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, Method, Request, Response};
+
+use crate::auth::{Auth, Denied};
+use crate::config::EdgeConfig;
+use crate::counting::{CountOut, Counters, Pending};
+use crate::dialer::TunnelDialer;
+use crate::forward::{forward, Client};
+use crate::host::{normalize, request_host, HostInfo, HostKind, HostMatcher};
+use crate::limits::check_request;
+use crate::pages::{redirect, wants_json, EdgeError};
+use crate::pool::Pool;
+use crate::route::{Route, RouteTable};
+use crate::session_cookie::SessionKey;
+use crate::upstream::Connector;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct Edge {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) dialer: Arc<dyn TunnelDialer>,
+    pub(crate) config: EdgeConfig,
+    pub(crate) matcher: HostMatcher,
+    pub(crate) routes: RouteTable,
+    pub(crate) auth: Auth,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) connector: Connector,
+}
+
+impl Edge {
+    pub fn new(
+        store: Arc<dyn Store>,
+        jwt: JwtKeys,
+        dialer: Arc<dyn TunnelDialer>,
+        config: EdgeConfig,
+    ) -> Arc<Self> {
+        let key = match &config.session_key {
+            Some(k) => SessionKey::new(k),
+            None => SessionKey::derive_from_jwt(&jwt),
+        };
+        let api_origin = crate::url::origin(&config.login_url).unwrap_or_default();
+        let auth = Auth::new(
+            store.clone(),
+            jwt,
+            key,
+            config.lookup_cache_ttl,
+            config.code_ttl,
+            config.session_ttl,
+            config.https,
+            api_origin,
+            config.max_uri_len,
+        );
+        let tls = crate::tls::connector(config.upstream_tls.clone());
+        if tls.is_none() {
+            tracing::error!(
+                "edge: could not build the upstream TLS client; https tunnels will fail"
+            );
+        }
+        Arc::new(Edge {
+            matcher: HostMatcher::new(&config.base_domain, config.api_host.as_deref()),
+            routes: RouteTable::new(store.clone(), config.lookup_cache_ttl),
+            counters: Arc::new(Counters::new(config.access_log_capacity)),
+            pool: Arc::new(Pool::new(config.pool_idle_per_tunnel)),
+            connector: Connector {
+                connect_timeout: config.connect_timeout,
+                idle_timeout: config.idle_timeout,
+                tls,
+            },
+            auth,
+            store,
+            dialer,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &EdgeConfig {
+        &self.config
+    }
+
+    pub(crate) fn default_port(&self) -> u16 {
+        if self.config.https {
+            443
+        } else {
+            80
+        }
+    }
+
+    /// The normalised host name if `host` (`name[:port]`, any case, trailing dot allowed) is a
+    /// tunnel host: a name under `base_domain` other than the API host.
+    pub fn tunnel_host(&self, host: &str) -> Option<String> {
+        let info = normalize(host, self.default_port())?;
+        (self.matcher.classify(&info.name) == HostKind::Tunnel).then_some(info.name)
+    }
+
+    /// Writes the usage counters and access log gathered since the last flush.
+    pub async fn flush(&self) {
+        self.counters.flush(self.store.as_ref()).await;
+    }
+
+    /// Flushes every `every` until dropped (spawn it; call [`Edge::flush`] once more at shutdown).
+    pub fn flush_task(
+        self: &Arc<Self>,
+        every: Duration,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let edge = self.clone();
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                edge.flush().await;
+            }
+        }
+    }
+
+    /// Idle keep-alive connections parked for broker tunnel `tunnel_id`.
+    pub fn idle_connections(&self, tunnel_id: &str) -> usize {
+        self.pool.idle_count(tunnel_id)
+    }
+
+    /// Access log entries dropped because the store fell behind.
+    pub fn dropped_log_entries(&self) -> u64 {
+        self.counters.dropped()
+    }
+
+    /// API-host routes of the browser login handoff (`/edge/authorize`, `/edge/session`).
+    pub fn auth_router(self: &Arc<Self>) -> axum::Router {
+        crate::authorize::router(self.clone())
+    }
+
+    /// Serves one request for a tunnel host. Requests for other hosts get the edge's 404.
+    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let req = req.map(Body::new);
+        let json = wants_json(req.headers());
+        if let Err(e) = check_request(&req, &self.config) {
+            return e.response(json);
+        }
+        let host = match request_host(&req, self.default_port()) {
+            Ok(h) => h,
+            Err(_) => {
+                return EdgeError::BadRequest("missing, invalid or conflicting Host").response(json)
+            }
+        };
+        if self.matcher.classify(&host.name) != HostKind::Tunnel {
+            return EdgeError::NotFound.response(json);
+        }
+        let route = match self.routes.resolve(&host.name).await {
+            Ok(Some(route)) => route,
+            Ok(None) => return EdgeError::NotFound.response(json),
+            Err(e) => {
+                tracing::warn!(error = %e, "edge: tunnel lookup failed");
+                return EdgeError::Unavailable("temporarily unavailable").response(json);
+            }
+        };
+        let mut pending = Pending::new(route.tunnel.id, req.method().as_str(), req.uri().path());
+        let resp = self
+            .serve(&route, &host, req, peer, &mut pending, json)
+            .await;
+        let status = resp.status().as_u16();
+        let counters = self.counters.clone();
+        resp.map(|b| Body::new(CountOut::new(b, status, counters, pending)))
+    }
+
+    async fn serve(
+        &self,
+        route: &Route,
+        host: &HostInfo,
+        req: Request<Body>,
+        peer: SocketAddr,
+        pending: &mut Pending,
+        json: bool,
+    ) -> Response<Body> {
+        if !route.tunnel.is_enabled {
+            return EdgeError::NotFound.response(json);
+        }
+        if req.uri().path().starts_with("/__burrow/") {
+            return self
+                .auth
+                .reserved(req.uri().path(), req.uri().query(), host, json);
+        }
+        let user = if route.tunnel.require_auth {
+            match self.auth.check(route, host, req.headers()).await {
+                Ok(u) => Some(u),
+                Err(d) => return self.denied(d, host, &req, json),
+            }
+        } else {
+            None
+        };
+        pending.user_id = user.as_ref().map(|u| u.id);
+        let authority = host.authority();
+        let client = Client {
+            authority: &authority,
+            peer: peer.ip(),
+            user: user.as_ref(),
+            bytes_in: pending.bytes_in.clone(),
+        };
+        match forward(self, route, req, client).await {
+            Ok(resp) => resp,
+            Err(e) => e.response(json),
+        }
+    }
+
+    fn denied(
+        &self,
+        d: Denied,
+        host: &HostInfo,
+        req: &Request<Body>,
+        json: bool,
+    ) -> Response<Body> {
+        let browser = !json && matches!(*req.method(), Method::GET | Method::HEAD);
+        let err = match d {
+            Denied::NeedLogin if browser => {
+                let ret = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                return redirect(&self.auth.login_redirect(host, ret));
+            }
+            Denied::NeedLogin => EdgeError::Unauthorized("authentication required"),
+            Denied::BadToken => EdgeError::Unauthorized("invalid or expired token"),
+            Denied::Forbidden => EdgeError::Forbidden,
+            Denied::Store => EdgeError::Unavailable("temporarily unavailable"),
+        };
+        let mut resp = err.response(json);
+        if matches!(err, EdgeError::Unauthorized(_)) {
+            resp.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"burrow\""),
+            );
+        }
+        resp
+    }
+}

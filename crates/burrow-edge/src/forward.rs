@@ -1,0 +1,164 @@
+//! Forwarding one request over the tunnel: plain HTTP/1.1 (`http`, `ws`) or TLS (`https`,
+//! `wss`) to the device's service, bodies streamed both ways (hyper `Incoming` passed
+//! through, nothing buffered), keep-alive connections reused per tunnel, WebSocket upgrades
+//! switched to a byte pipe once the service has answered 101.
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use crate::counting::CountIn;
+use crate::dialer::service_name;
+use crate::edge::Edge;
+use crate::headers::{self, EdgeUser, Upstream};
+use crate::pages::EdgeError;
+use crate::pool::Sender;
+use crate::route::Route;
+use crate::upstream::{classify, Target};
+
+pub struct Client<'a> {
+    pub authority: &'a str,
+    pub peer: IpAddr,
+    pub user: Option<&'a EdgeUser>,
+    pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+fn uses_tls(protocol: &str) -> Option<bool> {
+    match protocol.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some(false),
+        "https" | "wss" => Some(true),
+        _ => None,
+    }
+}
+
+pub async fn forward(
+    edge: &Edge,
+    route: &Route,
+    mut req: Request<Body>,
+    client: Client<'_>,
+) -> Result<Response<Body>, EdgeError> {
+    let tunnel = &route.tunnel;
+    let tunnel_id = tunnel.tunnel_id.as_deref().ok_or(EdgeError::NotActive)?;
+    if !edge.dialer.is_connected(tunnel_id) {
+        return Err(EdgeError::Offline {
+            last_seen: route.device.last_seen_at,
+        });
+    }
+    let tls = uses_tls(&tunnel.protocol).ok_or(EdgeError::BadGateway(
+        "the tunnel's protocol is not supported",
+    ))?;
+    if req.method() == Method::CONNECT {
+        return Err(EdgeError::BadRequest("CONNECT is not supported"));
+    }
+    let service = service_name(&tunnel.protocol, tunnel.local_port);
+    let target = Target {
+        tunnel_id,
+        service: &service,
+        tls,
+        last_seen: route.device.last_seen_at,
+    };
+    let websocket = req.version() == Version::HTTP_11 && headers::is_websocket(req.headers());
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+
+    let (parts, body) = req.into_parts();
+    let up_headers = headers::to_device(
+        &parts.headers,
+        &Upstream {
+            authority: client.authority,
+            peer: client.peer,
+            https: edge.config.https,
+            user: client.user,
+            websocket,
+        },
+    );
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let build = |body: Body| {
+        let mut r = Request::new(body);
+        *r.method_mut() = parts.method.clone();
+        *r.version_mut() = Version::HTTP_11;
+        *r.headers_mut() = up_headers.clone();
+        if let Ok(uri) = path.parse() {
+            *r.uri_mut() = uri;
+        }
+        r
+    };
+    let retry_safe = hyper::body::Body::is_end_stream(&body)
+        && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let up = build(Body::new(CountIn::new(body, client.bytes_in.clone())));
+
+    if let Some(client_upgrade) = client_upgrade {
+        let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
+        let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
+        return Ok(switch_or_pass(resp, client_upgrade));
+    }
+
+    // A parked keep-alive connection first; if it turns out dead before the request was
+    // written, or (for a body-less request) before any response, retry once on a new one.
+    let mut up = Some(up);
+    if let Some(mut sender) = edge.pool.take(tunnel_id) {
+        if let Some(req) = up.take() {
+            match sender.try_send_request(req).await {
+                Ok(resp) => return finish(edge, tunnel_id, sender, resp),
+                Err(mut e) => {
+                    up = e.take_message();
+                    let failure = classify(e.error());
+                    if up.is_none() && !(retry_safe && failure == EdgeError::Refused) {
+                        return Err(failure);
+                    }
+                }
+            }
+        }
+    }
+    let up = up.unwrap_or_else(|| build(Body::empty()));
+    let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
+    let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
+    finish(edge, tunnel_id, sender, resp)
+}
+
+fn finish(
+    edge: &Edge,
+    tunnel_id: &str,
+    sender: Sender,
+    resp: Response<hyper::body::Incoming>,
+) -> Result<Response<Body>, EdgeError> {
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(EdgeError::BadGateway(
+            "the device's service switched protocols without being asked",
+        ));
+    }
+    edge.pool.park_when_ready(tunnel_id.to_string(), sender);
+    let (mut parts, body) = resp.into_parts();
+    headers::to_client(&mut parts.headers, false);
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// 101 from the service: answer 101 to the client and pipe bytes between the two upgraded
+/// connections. Anything else is passed through as an ordinary response.
+fn switch_or_pass(mut resp: Response<hyper::body::Incoming>, client: OnUpgrade) -> Response<Body> {
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (mut parts, body) = resp.into_parts();
+        headers::to_client(&mut parts.headers, false);
+        return Response::from_parts(parts, Body::new(body));
+    }
+    let upstream = hyper::upgrade::on(&mut resp);
+    tokio::spawn(async move {
+        let (c, u) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "edge: websocket upgrade failed");
+                return;
+            }
+        };
+        let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+        // The tunnel side carries the idle timeout, which ends a silent pipe.
+        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+            tracing::debug!(error = %e, "edge: websocket pipe ended");
+        }
+    });
+    let (mut parts, _) = resp.into_parts();
+    headers::to_client(&mut parts.headers, true);
+    Response::from_parts(parts, Body::empty())
+}

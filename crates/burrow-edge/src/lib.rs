@@ -1,0 +1,37 @@
+//! burrow's edge: what Cloudflare and the API gateway did in the seed. Every enabled reverse
+//! tunnel is reachable at its `public_url`, only by the people allowed.
+//!
+//! A request's host picks the tunnel; `require_auth` tunnels take a user JWT or a
+//! host-only session cookie; the request is forwarded as the
+//! tunnel's source peer over a byte stream from a [`TunnelDialer`];
+//! usage and an access log are counted in memory and flushed in batches.
+//! See `docs/edge.md`.
+
+mod auth;
+mod authorize;
+mod cache;
+mod codes;
+mod config;
+mod counting;
+mod dialer;
+mod edge;
+mod forward;
+mod headers;
+mod host;
+mod idle;
+mod limits;
+mod login;
+mod pages;
+mod pool;
+mod route;
+mod session_cookie;
+mod tls;
+mod upstream;
+mod url;
+
+pub use config::EdgeConfig;
+pub use dialer::{service_name, DialError, TunnelDialer, TunnelIo};
+pub use edge::Edge;
+pub use headers::{X_BURROW_USER_EMAIL, X_BURROW_USER_ID};
+pub use limits::{server_builder, ConnLimiter, ConnPermit};
+pub use session_cookie::{LOGIN_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE};

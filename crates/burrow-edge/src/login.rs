@@ -1,0 +1,134 @@
+//! A minimal built-in login form on the API host (`GET/POST /edge/login`), for deployments
+//! whose web UI does not (yet) take part in the handoff: point `EdgeConfig::login_url` at
+//! `<api origin>/edge/login`. It checks the password like the API's login (argon2, same user
+//! table), sets the API-host edge-login cookie, and continues to `next`, which must be an
+//! `/edge/authorize?...` URL on this host.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use http::header::{CONTENT_TYPE, ORIGIN, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+
+use crate::auth::now_unix;
+use crate::edge::Edge;
+use crate::pages::{escape, redirect};
+use crate::session_cookie::{set_cookie, API_SCOPE, LOGIN_COOKIE};
+use crate::url::query_param;
+
+const MAX_FORM: usize = 8 * 1024;
+
+fn valid_next(next: &str) -> bool {
+    next.starts_with("/edge/authorize?")
+        && next.bytes().all(|b| b > 0x20 && b != 0x7f && b != b'\\')
+}
+
+fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
+    let error = error.map_or(String::new(), |e| {
+        format!("<p style=\"color:#b00\">{}</p>", escape(e))
+    });
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Sign in</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:24em;margin:4em auto}}\
+         input{{display:block;width:100%;margin:.3em 0 1em;padding:.4em}}</style></head>\n\
+         <body><h1>Sign in</h1><p>Sign in to open this tunnel.</p>{error}\
+         <form method=\"post\" action=\"/edge/login\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
+         <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">Sign in</button></form></body></html>\n",
+        next = escape(next),
+    );
+    let mut resp = Response::new(Body::from(html));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    resp
+}
+
+pub async fn login_form(uri: Uri) -> Response<Body> {
+    let next = query_param(uri.query(), "next").unwrap_or_default();
+    if !valid_next(&next) {
+        return form(
+            "",
+            Some("this sign-in link is not valid"),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    form(&next, None, StatusCode::OK)
+}
+
+pub async fn login_submit(
+    State(edge): State<Arc<Edge>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    // A cross-site form post cannot log a browser in (login CSRF).
+    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        if origin != edge.auth.api_origin {
+            return form(
+                "",
+                Some("cross-site sign-in refused"),
+                StatusCode::FORBIDDEN,
+            );
+        }
+    }
+    if body.len() > MAX_FORM {
+        return form("", Some("form too large"), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let text = String::from_utf8_lossy(&body);
+    let field = |name: &str| query_param(Some(&text), name).unwrap_or_default();
+    let (email, password, next) = (
+        field("email").trim().to_ascii_lowercase(),
+        field("password"),
+        field("next"),
+    );
+    if !valid_next(&next) {
+        return form(
+            "",
+            Some("this sign-in link is not valid"),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let user = match edge.store.user_by_email(&email).await {
+        Ok(u) => u,
+        Err(_) => {
+            return form(
+                &next,
+                Some("temporarily unavailable"),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+        }
+    };
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    // argon2 is slow on purpose: off the async workers; unknown emails cost the same.
+    let ok =
+        tokio::task::spawn_blocking(move || burrow_api::verify_password(&password, phc.as_deref()))
+            .await
+            .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        return form(
+            &next,
+            Some("invalid email or password"),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let ttl = i64::try_from(edge.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+    let value = edge
+        .auth
+        .key
+        .sign(user.id, API_SCOPE, now_unix().saturating_add(ttl));
+    let mut resp = redirect(&next);
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    resp.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &value, "/edge", ttl, edge.config.https),
+    );
+    resp
+}

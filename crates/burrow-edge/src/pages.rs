@@ -1,0 +1,176 @@
+//! The edge's own answers: a small HTML page for browsers, `{"detail","code"}` JSON for API
+//! clients (`Accept: application/json`). Never cached.
+
+use axum::body::Body;
+use burrow_store::Timestamp;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+/// Why the edge answers a request itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeError {
+    BadRequest(&'static str),
+    NotFound,
+    Unauthorized(&'static str),
+    Forbidden,
+    Offline { last_seen: Option<Timestamp> },
+    NotActive,
+    Refused,
+    BadGateway(&'static str),
+    Timeout,
+    HeadersTooLarge,
+    UriTooLong,
+    Unavailable(&'static str),
+}
+
+impl EdgeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EdgeError::NotFound => StatusCode::NOT_FOUND,
+            EdgeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            EdgeError::Forbidden => StatusCode::FORBIDDEN,
+            EdgeError::Offline { .. } | EdgeError::NotActive | EdgeError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            EdgeError::Refused | EdgeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            EdgeError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            EdgeError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            EdgeError::UriTooLong => StatusCode::URI_TOO_LONG,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            EdgeError::BadRequest(_) => "bad_request",
+            EdgeError::NotFound => "not_found",
+            EdgeError::Unauthorized(_) => "unauthorized",
+            EdgeError::Forbidden => "forbidden",
+            EdgeError::Offline { .. } => "device_offline",
+            EdgeError::NotActive => "tunnel_not_active",
+            EdgeError::Refused => "service_refused",
+            EdgeError::BadGateway(_) => "bad_gateway",
+            EdgeError::Timeout => "device_timeout",
+            EdgeError::HeadersTooLarge => "headers_too_large",
+            EdgeError::UriTooLong => "uri_too_long",
+            EdgeError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    pub fn detail(&self) -> String {
+        match self {
+            EdgeError::BadRequest(d) | EdgeError::Unauthorized(d) | EdgeError::BadGateway(d) => {
+                (*d).to_string()
+            }
+            EdgeError::Unavailable(d) => (*d).to_string(),
+            EdgeError::NotFound => "no tunnel is served at this address".to_string(),
+            EdgeError::Forbidden => "you do not have access to this tunnel".to_string(),
+            EdgeError::Offline { last_seen } => match last_seen {
+                Some(t) => format!(
+                    "the device is offline (last seen {})",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => "the device is offline (never seen)".to_string(),
+            },
+            EdgeError::NotActive => {
+                "the tunnel is not active yet: the device has not connected".into()
+            }
+            EdgeError::Refused => {
+                "the device's local service refused or reset the connection".to_string()
+            }
+            EdgeError::Timeout => "the device did not answer in time".to_string(),
+            EdgeError::HeadersTooLarge => "request header fields too large".to_string(),
+            EdgeError::UriTooLong => "request URI too long".to_string(),
+        }
+    }
+
+    pub fn response(&self, json: bool) -> Response<Body> {
+        error_page(self.status(), self.code(), &self.detail(), json)
+    }
+}
+
+/// Whether the client asked for JSON (API clients) rather than a page.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("application/json"))
+}
+
+pub fn error_page(status: StatusCode, code: &str, detail: &str, json: bool) -> Response<Body> {
+    let (ctype, body) = if json {
+        let body = serde_json::json!({ "detail": detail, "code": code }).to_string();
+        ("application/json", body)
+    } else {
+        let title = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Error")
+        );
+        let body = format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
+             <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;color:#222}}\
+             code{{color:#666}}</style></head>\n<body><h1>{t}</h1><p>{d}</p>\
+             <p><code>{c}</code> &middot; burrow edge</p></body></html>\n",
+            t = escape(&title),
+            d = escape(detail),
+            c = escape(code),
+        );
+        ("text/html; charset=utf-8", body)
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A `302 Found` to `location` (which the caller has built from validated parts).
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        Err(_) => *resp.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_page_mentions_last_seen() {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let e = EdgeError::Offline { last_seen: Some(t) };
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            e.detail().contains("2023-11-14 22:13:20 UTC"),
+            "{}",
+            e.detail()
+        );
+        assert_eq!(escape("<a href='x'>"), "&lt;a href=&#39;x&#39;&gt;");
+    }
+}

@@ -1,0 +1,47 @@
+//! Host → reverse tunnel (+ its device), with a short cache so that a busy tunnel does not
+//! cost two database reads per request, and unknown hosts are cached too (negative entries).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use burrow_store::{Device, ReverseTunnel, Store, StoreError};
+
+use crate::cache::TtlCache;
+
+/// A tunnel host resolved to its tunnel and device.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub tunnel: ReverseTunnel,
+    pub device: Device,
+}
+
+pub struct RouteTable {
+    store: Arc<dyn Store>,
+    cache: TtlCache<String, Option<Arc<Route>>>,
+}
+
+impl RouteTable {
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        RouteTable {
+            store,
+            cache: TtlCache::new(ttl, 50_000),
+        }
+    }
+
+    /// The route of normalised host `name`, `None` when no tunnel has that `public_url`.
+    pub async fn resolve(&self, name: &str) -> Result<Option<Arc<Route>>, StoreError> {
+        if let Some(hit) = self.cache.get(&name.to_string()) {
+            return Ok(hit);
+        }
+        let route = match self.store.reverse_tunnel_by_public_url(name).await? {
+            Some(tunnel) => self
+                .store
+                .device_by_id(tunnel.device_id)
+                .await?
+                .map(|device| Arc::new(Route { tunnel, device })),
+            None => None,
+        };
+        self.cache.insert(name.to_string(), route.clone());
+        Ok(route)
+    }
+}

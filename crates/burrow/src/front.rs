@@ -1,0 +1,100 @@
+//! The main port: one hyper server for the API, the broker's plain data plane and the tunnel
+//! hosts. One parsed host per request decides: a tunnel host goes to the edge, anything else
+//! to the API router. Connections per client are capped; shutdown drains in-flight requests.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use burrow_edge::{server_builder, ConnLimiter, Edge};
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// How long shutdown waits for in-flight requests before giving up on them.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn serve(
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    api: Router,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let limiter = Arc::new(ConnLimiter::new(edge.config().max_conns_per_client));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: keep serving the connections we have.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = limiter.try_acquire(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: per-client cap");
+            continue;
+        };
+        let builder = server_builder(edge.config());
+        let edge = edge.clone();
+        let api = api.clone();
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let edge = edge.clone();
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(route(edge, api, req, peer).await) }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: gave up waiting for in-flight requests");
+    }
+    Ok(())
+}
+
+async fn route(
+    edge: Arc<Edge>,
+    api: Router,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<Body> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    if edge.tunnel_host(&host).is_some() {
+        return edge.handle(req, peer).await;
+    }
+    let mut req = req.map(Body::new);
+    req.extensions_mut().insert(ConnectInfo(peer));
+    match api.oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
