@@ -115,20 +115,16 @@ impl Broker {
         thing_name: Option<String>,
     ) -> Result<Rotated, BrokerError> {
         let mut tunnel = self.load_open(tunnel_id).await?;
-        let mut rotated = Rotated {
-            tunnel: TunnelInfo::from(&tunnel),
-            source_token: None,
-            destination_token: None,
-        };
+        let (mut source_token, mut destination_token) = (None, None);
         if mode.source() {
             let m = mint(&self.key, tunnel_id, TokenMode::Source);
             tunnel.source = fresh_slot(&tunnel.source, m.hash, m.nonce);
-            rotated.source_token = Some(m.token);
+            source_token = Some(m.token);
         }
         if mode.destination() {
             let m = mint(&self.key, tunnel_id, TokenMode::Destination);
             tunnel.destination = fresh_slot(&tunnel.destination, m.hash, m.nonce);
-            rotated.destination_token = Some(m.token);
+            destination_token = Some(m.token);
         }
         if let Some(services) = services {
             tunnel.services = services;
@@ -139,9 +135,12 @@ impl Broker {
         tunnel.last_updated_at = self.clock.now();
         self.store.update_broker_tunnel(&tunnel).await?;
         self.after_rotation(&tunnel, mode);
-        rotated.tunnel = TunnelInfo::from(&tunnel);
         tracing::info!(tunnel = %tunnel_id, ?mode, "tokens rotated");
-        Ok(rotated)
+        Ok(Rotated {
+            tunnel: TunnelInfo::from(&tunnel),
+            source_token,
+            destination_token,
+        })
     }
 
     pub async fn describe(&self, tunnel_id: &str) -> Result<TunnelInfo, BrokerError> {

@@ -199,3 +199,57 @@ async fn burrow1_and_v3_peers_share_a_tunnel() {
         drop(dst);
     }
 }
+
+/// `SourceClient::listen` (what `burrow connect` runs): every local TCP client gets its own
+/// tunnel connection; V2 takes them one at a time.
+#[tokio::test]
+async fn listen_carries_local_tcp_clients() {
+    for protocol in [Subprotocol::Burrow1, Subprotocol::V2] {
+        let s = stack().await;
+        let t = s.open(&["SSH"]).await;
+        let echo = echo_server().await;
+        let _dst = DestinationClient::connect(
+            s.client(&t.destination_token).force_protocol(protocol),
+            Targets::new().service("SSH", echo),
+        )
+        .await
+        .unwrap();
+        let src = SourceClient::connect(s.client(&t.source_token).force_protocol(protocol))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let src = std::sync::Arc::new(src);
+        let listening = tokio::spawn({
+            let src = src.clone();
+            async move { src.listen(None, listener).await }
+        });
+        for i in 0..3 {
+            let tcp = tokio::net::TcpStream::connect(local).await.unwrap();
+            let data = pattern(200_000, 40 + i);
+            assert!(
+                within(10, echo_round_trip(tcp, &data)).await == data,
+                "{protocol} #{i}"
+            );
+        }
+        s.broker.close(&t.tunnel.tunnel_id, false).await.unwrap();
+        let ended = within(5, listening).await.unwrap().unwrap();
+        assert_eq!(ended.code, 1000, "listen ends cleanly on the close frame");
+    }
+}
+
+#[tokio::test]
+async fn run_connect_reports_a_rejected_token_as_final() {
+    let s = stack().await;
+    let port = closed_port().await;
+    let err = burrow_client::run_connect(&s.url(), "bogus-token", port, None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            burrow_client::ClientError::HandshakeRejected { status: 403, .. }
+        ),
+        "{err:?}"
+    );
+}

@@ -111,3 +111,26 @@ async fn the_recorded_session_is_relayed_frame_for_frame() {
     assert_eq!(to_dst.len(), 1 + sent_by(Origin::Source).len());
     assert_eq!(to_src.len(), 1 + sent_by(Origin::Destination).len());
 }
+
+/// A protocol violation closes the offending peer (close code 1002), not the tunnel.
+#[tokio::test]
+async fn a_protocol_violation_closes_that_peer() {
+    let s = stack().await;
+    let t = s.open(&SERVICES).await;
+    let mut dst = Peer::connect(s.addr, DST, t.destination_token.expose()).await;
+    dst.recv().await; // SERVICE_IDS
+    let mut src = Peer::connect(s.addr, SRC, t.source_token.expose()).await;
+    src.recv().await;
+    // A client must never send SERVICE_IDS.
+    src.send(&Message::service_ids(["SSH1"])).await;
+    let closed = loop {
+        match within(5, src.ws.next()).await {
+            Some(Ok(WsMessage::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(1002));
+    // The destination stays connected.
+    assert!(s.broker.is_destination_connected(&t.tunnel.tunnel_id));
+}

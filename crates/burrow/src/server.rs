@@ -197,16 +197,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         device_app,
         device_stop,
     ));
+    let flush_task = tokio::spawn(edge.flush_task(std::time::Duration::from_secs(5)));
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(api_stop)
-        .await
-        .context("serving http");
+        let served = crate::front::serve(listener, edge.clone(), app, api_stop).await;
         device_task.abort();
         scheduler_task.abort();
+        flush_task.abort();
+        // Counters and access log entries still in memory.
+        edge.flush().await;
         served
     });
     Ok(Running {

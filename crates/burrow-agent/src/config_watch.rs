@@ -1,0 +1,114 @@
+//! The device's config endpoint over mTLS: one request at a time, long-polled with the last
+//! version seen (`?wait=SECONDS&version=V`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use burrow_device::agent_enroll::{CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE};
+use burrow_device::{AgentFile, DeviceConfigResponse};
+
+/// How long the agent asks the server to hold a poll when nothing changed.
+pub const LONG_POLL_SECS: u64 = 25;
+
+/// Why a config request failed.
+#[derive(Debug)]
+pub enum FetchError {
+    /// 401/403: the device is revoked, unknown or its certificate replaced. Retrying soon
+    /// does not help; the agent backs off slowly and keeps trying (it may be re-enrolled).
+    Refused(u16, String),
+    /// Unreachable, 5xx, timeout, unreadable answer: the server may be restarting.
+    Unavailable(anyhow::Error),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Refused(status, detail) => {
+                write!(f, "config refused ({status}): {detail}")
+            }
+            FetchError::Unavailable(e) => write!(f, "config unavailable: {e:#}"),
+        }
+    }
+}
+
+/// The agent's identity and the HTTP client that presents it.
+pub struct ConfigClient {
+    http: reqwest::Client,
+    url: String,
+    /// The device CA (PEM): the device listener's certificate chains to it, for the config
+    /// endpoint and the broker alike.
+    pub ca_pem: Vec<u8>,
+    pub agent: AgentFile,
+}
+
+impl ConfigClient {
+    /// Reads `agent.toml`, `device.pem`, `device.key` and `ca.pem` from `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let agent = AgentFile::load(dir)?;
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        };
+        let mut identity = read(DEVICE_CERT_FILE)?;
+        identity.push(b'\n');
+        identity.extend_from_slice(&read(DEVICE_KEY_FILE)?);
+        let ca_pem = read(CA_FILE)?;
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&ca_pem).context("parsing ca.pem")?,
+            )
+            .identity(reqwest::Identity::from_pem(&identity).context("device certificate")?)
+            .connect_timeout(Duration::from_secs(10))
+            // A server that vanished mid-poll is noticed within one poll plus slack.
+            .timeout(Duration::from_secs(LONG_POLL_SECS + 20))
+            // Short-lived idle connections: after a server restart, a pooled connection to
+            // the old process is not worth reusing.
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the config client")?;
+        Ok(ConfigClient {
+            url: agent.config_url(),
+            http,
+            ca_pem,
+            agent,
+        })
+    }
+
+    /// One config request. With `version` and a non-zero `wait`, the server holds it until
+    /// the config differs from `version` or `wait` seconds have passed.
+    pub async fn fetch(
+        &self,
+        version: Option<&str>,
+        wait: u64,
+    ) -> Result<DeviceConfigResponse, FetchError> {
+        let mut req = self.http.get(&self.url);
+        if let (Some(v), true) = (version, wait > 0) {
+            req = req.query(&[("wait", wait.to_string().as_str()), ("version", v)]);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| FetchError::Unavailable(anyhow::Error::new(e).context("GET config")))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            let detail = resp
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+                .unwrap_or_default();
+            return Err(FetchError::Refused(status.as_u16(), detail));
+        }
+        if !status.is_success() {
+            return Err(FetchError::Unavailable(anyhow::anyhow!(
+                "config endpoint answered {status}"
+            )));
+        }
+        resp.json::<DeviceConfigResponse>()
+            .await
+            .map_err(|e| FetchError::Unavailable(anyhow::Error::new(e).context("config body")))
+    }
+}

@@ -1,0 +1,126 @@
+//! `burrow agent`: the device side of burrow (what the seed's tunnel manager plus the AWS
+//! `localproxy` do). [`run`] watches the device's tunnel config over mTLS (long-poll) and
+//! keeps one destination connection per enabled tunnel, forwarding each connection to
+//! `127.0.0.1:<local_port>` as a plain byte pipe; [`status`] prints what it is doing.
+//!
+//! - `config_watch`: the config endpoint client (mTLS, long-poll).
+//! - `supervisor`: one task per tunnel, reconciled against each config, make-before-break.
+//! - `backoff`: exponential backoff with full jitter.
+//! - `status`: `DIR/status.json`, written atomically on every change.
+//!
+//! Access tokens are held as [`burrow_client::Secret`] (masked `Debug`) and never logged;
+//! they come from the config endpoint, never from argv.
+
+pub mod backoff;
+pub mod config_watch;
+pub mod status;
+pub mod supervisor;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+
+use crate::backoff::Backoff;
+use crate::config_watch::{ConfigClient, FetchError, LONG_POLL_SECS};
+use crate::status::StatusBoard;
+use crate::supervisor::{Context, Supervisor};
+
+/// `burrow agent run --dir DIR`: runs until `shutdown` completes. Only a broken `DIR`
+/// (missing or unreadable enrollment files) is an error; the server being down, a refused
+/// token or a revoked device are retried with backoff.
+pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let client = ConfigClient::load(dir).context("loading the agent's enrollment")?;
+    let status = StatusBoard::new(dir, &client.agent.dsn, &client.agent.device_url);
+    let refresh = Arc::new(Notify::new());
+    let mut supervisor = Supervisor::new(Context {
+        ca_pem: client.ca_pem.clone(),
+        status: status.clone(),
+        refresh: refresh.clone(),
+        sessions: tokio_util::task::LocalPoolHandle::new(1),
+    });
+    // Without a broker_url in the config, the broker is on the device listener.
+    let default_broker = client
+        .agent
+        .device_url
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    tracing::info!(dsn = %client.agent.dsn, url = %client.agent.device_url, "agent starting");
+
+    tokio::pin!(shutdown);
+    let mut version: Option<String> = None;
+    let mut unavailable = Backoff::from_pair(backoff::CONNECT);
+    let mut refused = Backoff::from_pair(backoff::REFUSED);
+    // First request: at once. Later: long-poll, unless a task asked for a fresh config.
+    let mut wait = 0;
+    loop {
+        status.update(|s| s.config_requests += 1);
+        let fetch = client.fetch(version.as_deref(), wait);
+        let result = tokio::select! {
+            () = &mut shutdown => break,
+            () = refresh.notified(), if wait > 0 => {
+                wait = 0;
+                continue;
+            }
+            r = fetch => r,
+        };
+        let delay = match result {
+            Ok(config) => {
+                unavailable.reset();
+                refused.reset();
+                let broker_url = config.broker_url.as_deref().unwrap_or(&default_broker);
+                supervisor.reconcile(&config.tunnels, broker_url);
+                if version.as_deref() != Some(config.version.as_str()) {
+                    tracing::info!(tunnels = supervisor.len(), "config applied");
+                }
+                status.update(|s| {
+                    s.config = "ok".into();
+                    s.config_error = None;
+                    s.config_version = Some(config.version.clone());
+                });
+                version = Some(config.version);
+                wait = LONG_POLL_SECS;
+                continue;
+            }
+            Err(e @ FetchError::Refused(..)) => {
+                // Revoked, deleted or re-enrolled elsewhere: nothing here may run, but keep
+                // asking slowly (an operator can fix it without restarting the agent).
+                if refused.attempts() == 0 {
+                    tracing::warn!(error = %e, "config refused; stopping all tunnels");
+                } else {
+                    tracing::debug!(error = %e, "config still refused");
+                }
+                supervisor.stop_all();
+                version = None;
+                status.update(|s| {
+                    s.config = "refused".into();
+                    s.config_error = Some(e.to_string());
+                });
+                refused.next_delay()
+            }
+            Err(e @ FetchError::Unavailable(_)) => {
+                tracing::info!(error = %e, "config unavailable; retrying");
+                status.update(|s| {
+                    s.config = "unreachable".into();
+                    s.config_error = Some(e.to_string());
+                });
+                unavailable.next_delay()
+            }
+        };
+        wait = 0;
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    supervisor.stop_all();
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+/// `burrow agent status --dir DIR`: a human table of `DIR/status.json`.
+pub fn status(dir: &Path) -> anyhow::Result<String> {
+    Ok(status::render(&status::read(dir)?))
+}

@@ -1,0 +1,250 @@
+//! One supervised destination task per enabled tunnel, reconciled against each config.
+//!
+//! A task is keyed by (tunnel id, broker tunnel_id, service): a new tunnel_id (rotation)
+//! starts a new task, which stops its predecessor once it is connected (make-before-break).
+//! A new token for the same tunnel_id reaches the running task through a `watch`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use burrow_client::{ClientConfig, ClientError, DestinationClient, Secret, Targets};
+use burrow_device::TunnelConfig;
+use chrono::Utc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::task::LocalPoolHandle;
+
+use crate::backoff::{self, Backoff};
+use crate::status::{StatusBoard, TunnelState, TunnelStatus};
+
+/// How long a rotated-out task may outlive its successor's first connection attempt.
+const HANDOVER_MAX: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    id: i64,
+    tunnel_id: String,
+    service: String,
+}
+
+impl Key {
+    fn status_key(&self) -> String {
+        format!("{}/{}", self.id, self.tunnel_id)
+    }
+}
+
+/// A running task; dropping it stops the task.
+struct Task {
+    token: watch::Sender<Secret>,
+    handle: JoinHandle<()>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// What every task shares.
+#[derive(Clone)]
+pub struct Context {
+    pub ca_pem: Vec<u8>,
+    pub status: StatusBoard,
+    /// Asks the main loop for a fresh config (a connection ended or was refused).
+    pub refresh: Arc<Notify>,
+    /// Where sessions are started: `DestinationClient::connect`'s future is not `Send`
+    /// (burrow-client holds a `watch::Ref` inside a `select!`), so it runs on a pinned
+    /// local worker; the session's reader and writer run on that worker's runtime too.
+    pub sessions: LocalPoolHandle,
+}
+
+pub struct Supervisor {
+    ctx: Context,
+    tasks: HashMap<Key, Task>,
+}
+
+impl Supervisor {
+    pub fn new(ctx: Context) -> Self {
+        Supervisor {
+            ctx,
+            tasks: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Makes the running tasks match `tunnels`: starts the new ones first, hands a new
+    /// token to a running one, and stops the rest.
+    pub fn reconcile(&mut self, tunnels: &[TunnelConfig], broker_url: &str) {
+        let mut wanted = HashMap::new();
+        for t in tunnels {
+            let (true, Some(tunnel_id), Some(token)) = (
+                t.is_enabled,
+                t.tunnel_id.as_ref(),
+                t.destination_access_token.as_ref(),
+            ) else {
+                continue;
+            };
+            let Ok(port) = u16::try_from(t.local_port) else {
+                tracing::warn!(tunnel = %t.name, port = t.local_port, "local port out of range");
+                continue;
+            };
+            let key = Key {
+                id: t.id,
+                tunnel_id: tunnel_id.clone(),
+                service: t.service.clone(),
+            };
+            wanted.insert(key, (t, port, Secret::new(token.clone())));
+        }
+        let mut stale: Vec<Key> = self
+            .tasks
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect();
+        for (key, (t, port, token)) in wanted {
+            if let Some(task) = self.tasks.get(&key) {
+                task.token.send_if_modified(|cur| {
+                    let changed = *cur != token;
+                    *cur = token;
+                    changed
+                });
+                continue;
+            }
+            // A rotation: the old task of the same tunnel keeps carrying traffic until the
+            // new one is connected.
+            let predecessor = stale
+                .iter()
+                .position(|k| k.id == key.id)
+                .map(|i| stale.swap_remove(i))
+                .and_then(|k| self.tasks.remove(&k));
+            tracing::info!(tunnel = %t.name, tunnel_id = %key.tunnel_id, port, "starting destination");
+            let spec = Spec {
+                status_key: key.status_key(),
+                target: SocketAddr::from(([127, 0, 0, 1], port)),
+                entry: TunnelStatus {
+                    id: t.id,
+                    name: t.name.clone(),
+                    tunnel_id: key.tunnel_id.clone(),
+                    public_url: t.public_url.clone(),
+                    target: format!("127.0.0.1:{port}"),
+                    state: TunnelState::Connecting,
+                    last_error: None,
+                    since: Utc::now(),
+                },
+                service: key.service.clone(),
+                broker_url: broker_url.to_string(),
+            };
+            let (tx, rx) = watch::channel(token);
+            let handle = tokio::spawn(run_task(spec, rx, self.ctx.clone(), predecessor));
+            self.tasks.insert(key, Task { token: tx, handle });
+        }
+        for key in stale {
+            if self.tasks.remove(&key).is_some() {
+                tracing::info!(tunnel_id = %key.tunnel_id, "stopping destination");
+            }
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        self.tasks.clear();
+    }
+}
+
+struct Spec {
+    status_key: String,
+    target: SocketAddr,
+    entry: TunnelStatus,
+    service: String,
+    broker_url: String,
+}
+
+/// Removes the task's status entry however the task ends (including abort).
+struct StatusGuard(StatusBoard, String);
+
+impl Drop for StatusGuard {
+    fn drop(&mut self) {
+        self.0.remove_tunnel(&self.1);
+    }
+}
+
+async fn connect(
+    spec: &Spec,
+    ctx: &Context,
+    token: Secret,
+) -> Result<DestinationClient, ClientError> {
+    let config = ClientConfig::new(spec.broker_url.clone(), token).with_ca_pem(ctx.ca_pem.clone());
+    let targets = Targets::new()
+        .service(spec.service.clone(), spec.target)
+        .default_target(spec.target);
+    ctx.sessions
+        .spawn_pinned(move || DestinationClient::connect(config, targets))
+        .await
+        .unwrap_or_else(|e| Err(ClientError::Connect(format!("session worker: {e}"))))
+}
+
+/// Connects, waits for the session to end, backs off, reconnects — until aborted.
+async fn run_task(
+    spec: Spec,
+    mut token: watch::Receiver<Secret>,
+    ctx: Context,
+    mut predecessor: Option<Task>,
+) {
+    let key = spec.status_key.clone();
+    ctx.status.set_tunnel(&key, spec.entry.clone());
+    let _guard = StatusGuard(ctx.status.clone(), key.clone());
+    let handover_deadline = Instant::now() + HANDOVER_MAX;
+    let mut backoff = Backoff::from_pair(backoff::CONNECT);
+    loop {
+        if predecessor.is_some() && Instant::now() >= handover_deadline {
+            predecessor = None;
+        }
+        ctx.status.set_state(&key, TunnelState::Connecting, None);
+        let current = token.borrow_and_update().clone();
+        let error = match connect(&spec, &ctx, current).await {
+            Ok(mut client) => {
+                ctx.status.set_state(&key, TunnelState::Connected, None);
+                tracing::info!(tunnel = %spec.entry.name, "destination connected");
+                predecessor = None; // make-before-break: the new session is up
+                let up_since = Instant::now();
+                let ended = loop {
+                    tokio::select! {
+                        ended = client.wait() => break ended,
+                        Ok(()) = token.changed() => {
+                            // The server issued a new token (the old one may be spent):
+                            // connect with it first, then drop the old session.
+                            let fresh = token.borrow_and_update().clone();
+                            match connect(&spec, &ctx, fresh).await {
+                                Ok(next) => client = next,
+                                Err(e) => tracing::info!(tunnel = %spec.entry.name, error = %e, "reconnecting with a new token failed"),
+                            }
+                        }
+                    }
+                };
+                backoff.connection_ended(up_since);
+                match ended {
+                    Ok(close) => format!("closed by the broker ({}: {})", close.code, close.reason),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(e @ ClientError::HandshakeRejected { .. }) => {
+                format!("{e} (token spent or rotated; fetching a fresh config)")
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::info!(tunnel = %spec.entry.name, error = %error, "destination down");
+        ctx.refresh.notify_one();
+        ctx.status
+            .set_state(&key, TunnelState::Backoff, Some(error));
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}

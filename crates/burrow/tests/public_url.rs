@@ -1,0 +1,195 @@
+//! The whole request path, through real sockets: client → edge (Host routing, auth) →
+//! broker (in-process source) → a destination peer over WebSocket → a local HTTP service.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use burrow::testkit::{Backend, TestStack};
+use burrow_client::{ClientConfig, DestinationClient, Secret, Targets};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const BIG: usize = 4 * 1024 * 1024;
+
+fn big_body() -> Vec<u8> {
+    (0..BIG).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// A local "device service" that counts requests and reports the identity headers it saw.
+async fn device_service() -> (SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(move |headers: axum::http::HeaderMap| {
+                let h = h.clone();
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let seen = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    axum::Json(json!({
+                        "user": seen("x-burrow-user-email"),
+                        "authorization": seen("authorization"),
+                        "forwarded_host": seen("x-forwarded-host"),
+                    }))
+                }
+            }),
+        )
+        .route("/big", get(|| async { big_body() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_url_reaches_the_device_service_only_for_allowed_users() {
+    let s = TestStack::start(Backend::Sqlite).await.expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    let (_outsider_id, outsider) = s.user("outsider@example.com").await.expect("user");
+    s.project_with_device(&admin, "E2E1").await.expect("device");
+    let (svc, hits) = device_service().await;
+
+    let create = |body: Value| {
+        s.http
+            .post(s.url("/api/v1/reverse-tunnels/devices/E2E1/reverse-tunnels"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let private: Value = create(json!({"name": "Dash", "local_port": svc.port()}))
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let public: Value =
+        create(json!({"name": "Open", "local_port": svc.port(), "require_auth": false}))
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+
+    // The device side: one destination peer per tunnel, with the token the config endpoint
+    // would hand out, forwarding to the local service.
+    let mut peers = Vec::new();
+    for t in [&private, &public] {
+        let tunnel_id = t["tunnel_id"].as_str().expect("tunnel id");
+        let token = s
+            .running
+            .broker
+            .destination_token(tunnel_id)
+            .await
+            .expect("token");
+        let cfg = ClientConfig::new(format!("ws://{}", s.addr), Secret::new(token.expose()));
+        let targets = Targets::new().service(format!("HTTP-{}", svc.port()), svc);
+        peers.push(
+            DestinationClient::connect(cfg, targets)
+                .await
+                .expect("destination connects"),
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !s.running.broker.is_destination_connected(tunnel_id) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "destination never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let host = |t: &Value| t["public_url"].as_str().expect("host").to_string();
+    let get = |host: String, path: &'static str| {
+        s.http
+            .get(format!("http://{}{path}", s.addr))
+            .header("host", host)
+            .header("accept", "application/json")
+    };
+
+    // No credentials, a forged token, a non-member: refused, the service never sees them.
+    let r = get(host(&private), "/").send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = get(host(&private), "/")
+        .bearer_auth("forged.jwt.value")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = get(host(&private), "/")
+        .bearer_auth(&outsider)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "refused requests must not reach the device"
+    );
+
+    // A member passes; the device sees who, but not the user's JWT.
+    let r = get(host(&private), "/")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = r.json().await.expect("json");
+    assert_eq!(seen["user"], "admin@test.local");
+    assert_eq!(seen["authorization"], "");
+    assert_eq!(seen["forwarded_host"], host(&private));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // A body of several MB arrives byte-exact through the tunnel.
+    let body = get(host(&private), "/big")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("send")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(body.len(), BIG);
+    assert_eq!(Sha256::digest(&body), Sha256::digest(big_body()));
+
+    // A public tunnel needs no credentials; an unknown host gets the edge's 404.
+    let r = get(host(&public), "/").send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = get("nope.localhost".into(), "/")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Counting reaches the API after the edge's batched flush (on shutdown at the latest).
+    let dsn_path = "/api/v1/reverse-tunnels/devices/E2E1/reverse-tunnels";
+    let running = s.running;
+    let store = running.store.clone();
+    running.shutdown().await.expect("shutdown");
+    let row = store
+        .reverse_tunnel_by_id(private["id"].as_i64().expect("id"))
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(
+        row.total_requests, 5,
+        "3 refused + 2 served through {dsn_path}"
+    );
+    assert!(row.last_accessed_at.is_some());
+    let log = store.list_access_log(row.id, 100).await.expect("log");
+    assert_eq!(log.len(), 5);
+    drop(peers);
+}
