@@ -21,10 +21,44 @@ struct Cli {
 enum Command {
     /// Run the server: API, web UI, broker, edge and scheduler in one process.
     Server(ServerArgs),
+    /// The device side: enroll once, then run (carries the device's tunnels).
+    Agent(AgentArgs),
     /// Raw TCP to a device's service through a tunnel, as its source (like `localproxy -s`).
     Connect(ConnectArgs),
     /// Troubleshoot a reverse tunnel through the API: describe it, or rotate it now.
     Tunnel(TunnelArgs),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    #[command(subcommand)]
+    action: AgentAction,
+}
+
+#[derive(Subcommand)]
+enum AgentAction {
+    /// Make the device's key pair here, get its certificate with a one-time token.
+    Enroll {
+        /// The server's API URL, e.g. http://SERVER:8700.
+        #[arg(long)]
+        server: String,
+        /// File holding the enrollment token. Env: BURROW_ENROLLMENT_TOKEN.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Where the key, certificate and agent.toml are written.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Fetch the config, carry every enabled tunnel, and follow changes until stopped.
+    Run {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Each tunnel's state, as the running agent last wrote it.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -102,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server(args).await,
+        Command::Agent(args) => agent(args).await,
         Command::Connect(args) => connect(args).await,
         Command::Tunnel(args) => tunnel(args).await,
     }
@@ -115,6 +150,30 @@ fn secret_from(file: Option<&PathBuf>, env: &str) -> anyhow::Result<String> {
             .trim()
             .to_string()),
         None => std::env::var(env).with_context(|| format!("give --token-file or set {env}")),
+    }
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    match args.action {
+        AgentAction::Enroll {
+            server,
+            token_file,
+            dir,
+        } => {
+            init_tracing("warn");
+            let token = secret_from(token_file.as_ref(), "BURROW_ENROLLMENT_TOKEN")?;
+            let dsn = burrow_device::agent_enroll(&server, &token, &dir).await?;
+            println!("enrolled device {dsn}; credentials in {}", dir.display());
+            Ok(())
+        }
+        AgentAction::Run { dir } => {
+            init_tracing("info");
+            burrow_agent::run(&dir, shutdown_signal()).await
+        }
+        AgentAction::Status { dir } => {
+            print!("{}", burrow_agent::status(&dir)?);
+            Ok(())
+        }
     }
 }
 

@@ -160,3 +160,49 @@ fn read_banner(mut child: std::process::Child) -> (std::process::Child, Vec<Stri
     }
     (child, lines)
 }
+
+/// `burrow agent enroll` reads its token from a file (never argv) and leaves the device's
+/// credentials in the directory, the private key readable by its owner only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_enroll_from_a_token_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = burrow::testkit::TestStack::start(burrow::testkit::Backend::Sqlite)
+        .await
+        .expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    let (_, device) = s.project_with_device(&admin, "CLI1").await.expect("device");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(
+        &token_file,
+        device["enrollment_token"].as_str().expect("token"),
+    )
+    .expect("write");
+    let agent_dir = dir.path().join("agent");
+    let server = format!("http://{}", s.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        burrow()
+            .args(["agent", "enroll", "--server", &server, "--token-file"])
+            .arg(&token_file)
+            .arg("--dir")
+            .arg(&agent_dir)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("enrolled device CLI1"));
+    let key = dir.path().join("agent/device.key");
+    assert_eq!(
+        std::fs::metadata(&key).expect("key").permissions().mode() & 0o777,
+        0o600
+    );
+    for f in ["device.pem", "ca.pem", "agent.toml"] {
+        assert!(dir.path().join("agent").join(f).exists(), "{f}");
+    }
+}
