@@ -219,16 +219,19 @@ impl Ctx<'_> {
         tunnel_id: &str,
         edit: impl FnOnce(&mut Vec<Tag>),
     ) -> Result<(), AwsError> {
-        let store = &self.state.inner.store;
-        let mut t = store
-            .broker_tunnel(tunnel_id)
-            .await?
-            .ok_or_else(AwsError::not_found)?;
-        edit(&mut t.tags);
-        if t.tags.len() > MAX_TAGS {
-            return Err(AwsError::validation(format!("at most {MAX_TAGS} tags")));
-        }
-        store.update_broker_tunnel(&t).await?;
+        self.state
+            .inner
+            .broker
+            .update_tags(tunnel_id, |tags| {
+                edit(tags);
+                if tags.len() > MAX_TAGS {
+                    return Err(burrow_broker::BrokerError::Invalid(format!(
+                        "at most {MAX_TAGS} tags"
+                    )));
+                }
+                Ok(())
+            })
+            .await?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! The tunnel operations of the control plane (tunnel-control-api.md, section 3).
 
-use burrow_store::{BrokerTunnel, BrokerTunnelFilter, TokenMode, TokenSlot, TunnelStatus};
+use burrow_store::{BrokerTunnel, BrokerTunnelFilter, Tag, TokenMode, TokenSlot, TunnelStatus};
 use chrono::Duration;
 
 use crate::error::{invalid, BrokerError};
@@ -240,6 +240,21 @@ impl Broker {
             .close(tunnel_id, CLOSE_NORMAL, "tunnel expired");
         tracing::info!(tunnel = %tunnel_id, "tunnel expired");
         Ok(true)
+    }
+
+    /// Edits a tunnel's tags under the tunnel's lock, so a concurrent connect, rotation or
+    /// close is not overwritten by the whole-row write. `edit` answers an error to refuse.
+    pub async fn update_tags(
+        &self,
+        tunnel_id: &str,
+        edit: impl FnOnce(&mut Vec<Tag>) -> Result<(), BrokerError>,
+    ) -> Result<TunnelInfo, BrokerError> {
+        let _guard = self.lock_tunnel(tunnel_id).await;
+        let mut tunnel = self.load(tunnel_id).await?;
+        edit(&mut tunnel.tags)?;
+        validate::tags(&tunnel.tags)?;
+        self.store.update_broker_tunnel(&tunnel).await?;
+        Ok(TunnelInfo::from(&tunnel))
     }
 
     pub(crate) async fn load(&self, tunnel_id: &str) -> Result<BrokerTunnel, BrokerError> {
