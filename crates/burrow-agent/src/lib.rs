@@ -124,3 +124,25 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Resu
 pub fn status(dir: &Path) -> anyhow::Result<String> {
     Ok(status::render(&status::read(dir)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn run_without_enrollment_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(dir.path(), std::future::pending()).await.unwrap_err();
+        assert!(format!("{err:#}").contains("agent.toml"), "{err:#}");
+    }
+
+    #[test]
+    fn status_without_a_running_agent_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = status(dir.path()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is the agent running"),
+            "{err:#}"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! A task is keyed by (tunnel id, broker tunnel_id, service): a new tunnel_id (rotation)
 //! starts a new task, which stops its predecessor once it is connected (make-before-break).
-//! A new token for the same tunnel_id reaches the running task through a `watch`.
+//! A new token for the same tunnel_id reaches the running task through a `watch` and is
+//! used from its next connection on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -211,25 +212,15 @@ async fn run_task(
         ctx.status.set_state(&key, TunnelState::Connecting, None);
         let current = token.borrow_and_update().clone();
         let error = match connect(&spec, &ctx, current).await {
-            Ok(mut client) => {
+            Ok(client) => {
                 ctx.status.set_state(&key, TunnelState::Connected, None);
                 tracing::info!(tunnel = %spec.entry.name, "destination connected");
                 predecessor = None; // make-before-break: the new session is up
                 let up_since = Instant::now();
-                let ended = loop {
-                    tokio::select! {
-                        ended = client.wait() => break ended,
-                        Ok(()) = token.changed() => {
-                            // The server issued a new token (the old one may be spent):
-                            // connect with it first, then drop the old session.
-                            let fresh = token.borrow_and_update().clone();
-                            match connect(&spec, &ctx, fresh).await {
-                                Ok(next) => client = next,
-                                Err(e) => tracing::info!(tunnel = %spec.entry.name, error = %e, "reconnecting with a new token failed"),
-                            }
-                        }
-                    }
-                };
+                // A token that changes meanwhile is kept for the next connection: a live
+                // session stays up (reconnecting would cut the connections it carries); if the
+                // broker ends it because of a rotation, the next attempt uses the new token.
+                let ended = client.wait().await;
                 backoff.connection_ended(up_since);
                 match ended {
                     Ok(close) => format!("closed by the broker ({}: {})", close.code, close.reason),

@@ -143,7 +143,9 @@ pub(crate) async fn start(
     let timeout = shared.config.connect_timeout;
     let ready = tokio::time::timeout(timeout, async {
         tokio::select! {
-            _ = services.wait_for(Option::is_some) => Ok(()),
+            // Map away the `watch::Ref` at once: held across the other branch's await it
+            // would make `connect` a non-`Send` future.
+            _ = async { services.wait_for(Option::is_some).await.map(|_| ()) } => Ok(()),
             _ = shared.ended.cancelled() => Err(shared.wait().await.err().unwrap_or_else(|| {
                 ClientError::ConnectionLost("closed before SERVICE_IDS".into())
             })),

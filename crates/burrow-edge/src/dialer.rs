@@ -31,6 +31,13 @@ pub trait TunnelDialer: Send + Sync + 'static {
 
     /// Whether the device end of `tunnel_id` is connected right now.
     fn is_connected(&self, tunnel_id: &str) -> bool;
+
+    /// The broker tunnel that carries traffic for `tunnel_id` right now. During a
+    /// make-before-break rotation that is the predecessor until the device has connected to
+    /// the new tunnel. Keep-alive connections are pooled under this id, never across tunnels.
+    fn route(&self, tunnel_id: &str) -> String {
+        tunnel_id.to_string()
+    }
 }
 
 /// The tunnel service name of a reverse tunnel: `<PROTOCOL upper>-<local_port>`, e.g.

@@ -41,7 +41,10 @@ pub async fn forward(
     client: Client<'_>,
 ) -> Result<Response<Body>, EdgeError> {
     let tunnel = &route.tunnel;
-    let tunnel_id = tunnel.tunnel_id.as_deref().ok_or(EdgeError::NotActive)?;
+    let routed = edge
+        .dialer
+        .route(tunnel.tunnel_id.as_deref().ok_or(EdgeError::NotActive)?);
+    let tunnel_id = routed.as_str();
     if !edge.dialer.is_connected(tunnel_id) {
         return Err(EdgeError::Offline {
             last_seen: route.device.last_seen_at,

@@ -9,4 +9,5 @@ pub mod lifecycle;
 pub mod scheduler;
 pub mod secret;
 pub mod server;
+pub mod succession;
 pub mod testkit;

@@ -11,13 +11,19 @@ use burrow_device::{
 };
 use burrow_store::{BrokerLink, Device, ReverseTunnel, Store, TunnelStatus};
 
+use crate::succession::Succession;
+
 /// How long a rotated-out tunnel stays open at most, for the agent to move over.
 pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long requests in flight on a rotated-out tunnel may take once the new one carries.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct BrokerLifecycle {
     pub store: Arc<dyn Store>,
     pub broker: Arc<Broker>,
     pub notifier: ConfigNotifier,
+    /// Shared with the edge's dialer: a rotated tunnel's predecessor while it drains.
+    pub succession: Succession,
     pub enrollment_ttl: chrono::Duration,
 }
 
@@ -85,6 +91,8 @@ impl BrokerLifecycle {
         self.notifier.device_changed(device.id);
         if let (Some(old), Some(new)) = (old, rotated.tunnel_id.clone()) {
             let broker = self.broker.clone();
+            let succession = self.succession.clone();
+            succession.begin(&new, &old);
             tokio::spawn(async move {
                 let deadline = tokio::time::Instant::now() + DRAIN;
                 while tokio::time::Instant::now() < deadline
@@ -92,6 +100,12 @@ impl BrokerLifecycle {
                 {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
+                if broker.is_destination_connected(&new) {
+                    // New requests go to the new tunnel now; give those in flight on the old
+                    // one a moment to finish.
+                    tokio::time::sleep(GRACE).await;
+                }
+                succession.end(&new);
                 if let Err(e) = broker.close(&old, false).await {
                     tracing::warn!(tunnel = %old, error = %e, "closing the rotated-out tunnel");
                 }
@@ -169,11 +183,7 @@ impl Lifecycle for BrokerLifecycle {
         device: &Device,
         tunnel: ReverseTunnel,
     ) -> ApiResult<Option<ReverseTunnel>> {
-        let old = tunnel.tunnel_id.clone();
-        let rotated = self.open_for(device, &tunnel).await?;
-        self.notifier.device_changed(device.id);
-        self.close_for(old.as_deref(), false).await?;
-        Ok(Some(rotated))
+        Ok(Some(self.rotate(device, tunnel).await?))
     }
 
     async fn tunnel_describe(

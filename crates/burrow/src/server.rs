@@ -21,6 +21,7 @@ use crate::dialer::BrokerDialer;
 use crate::keys;
 use crate::lifecycle::{BrokerLifecycle, BrokerProvisioner};
 use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::succession::Succession;
 
 /// A started server: where it listens, and how to stop it.
 pub struct Running {
@@ -99,6 +100,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         clock.clone(),
     );
     let notifier = ConfigNotifier::new();
+    let succession = Succession::default();
 
     // Bind both listeners first: the printed and advertised addresses are the real ones.
     let listener = TcpListener::bind(config.listen)
@@ -135,6 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store: store.clone(),
         broker: broker.clone(),
         notifier: notifier.clone(),
+        succession: succession.clone(),
         enrollment_ttl: chrono::Duration::hours(24),
     });
     let scheduler = Scheduler {
@@ -161,7 +164,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             &jwt_secret,
             chrono::Duration::minutes(config.jwt_ttl_minutes),
         ),
-        Arc::new(BrokerDialer(broker.clone())),
+        Arc::new(BrokerDialer {
+            broker: broker.clone(),
+            succession,
+        }),
         EdgeConfig {
             base_domain: config.base_domain.clone(),
             login_url: format!("http://localhost:{}/edge/login", addr.port()),

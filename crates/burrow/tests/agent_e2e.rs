@@ -120,6 +120,41 @@ fn agent_status(dir: &Path) -> burrow_agent::status::AgentStatus {
     burrow_agent::status::read(dir).expect("status.json")
 }
 
+async fn get_tunnel(stack: &TestStack, token: &str, id: i64) -> Value {
+    let resp = stack
+        .http
+        .get(stack.url(&format!(
+            "/api/v1/reverse-tunnels/devices/{DSN}/reverse-tunnels/{id}"
+        )))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "GET tunnel");
+    resp.json().await.unwrap()
+}
+
+/// Waits until the broker tunnel the row points at has the agent's destination; answers
+/// its id. (The row is read each time: when the agent's config poll and the API provision
+/// the same tunnel concurrently, the server may keep another broker tunnel than the one the
+/// API call answered.)
+async fn connected_tunnel(stack: &TestStack, token: &str, id: i64, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let row = get_tunnel(stack, token, id).await;
+        if let Some(t) = row["tunnel_id"].as_str() {
+            if stack.running.broker.is_destination_connected(t) {
+                return t.to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "destination not connected within {limit:?}: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn put_enabled(stack: &TestStack, token: &str, id: i64, enabled: bool) -> Value {
     let resp = stack
         .http
@@ -182,13 +217,10 @@ async fn agent_carries_tunnels_through_changes_restarts_and_deletion() {
     assert_eq!(resp.status(), 201);
     let t: Value = resp.json().await.unwrap();
     let id = t["id"].as_i64().unwrap();
-    let tid = t["tunnel_id"].as_str().expect("tunnel_id").to_string();
+    assert!(t["tunnel_id"].is_string(), "opened at creation: {t}");
     let service = format!("HTTP-{}", service_addr.port());
     let broker = stack.running.broker.clone();
-    eventually("destination connected", Duration::from_secs(2), || {
-        broker.is_destination_connected(&tid)
-    })
-    .await;
+    let tid = connected_tunnel(&stack, &token, id, Duration::from_secs(2)).await;
     assert_same_body(&get_through(&stack, &tid, &service).await);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
@@ -215,27 +247,21 @@ async fn agent_carries_tunnels_through_changes_restarts_and_deletion() {
     )
     .await;
     let on = put_enabled(&stack, &token, id, true).await;
-    let tid = on["tunnel_id"].as_str().expect("new tunnel_id").to_string();
-    eventually(
-        "destination back after enable",
-        Duration::from_secs(2),
-        || broker.is_destination_connected(&tid),
-    )
-    .await;
+    assert!(on["tunnel_id"].is_string(), "enabled again: {on}");
+    // The tunnel the row points at now (the server may replace the one PUT answered, when
+    // the agent's config poll provisions concurrently), connected within 2 s.
+    let tid = connected_tunnel(&stack, &token, id, Duration::from_secs(2)).await;
     assert_same_body(&get_through(&stack, &tid, &service).await);
 
     // 4. The server dies and comes back on the same data and ports: the agent reconnects
     // by itself (backoff with jitter, so allow a few seconds).
     let stack = stack.restart().await.expect("restart");
     let broker = stack.running.broker.clone();
-    eventually(
-        "destination back after restart",
-        Duration::from_secs(20),
-        || broker.is_destination_connected(&tid),
-    )
-    .await;
-    assert_same_body(&get_through(&stack, &tid, &service).await);
     let token = stack.admin_token().await.unwrap();
+    let before_restart = tid;
+    let tid = connected_tunnel(&stack, &token, id, Duration::from_secs(20)).await;
+    assert_eq!(tid, before_restart, "the open tunnel survives the restart");
+    assert_same_body(&get_through(&stack, &tid, &service).await);
 
     // 5. Delete the device: the agent is cut off and does not spin.
     let resp = stack

@@ -193,3 +193,136 @@ async fn public_url_reaches_the_device_service_only_for_allowed_users() {
     assert_eq!(log.len(), 5);
     drop(peers);
 }
+
+/// Ten rotations in a row under continuous requests through the public URL: none fails, the
+/// device moves to each new tunnel, the old tunnels close and their tokens stop working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotations_under_load_lose_no_request() {
+    let s = TestStack::start(Backend::Sqlite).await.expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    s.project_with_device(&admin, "ROT1").await.expect("device");
+    let (svc, _hits) = device_service().await;
+    let base = "/api/v1/reverse-tunnels/devices/ROT1/reverse-tunnels";
+    let t: Value = s
+        .http
+        .post(s.url(base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Dash", "local_port": svc.port(), "require_auth": false}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let host = t["public_url"].as_str().expect("host").to_string();
+    let service = format!("HTTP-{}", svc.port());
+    let broker = s.running.broker.clone();
+    let connect = |tunnel_id: String| {
+        let broker = broker.clone();
+        let service = service.clone();
+        let addr = s.addr;
+        async move {
+            let token = broker.destination_token(&tunnel_id).await.expect("token");
+            let cfg = ClientConfig::new(format!("ws://{addr}"), Secret::new(token.expose()));
+            let peer = DestinationClient::connect(cfg, Targets::new().service(service, svc))
+                .await
+                .expect("connect");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while !broker.is_destination_connected(&tunnel_id) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "destination never connected"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (peer, token)
+        }
+    };
+    let mut current = t["tunnel_id"].as_str().expect("id").to_string();
+    let (mut peer, mut token) = connect(current.clone()).await;
+
+    let first = s
+        .http
+        .get(format!("http://{}/", s.addr))
+        .header("host", &host)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(first.status(), StatusCode::OK, "{:?}", first.text().await);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (http, url, host) = (s.http.clone(), format!("http://{}/", s.addr), host.clone());
+        let (stop, ok) = (stop.clone(), ok.clone());
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                match http.get(&url).header("host", &host).send().await {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => failures.push(format!("status {}", r.status())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            failures
+        }));
+    }
+
+    for round in 0..10 {
+        let rotated: Value = s
+            .http
+            .post(s.url(&format!("{base}/{}/rotate", t["id"])))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("rotate")
+            .json()
+            .await
+            .expect("json");
+        let next = rotated["tunnel_id"].as_str().expect("new id").to_string();
+        assert_ne!(next, current, "round {round}");
+        // The device learns of the new tunnel and connects to it; then the old one closes.
+        let (new_peer, new_token) = connect(next.clone()).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while broker.describe(&current).await.expect("describe").status
+            != burrow_broker::TunnelStatus::Closed
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "old tunnel never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The old destination token no longer connects.
+        let cfg = ClientConfig::new(format!("ws://{}", s.addr), Secret::new(token.expose()));
+        assert!(
+            DestinationClient::connect(cfg, Targets::new())
+                .await
+                .is_err(),
+            "round {round}"
+        );
+        drop(peer);
+        peer = new_peer;
+        token = new_token;
+        current = next;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    for w in workers {
+        failures.extend(w.await.expect("worker"));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        ok.load(Ordering::SeqCst) > 40,
+        "load ran: {}",
+        ok.load(Ordering::SeqCst)
+    );
+    drop(peer);
+}

@@ -29,6 +29,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         store: store.clone(),
         broker: broker.clone(),
         notifier: ConfigNotifier::new(),
+        succession: Default::default(),
         enrollment_ttl: chrono::Duration::hours(1),
     });
     let user = store
