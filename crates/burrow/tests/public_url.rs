@@ -23,6 +23,7 @@ fn big_body() -> Vec<u8> {
 async fn device_service() -> (SocketAddr, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
+    let h2 = hits.clone();
     let app = axum::Router::new()
         .route(
             "/",
@@ -45,7 +46,15 @@ async fn device_service() -> (SocketAddr, Arc<AtomicUsize>) {
                 }
             }),
         )
-        .route("/big", get(|| async { big_body() }));
+        .route("/big", get(|| async { big_body() }))
+        // A request the service never finishes in time (the device dies under it).
+        .route(
+            "/hang",
+            get(move || {
+                h2.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<&'static str>()
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -325,4 +334,68 @@ async fn rotations_under_load_lose_no_request() {
         ok.load(Ordering::SeqCst)
     );
     drop(peer);
+}
+
+/// The device's agent dies with requests in flight: every client gets a 502 within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_mid_request_answers_502_quickly() {
+    let s = TestStack::start(Backend::Sqlite).await.expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    s.project_with_device(&admin, "KILL1")
+        .await
+        .expect("device");
+    let (svc, hits) = device_service().await;
+    let t: Value = s
+        .http
+        .post(s.url("/api/v1/reverse-tunnels/devices/KILL1/reverse-tunnels"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Dash", "local_port": svc.port(), "require_auth": false}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let tunnel_id = t["tunnel_id"].as_str().expect("id").to_string();
+    let token = s
+        .running
+        .broker
+        .destination_token(&tunnel_id)
+        .await
+        .expect("token");
+    let cfg = ClientConfig::new(format!("ws://{}", s.addr), Secret::new(token.expose()));
+    let peer = DestinationClient::connect(
+        cfg,
+        Targets::new().service(format!("HTTP-{}", svc.port()), svc),
+    )
+    .await
+    .expect("connect");
+    let host = t["public_url"].as_str().expect("host").to_string();
+    let mut inflight = Vec::new();
+    for _ in 0..5 {
+        let req = s
+            .http
+            .get(format!("http://{}/hang", s.addr))
+            .header("host", &host)
+            .send();
+        inflight.push(tokio::spawn(req));
+    }
+    // Wait until the requests have reached the device service (bounded), then kill the peer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while hits.load(Ordering::SeqCst) < 5 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let killed_at = tokio::time::Instant::now();
+    drop(peer);
+    for r in inflight {
+        let r = tokio::time::timeout(Duration::from_secs(5), r)
+            .await
+            .expect("answered within 5 s")
+            .expect("join");
+        match r {
+            Ok(resp) => assert_eq!(resp.status(), StatusCode::BAD_GATEWAY),
+            Err(e) => panic!("the client should get a 502 page, got {e}"),
+        }
+    }
+    assert!(killed_at.elapsed() < Duration::from_secs(5));
 }
