@@ -68,8 +68,22 @@ pub(crate) struct Inner {
     /// Verifies `X-Device-Certificate` chains exactly as the TLS listener does.
     pub verifier: Arc<dyn ClientCertVerifier>,
     /// One lock per device around "ensure tunnels": two concurrent polls of one device must
-    /// not both replace the same expiring tunnel.
-    pub ensure_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// not both replace the same expiring tunnel. Shared with the server's tunnel lifecycle
+    /// ([`DeviceLocks`]), so a poll and an API create or enable do not both open a tunnel.
+    pub ensure_locks: DeviceLocks,
+}
+
+/// Per-device async locks around opening, replacing and recording a device's broker tunnels.
+#[derive(Clone, Default)]
+pub struct DeviceLocks(Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl DeviceLocks {
+    /// The lock of `device_id` (held across the store and broker calls that change its
+    /// tunnels).
+    pub fn get(&self, device_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(device_id).or_default().clone()
+    }
 }
 
 impl DeviceState {
@@ -89,7 +103,7 @@ impl DeviceState {
                 notifier,
                 config,
                 verifier,
-                ensure_locks: Mutex::new(HashMap::new()),
+                ensure_locks: DeviceLocks::default(),
             }),
         })
     }
@@ -103,12 +117,12 @@ impl DeviceState {
     }
 
     pub(crate) fn ensure_lock(&self, device_id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
-            .inner
-            .ensure_locks
-            .lock()
-            .expect("ensure lock map poisoned");
-        map.entry(device_id).or_default().clone()
+        self.inner.ensure_locks.get(device_id)
+    }
+
+    /// The per-device locks, to share with whatever else opens a device's tunnels.
+    pub fn locks(&self) -> DeviceLocks {
+        self.inner.ensure_locks.clone()
     }
 }
 

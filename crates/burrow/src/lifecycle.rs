@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use burrow_api::{ApiError, ApiResult, Lifecycle, TunnelState};
 use burrow_broker::{Broker, BrokerError, OpenRequest};
 use burrow_device::{
-    service_name, ConfigNotifier, ProvisionRequest, ProvisionedTunnel, Secret, TunnelProvisioner,
+    service_name, ConfigNotifier, DeviceLocks, ProvisionRequest, ProvisionedTunnel, Secret,
+    TunnelProvisioner,
 };
 use burrow_store::{BrokerLink, Device, ReverseTunnel, Store, TunnelStatus};
 
@@ -24,6 +25,8 @@ pub struct BrokerLifecycle {
     pub notifier: ConfigNotifier,
     /// Shared with the edge's dialer: a rotated tunnel's predecessor while it drains.
     pub succession: Succession,
+    /// Shared with the device config endpoint: one opener of a device's tunnels at a time.
+    pub locks: DeviceLocks,
     pub enrollment_ttl: chrono::Duration,
 }
 
@@ -86,8 +89,12 @@ impl BrokerLifecycle {
     /// the new tunnel — or after [`DRAIN`] at the latest, so an offline device does not keep
     /// old tunnels open (it gets the new one when it comes back).
     pub async fn rotate(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
+        let lock = self.locks.get(device.id);
+        let guard = lock.lock().await;
+        let tunnel = self.fresh(tunnel).await?;
         let old = tunnel.tunnel_id.clone();
         let rotated = self.open_for(device, &tunnel).await?;
+        drop(guard);
         self.notifier.device_changed(device.id);
         if let (Some(old), Some(new)) = (old, rotated.tunnel_id.clone()) {
             let broker = self.broker.clone();
@@ -114,6 +121,15 @@ impl BrokerLifecycle {
         Ok(rotated)
     }
 
+    /// The row as stored now (others may have linked a broker tunnel since it was read).
+    async fn fresh(&self, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
+        Ok(self
+            .store
+            .reverse_tunnel_by_id(tunnel.id)
+            .await?
+            .unwrap_or(tunnel))
+    }
+
     /// Closes every broker tunnel of a device (revocation, deletion).
     async fn close_all(&self, device: &Device, delete: bool) -> ApiResult<()> {
         for t in self.store.list_reverse_tunnels(device.id).await? {
@@ -134,7 +150,11 @@ impl Lifecycle for BrokerLifecycle {
         device: &Device,
         tunnel: ReverseTunnel,
     ) -> ApiResult<ReverseTunnel> {
-        let tunnel = if tunnel.is_enabled {
+        let lock = self.locks.get(device.id);
+        let _guard = lock.lock().await;
+        // The agent's config poll may have opened the tunnel since the row was inserted.
+        let tunnel = self.fresh(tunnel).await?;
+        let tunnel = if tunnel.is_enabled && tunnel.tunnel_id.is_none() {
             self.open_for(device, &tunnel).await?
         } else {
             tunnel
@@ -149,8 +169,14 @@ impl Lifecycle for BrokerLifecycle {
         before: &ReverseTunnel,
         after: ReverseTunnel,
     ) -> ApiResult<ReverseTunnel> {
+        let lock = self.locks.get(device.id);
+        let _guard = lock.lock().await;
         let service_changed =
             before.protocol != after.protocol || before.local_port != after.local_port;
+        let seen = after.tunnel_id.clone();
+        let after = self.fresh(after).await?;
+        // A config poll replaced the tunnel meanwhile (under this lock): it already matches.
+        let service_changed = service_changed && after.tunnel_id == seen;
         let after = if !after.is_enabled {
             self.close_for(after.tunnel_id.as_deref(), false).await?;
             if after.tunnel_id.is_some() {

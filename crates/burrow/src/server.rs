@@ -138,6 +138,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         broker: broker.clone(),
         notifier: notifier.clone(),
         succession: succession.clone(),
+        locks: devices.locks(),
         enrollment_ttl: chrono::Duration::hours(24),
     });
     let scheduler = Scheduler {

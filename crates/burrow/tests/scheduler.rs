@@ -30,6 +30,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         broker: broker.clone(),
         notifier: ConfigNotifier::new(),
         succession: Default::default(),
+        locks: Default::default(),
         enrollment_ttl: chrono::Duration::hours(1),
     });
     let user = store
