@@ -219,6 +219,28 @@ async fn seed_walkthrough_shapes(b: Backend) {
     );
     assert!(is_rfc3339_z(&rotated["expires_at"]));
 
+    // The access log (empty so far), and a bad limit is a JSON 422.
+    let log: Value = s
+        .http
+        .get(s.url(&format!("{one2}/access-log?limit=5")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(log, json!({"items": [], "total": 0}));
+    let r = s
+        .http
+        .get(s.url(&format!("{one2}/access-log?limit=lots")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("log");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().await.expect("json")["field"], "limit");
+
     // Delete: the seed's message; then it is gone.
     let r = s
         .http

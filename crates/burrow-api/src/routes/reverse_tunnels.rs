@@ -373,9 +373,10 @@ pub async fn rotate(
     Ok(Json(respond(&state, rotated).await))
 }
 
+/// Kept as text so a bad value is our JSON 422, not the extractor's plain-text 400.
 #[derive(Deserialize)]
 pub struct LogQuery {
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -409,7 +410,13 @@ pub async fn access_log(
 ) -> ApiResult<Json<AccessLogList>> {
     let device = visible_device(&state, &user, &dsn).await?;
     let t = tunnel_of(&state, &device, &id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| ApiError::validation("limit", "limit must be a whole number"))?
+            .clamp(1, 1000),
+    };
     let items: Vec<AccessLogItem> = state
         .store
         .list_access_log(t.id, limit)
