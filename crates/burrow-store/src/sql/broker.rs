@@ -148,10 +148,7 @@ macro_rules! broker_methods {
         let done = bind_broker_tunnel!(sqlx::query(broker_update_sql!()), tunnel)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     /// One conditional `UPDATE ... WHERE <mode>_token_hash = $hash AND <mode>_token_used_at
@@ -202,10 +199,7 @@ macro_rules! broker_methods {
             .bind(tunnel_id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     /// `NotFound` when absent.
@@ -214,10 +208,7 @@ macro_rules! broker_methods {
             .bind(tunnel_id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     } };

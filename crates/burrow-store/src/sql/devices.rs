@@ -58,10 +58,7 @@ macro_rules! devices_methods {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     async fn touch_device(&self, id: i64, at: Timestamp) -> Result<()> {
@@ -70,10 +67,7 @@ macro_rules! devices_methods {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     async fn set_device_certificate(
@@ -91,10 +85,7 @@ macro_rules! devices_methods {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     async fn revoke_device(&self, id: i64, at: Timestamp) -> Result<()> {
@@ -103,10 +94,7 @@ macro_rules! devices_methods {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     /// `Conflict` for a token hash already stored; `NotFound` for a missing device.

@@ -48,10 +48,7 @@ macro_rules! misc_methods {
         .bind(access_key_id)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     /// One upsert, atomic on the `job_runs` row:

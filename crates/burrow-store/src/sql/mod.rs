@@ -35,7 +35,7 @@ pub(crate) mod prelude {
     pub(crate) use super::rows::{
         broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow,
     };
-    pub(crate) use super::{micros, now, opt_micros};
+    pub(crate) use super::{found, micros, now, opt_micros};
     pub(crate) use crate::error::{Result, StoreError};
     pub(crate) use crate::model::*;
     pub(crate) use sqlx::types::Json;
@@ -51,6 +51,15 @@ pub(crate) fn micros(t: Timestamp) -> Timestamp {
 
 pub(crate) fn opt_micros(t: Option<Timestamp>) -> Option<Timestamp> {
     t.map(micros)
+}
+
+/// Statements on a row that must exist: `NotFound` when none was affected.
+pub(crate) fn found(rows_affected: u64) -> crate::error::Result<()> {
+    if rows_affected == 0 {
+        Err(crate::error::StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// The current time, truncated to microseconds.

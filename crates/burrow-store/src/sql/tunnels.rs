@@ -140,10 +140,7 @@ macro_rules! tunnels_methods {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(done.rows_affected())
     }
 
     /// One `UPDATE` per delta, in one transaction: `total_requests + n` and
