@@ -179,6 +179,24 @@ impl TestStack {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `method path` as the user of `token`, with an optional JSON body: the status and the
+    /// JSON answer (`Null` when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let resp = self
             .http

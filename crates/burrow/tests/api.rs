@@ -1,7 +1,7 @@
 //! The REST API through real sockets, on SQLite and on PostgreSQL.
 
 use burrow::testkit::{Backend, TestStack};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Runs each scenario once per backend.
@@ -135,15 +135,10 @@ async fn seed_walkthrough_shapes(b: Backend) {
 
     // List: {"items": [...], "total": N}.
     let list: Value = s
-        .http
-        .get(s.url(&rt_path("ABC123")))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::GET, &rt_path("ABC123"), &token, None)
         .await
         .expect("list")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(list["total"], 3);
     assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
     assert_eq!(list["items"][0]["id"], id);
@@ -187,15 +182,10 @@ async fn seed_walkthrough_shapes(b: Backend) {
     let t2_id = t2["id"].as_i64().expect("id");
     let one2 = format!("{}/{t2_id}", rt_path("ABC123"));
     let d: Value = s
-        .http
-        .get(s.url(&format!("{one2}/describe")))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::GET, &format!("{one2}/describe"), &token, None)
         .await
         .expect("describe")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(d["tunnel"]["status"], "OPEN", "{d}");
     assert_eq!(
         d["tunnel"]["destination_connection_state"]["status"],
@@ -204,14 +194,11 @@ async fn seed_walkthrough_shapes(b: Backend) {
     assert_eq!(d["tunnel"]["services"], json!(["HTTP-8080"]));
     assert_eq!(d["device"]["online"], false);
     let r = s
-        .http
-        .post(s.url(&format!("{one2}/rotate")))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::POST, &format!("{one2}/rotate"), &token, None)
         .await
         .expect("rotate");
-    assert_eq!(r.status(), StatusCode::OK);
-    let rotated: Value = r.json().await.expect("json");
+    assert_eq!(r.0, StatusCode::OK);
+    let rotated: Value = r.1;
     assert_ne!(rotated["tunnel_id"], t2["tunnel_id"], "a new broker tunnel");
     assert!(
         rotated.get("destination_access_token").is_none()
@@ -221,59 +208,60 @@ async fn seed_walkthrough_shapes(b: Backend) {
 
     // The access log (empty so far), and a bad limit is a JSON 422.
     let log: Value = s
-        .http
-        .get(s.url(&format!("{one2}/access-log?limit=5")))
-        .bearer_auth(&token)
-        .send()
+        .call(
+            Method::GET,
+            &format!("{one2}/access-log?limit=5"),
+            &token,
+            None,
+        )
         .await
         .expect("log")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(log, json!({"items": [], "total": 0}));
     let r = s
-        .http
-        .get(s.url(&format!("{one2}/access-log?limit=lots")))
-        .bearer_auth(&token)
-        .send()
+        .call(
+            Method::GET,
+            &format!("{one2}/access-log?limit=lots"),
+            &token,
+            None,
+        )
         .await
         .expect("log");
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.json::<Value>().await.expect("json")["field"], "limit");
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.1["field"], "limit");
 
     // Delete: the seed's message; then it is gone.
     let r = s
-        .http
-        .delete(s.url(&format!("{}/{id}", rt_path("ABC123"))))
-        .bearer_auth(&token)
-        .send()
+        .call(
+            Method::DELETE,
+            &format!("{}/{id}", rt_path("ABC123")),
+            &token,
+            None,
+        )
         .await
         .expect("delete");
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.0, StatusCode::OK);
     assert_eq!(
-        r.json::<Value>().await.expect("json"),
+        r.1,
         json!({"message": "Reverse tunnel deleted successfully"})
     );
     let r = s
-        .http
-        .delete(s.url(&format!("{}/{id}", rt_path("ABC123"))))
-        .bearer_auth(&token)
-        .send()
+        .call(
+            Method::DELETE,
+            &format!("{}/{id}", rt_path("ABC123")),
+            &token,
+            None,
+        )
         .await
         .expect("delete again");
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.0, StatusCode::NOT_FOUND);
 
     // Devices list and the OpenAPI document.
     let devices: Value = s
-        .http
-        .get(s.url("/api/v1/devices"))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::GET, "/api/v1/devices", &token, None)
         .await
         .expect("devices")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(devices.as_array().map(Vec::len), Some(1));
     assert!(
         devices[0].get("enrollment_token").is_none(),
@@ -396,35 +384,18 @@ async fn cross_project_access_is_404_everywhere(b: Backend) {
     }
     // The same requests for a device that does not exist answer identically.
     let r = s
-        .http
-        .get(s.url(&rt_path("NOPE")))
-        .bearer_auth(&bob)
-        .send()
+        .call(Method::GET, &rt_path("NOPE"), &bob, None)
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.0, StatusCode::NOT_FOUND);
     // Bob's device list does not include Alice's; Alice's tunnel is untouched.
     let devs: Value = s
-        .http
-        .get(s.url("/api/v1/devices"))
-        .bearer_auth(&bob)
-        .send()
+        .call(Method::GET, "/api/v1/devices", &bob, None)
         .await
         .expect("list")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(devs, json!([]));
-    let mine: Value = s
-        .http
-        .get(s.url(&one))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = s.call(Method::GET, &one, &a, None).await.expect("get").1;
     assert_eq!(mine["is_enabled"], true);
     // A tunnel id of another device, through a device Bob owns: 404 too.
     s.project_with_device(&bob, "BOB1")
@@ -746,13 +717,10 @@ async fn projects_members_and_users(b: Backend) {
         .expect("device");
     // Dave sees nothing until Carol adds him; then he sees and can manage the device's tunnels.
     let r = s
-        .http
-        .get(s.url(&rt_path("CAROL1")))
-        .bearer_auth(&dave)
-        .send()
+        .call(Method::GET, &rt_path("CAROL1"), &dave, None)
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.0, StatusCode::NOT_FOUND);
     let r = s
         .http
         .post(s.url(&format!("/api/v1/projects/{pid}/members")))
@@ -798,26 +766,16 @@ async fn projects_members_and_users(b: Backend) {
         json!([carol_id, dave_id])
     );
     let projects: Value = s
-        .http
-        .get(s.url("/api/v1/projects"))
-        .bearer_auth(&dave)
-        .send()
+        .call(Method::GET, "/api/v1/projects", &dave, None)
         .await
         .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(projects.as_array().map(Vec::len), Some(1));
     let me: Value = s
-        .http
-        .get(s.url("/api/v1/auth/me"))
-        .bearer_auth(&dave)
-        .send()
+        .call(Method::GET, "/api/v1/auth/me", &dave, None)
         .await
         .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .1;
     assert_eq!(me["id"], dave_id);
     assert!(me.get("password_hash").is_none());
 }
