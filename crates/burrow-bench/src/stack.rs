@@ -1,0 +1,338 @@
+//! Starts what is measured: nginx, burrow server + enrolled agent + a reverse tunnel, rathole.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::procs::{free_port, Proc};
+
+pub const SMALL: &str = "/index.html";
+pub const BIG: &str = "/big.bin";
+pub const UPLOAD: &str = "/upload";
+const ADMIN_EMAIL: &str = "bench@example.com";
+const ADMIN_PASSWORD: &str = "bench-password-123";
+const DSN: &str = "BENCH1";
+
+/// nginx's default welcome page is 615 bytes; this is the same size class.
+fn small_body() -> String {
+    let mut s = String::from("<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body>\n");
+    while s.len() < 600 {
+        s.push_str("<p>burrow benchmark static page.</p>\n");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// The web root: a small page and a `size`-byte file of non-zero bytes.
+pub fn make_www(dir: &Path, size: u64) -> anyhow::Result<PathBuf> {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("index.html"), small_body())?;
+    let big = www.join("big.bin");
+    if std::fs::metadata(&big).map(|m| m.len()).ok() != Some(size) {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big)?);
+        let chunk: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 31 % 251) as u8).collect();
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        f.flush()?;
+    }
+    Ok(big)
+}
+
+/// nginx on 127.0.0.1:`port`, two workers, serving `www`; `PUT/POST /upload` reads and
+/// discards the body and answers 204.
+pub fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<Proc> {
+    let www = dir.join("www");
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("tmp"))?;
+    let conf = format!(
+        r#"daemon off;
+worker_processes 2;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 120s;
+    keepalive_requests 10000000;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        server_name _;
+        root {www};
+        location = {UPLOAD} {{
+            client_max_body_size 0;
+            return 204;
+        }}
+    }}
+}}
+"#,
+        prefix = prefix.display(),
+        www = www.display(),
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    let mut cmd = Command::new(nginx_bin());
+    cmd.arg("-p").arg(&prefix).arg("-c").arg(&conf_path);
+    Proc::spawn("nginx", cmd, &prefix.join("stdout.log"))
+}
+
+fn nginx_bin() -> String {
+    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    "nginx".into()
+}
+
+/// Polls `url` (with an optional Host header) until it answers 200.
+pub async fn wait_http_ok(
+    http: &reqwest::Client,
+    url: &str,
+    host: Option<&str>,
+    limit: Duration,
+    procs: &mut [&mut Proc],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        for p in procs.iter_mut() {
+            p.check_alive()?;
+        }
+        let mut req = http.get(url);
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        let last = match req.send().await {
+            Ok(r) if r.status() == 200 => return Ok(()),
+            Ok(r) => format!("status {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            bail!("{url} not ready within {limit:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// burrow server, its agent, and the reverse tunnel to nginx.
+pub struct Burrow {
+    pub server: Proc,
+    pub agent: Proc,
+    pub port: u16,
+    /// `Host` header value of the tunnel (`device-bench1.localhost:PORT`).
+    pub host: String,
+    pub api: String,
+    pub token: String,
+    pub project_id: i64,
+}
+
+async fn json_ok(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{what}: {status} {body}");
+    }
+    Ok(body)
+}
+
+pub async fn start_burrow(
+    bin: &Path,
+    dir: &Path,
+    nginx_port: u16,
+    http: &reqwest::Client,
+) -> anyhow::Result<Burrow> {
+    let (port, device_port) = (free_port()?, free_port()?);
+    let data = dir.join("burrow-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let mut cmd = Command::new(bin);
+    cmd.arg("server")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--device-listen")
+        .arg(format!("127.0.0.1:{device_port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("BURROW_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("BURROW_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("RUST_LOG")
+        .env_remove("BURROW_CONFIG")
+        .current_dir(dir);
+    let mut server = Proc::spawn("burrow server", cmd, &dir.join("burrow-server.log"))?;
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    wait_http_ok(
+        http,
+        &format!("{api}/openapi.json"),
+        None,
+        Duration::from_secs(30),
+        &mut [&mut server],
+    )
+    .await?;
+
+    let login = json_ok(
+        http.post(format!("{api}/auth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await?,
+        "login",
+    )
+    .await?;
+    let token = login["access_token"]
+        .as_str()
+        .context("login answered no access_token")?
+        .to_string();
+    let project = json_ok(
+        http.post(format!("{api}/projects"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await?,
+        "create project",
+    )
+    .await?;
+    let project_id = project["id"].as_i64().context("project id")?;
+    let device = json_ok(
+        http.post(format!("{api}/projects/{project_id}/devices"))
+            .bearer_auth(&token)
+            .json(&json!({"dsn": DSN, "name": "bench device"}))
+            .send()
+            .await?,
+        "create device",
+    )
+    .await?;
+    let enrollment = device["enrollment_token"]
+        .as_str()
+        .context("enrollment_token")?;
+
+    let agent_dir = dir.join("agent");
+    let _ = std::fs::remove_dir_all(&agent_dir);
+    let token_file = dir.join("enrollment.token");
+    std::fs::write(&token_file, enrollment)?;
+    let enrolled = Command::new(bin)
+        .args(["agent", "enroll", "--server"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--dir")
+        .arg(&agent_dir)
+        .output()?;
+    if !enrolled.status.success() {
+        bail!(
+            "agent enroll failed: {}",
+            String::from_utf8_lossy(&enrolled.stderr)
+        );
+    }
+    let mut cmd = Command::new(bin);
+    cmd.args(["agent", "run", "--dir"])
+        .arg(&agent_dir)
+        .env_remove("RUST_LOG");
+    let mut agent = Proc::spawn("burrow agent", cmd, &dir.join("burrow-agent.log"))?;
+
+    let tunnel = json_ok(
+        http.post(format!(
+            "{api}/reverse-tunnels/devices/{DSN}/reverse-tunnels"
+        ))
+        .bearer_auth(&token)
+        .json(
+            &json!({"name": "web", "local_port": nginx_port, "protocol": "http",
+                      "require_auth": false}),
+        )
+        .send()
+        .await?,
+        "create reverse tunnel",
+    )
+    .await?;
+    let public = tunnel["public_url"].as_str().context("public_url")?;
+    let host = format!("{public}:{port}");
+    wait_http_ok(
+        http,
+        &format!("http://127.0.0.1:{port}{SMALL}"),
+        Some(&host),
+        Duration::from_secs(30),
+        &mut [&mut server, &mut agent],
+    )
+    .await
+    .context("the tunnel did not start serving")?;
+    Ok(Burrow {
+        server,
+        agent,
+        port,
+        host,
+        api,
+        token,
+        project_id,
+    })
+}
+
+/// rathole server + client: 127.0.0.1:`port` forwards to nginx.
+pub struct Rathole {
+    pub server: Proc,
+    pub client: Proc,
+    pub port: u16,
+}
+
+pub async fn start_rathole(
+    bin: &Path,
+    dir: &Path,
+    nginx_port: u16,
+    http: &reqwest::Client,
+) -> anyhow::Result<Rathole> {
+    let (ctrl, port) = (free_port()?, free_port()?);
+    let rdir = dir.join("rathole");
+    std::fs::create_dir_all(&rdir)?;
+    let server_conf = rdir.join("server.toml");
+    std::fs::write(
+        &server_conf,
+        format!(
+            "[server]\nbind_addr = \"127.0.0.1:{ctrl}\"\n\n[server.services.web]\ntoken = \"bench-token\"\nbind_addr = \"127.0.0.1:{port}\"\n"
+        ),
+    )?;
+    let client_conf = rdir.join("client.toml");
+    std::fs::write(
+        &client_conf,
+        format!(
+            "[client]\nremote_addr = \"127.0.0.1:{ctrl}\"\n\n[client.services.web]\ntoken = \"bench-token\"\nlocal_addr = \"127.0.0.1:{nginx_port}\"\n"
+        ),
+    )?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--server")
+        .arg(&server_conf)
+        .env("RUST_LOG", "warn");
+    let mut server = Proc::spawn("rathole server", cmd, &rdir.join("server.log"))?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--client")
+        .arg(&client_conf)
+        .env("RUST_LOG", "warn");
+    let mut client = Proc::spawn("rathole client", cmd, &rdir.join("client.log"))?;
+    wait_http_ok(
+        http,
+        &format!("http://127.0.0.1:{port}{SMALL}"),
+        None,
+        Duration::from_secs(30),
+        &mut [&mut server, &mut client],
+    )
+    .await
+    .context("rathole did not start serving")?;
+    Ok(Rathole {
+        server,
+        client,
+        port,
+    })
+}
