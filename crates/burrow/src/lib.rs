@@ -11,3 +11,4 @@ pub mod secret;
 pub mod server;
 pub mod succession;
 pub mod testkit;
+pub mod web;

@@ -186,6 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .merge(burrow_device::enroll_router(devices.clone()))
         .merge(broker.router())
         .merge(edge.auth_router())
+        .merge(crate::web::router())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // The device port (TLS, device CA): the config endpoint, which demands a device
     // certificate, and the broker, where the access token is the credential.

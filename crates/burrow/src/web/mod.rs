@@ -1,0 +1,144 @@
+//! The web UI: a login page, the Reverse Tunnels page, the Devices page and a tunnel's detail
+//! view, served by `burrow server` itself. One HTML shell, one script and one stylesheet,
+//! embedded in the binary so that neither building nor running burrow needs Node.js; the
+//! script talks to the REST API with the user's JWT (kept in sessionStorage, sent as a
+//! bearer token), so the UI has no server-side session of its own.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
+
+/// Pages are rendered by the script from the path, so every page path serves the shell.
+const PAGES: &[&str] = &[
+    "/login",
+    "/reverse-tunnels",
+    "/reverse-tunnels/{dsn}/{id}",
+    "/devices",
+];
+
+/// The UI's routes; merged into the main port's API router (no fallback of its own, so the
+/// API's JSON 404 stays the answer for unknown paths).
+pub fn router() -> Router {
+    let mut r = Router::new()
+        .route("/", get(|| async { Redirect::to("/reverse-tunnels") }))
+        .route("/ui/app.js", get(app_js))
+        .route("/ui/app.css", get(app_css))
+        .route("/ui/icon.svg", get(icon_svg));
+    for p in PAGES {
+        r = r.route(p, get(index));
+    }
+    r
+}
+
+async fn index() -> Response {
+    let mut resp = asset(INDEX_HTML, "text/html; charset=utf-8", None);
+    let h = resp.headers_mut();
+    // Everything the page needs comes from this origin; no inline script, no framing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+async fn app_js(headers: HeaderMap) -> Response {
+    asset(APP_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn app_css(headers: HeaderMap) -> Response {
+    asset(APP_CSS, "text/css; charset=utf-8", Some(&headers))
+}
+
+async fn icon_svg(headers: HeaderMap) -> Response {
+    asset(ICON_SVG, "image/svg+xml", Some(&headers))
+}
+
+/// An embedded file. Browsers revalidate on every load (`no-cache`) with an ETag of the
+/// content, so a new binary's assets are picked up at once and unchanged ones cost a 304.
+fn asset(body: &'static str, content_type: &'static str, req: Option<&HeaderMap>) -> Response {
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let fresh = req
+        .and_then(|h| h.get(header::IF_NONE_MATCH))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(body))
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// FNV-1a, 64 bit: a content tag for caching, not a security hash.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn get(path: &str, etag: Option<&str>) -> Response {
+        let mut req = axum::http::Request::get(path);
+        if let Some(e) = etag {
+            req = req.header(header::IF_NONE_MATCH, e);
+        }
+        router()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible")
+    }
+
+    #[tokio::test]
+    async fn pages_serve_the_shell_and_assets_revalidate() {
+        for p in [
+            "/login",
+            "/reverse-tunnels",
+            "/devices",
+            "/reverse-tunnels/ABC/1",
+        ] {
+            let r = get(p, None).await;
+            assert_eq!(r.status(), StatusCode::OK, "{p}");
+            assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        }
+        let r = get("/ui/app.js", None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()[header::ETAG]
+            .to_str()
+            .expect("etag")
+            .to_string();
+        assert_eq!(
+            get("/ui/app.js", Some(&etag)).await.status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(get("/", None).await.status(), StatusCode::SEE_OTHER);
+    }
+}
