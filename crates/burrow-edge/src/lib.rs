@@ -10,6 +10,7 @@
 mod auth;
 mod authorize;
 mod cache;
+mod certs;
 mod codes;
 mod config;
 mod counting;
@@ -23,12 +24,14 @@ mod limits;
 mod login;
 mod pages;
 mod pool;
+mod redirect;
 mod route;
 mod session_cookie;
 mod tls;
 mod upstream;
 mod url;
 
+pub use certs::{CertError, CertStore};
 pub use config::EdgeConfig;
 pub use dialer::{service_name, DialError, TunnelDialer, TunnelIo};
 pub use edge::Edge;

@@ -36,6 +36,16 @@ pub struct Config {
     pub account_id: String,
     /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Production: the wildcard certificate (`*.<base_domain>` and `<base_domain>`) and its
+    /// key, PEM. With both set, `listen` serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN); the
+    /// files are re-read when they change.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// With TLS: a plain-HTTP listener that redirects every request to HTTPS (e.g. `0.0.0.0:80`).
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// The API/UI origin users' browsers see (`https://fleet.example.com`); default: the
+    /// scheme of `listen`, `base_domain`, and `listen`'s port unless it is the default one.
+    pub api_origin: Option<String>,
 }
 
 /// Values given as flags (only those present override the layers below).
@@ -77,6 +87,10 @@ const KNOWN_KEYS: &[&str] = &[
     "region",
     "account_id",
     "trusted_proxies",
+    "tls_cert",
+    "tls_key",
+    "http_redirect_listen",
+    "api_origin",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -165,6 +179,23 @@ impl Config {
                 "base_domain {d:?} is not a domain name"
             )));
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together".into(),
+            ));
+        }
+        if self.http_redirect_listen.is_some() && self.tls_cert.is_none() {
+            return Err(ConfigError::Invalid(
+                "http_redirect_listen needs tls_cert and tls_key".into(),
+            ));
+        }
+        if let Some(o) = &self.api_origin {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(ConfigError::Invalid(
+                    "api_origin must look like https://host[:port], without a path".into(),
+                ));
+            }
+        }
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
@@ -181,12 +212,35 @@ impl Config {
         }
     }
 
+    /// Whether the main listener serves HTTPS.
+    pub fn tls(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
+
+    /// The API/UI origin for browsers, given the port `listen` was actually bound to.
+    pub fn api_origin(&self, bound_port: u16) -> String {
+        if let Some(o) = &self.api_origin {
+            return o.clone();
+        }
+        let (scheme, default) = if self.tls().is_some() {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        let host = self.base_domain.trim_end_matches('.');
+        if bound_port == default {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{bound_port}")
+        }
+    }
+
     /// A human-readable summary with every secret masked (for `--check-config` and logs).
     pub fn describe(&self) -> String {
         format!(
             "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
-             trusted_proxies = {:?}\n",
+             trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -198,6 +252,9 @@ impl Config {
             self.region,
             self.account_id,
             self.trusted_proxies,
+            self.tls_cert.as_deref().map_or("(unset: plain HTTP)".into(), |p| p.display().to_string()),
+            self.tls_key.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
+            self.http_redirect_listen.map_or("(unset)".into(), |a| a.to_string()),
         )
     }
 }

@@ -13,15 +13,22 @@ use burrow_edge::{server_builder, ConnLimiter, Edge};
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How long shutdown waits for in-flight requests before giving up on them.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// TLS handshakes that take longer than this are dropped (a slow-loris on the handshake).
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the main port until `stop`, then drains. With `tls`, every connection is TLS
+/// (HTTP/2 or HTTP/1.1 by ALPN); without, plain HTTP (development).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     edge: Arc<Edge>,
     api: Router,
     stop: impl std::future::Future<Output = ()>,
@@ -46,22 +53,24 @@ pub async fn serve(
             tracing::debug!(%peer, "connection refused: per-client cap");
             continue;
         };
-        let builder = server_builder(edge.config());
+        let _ = stream.set_nodelay(true);
         let edge = edge.clone();
         let api = api.clone();
-        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let edge = edge.clone();
-            let api = api.clone();
-            async move { Ok::<_, Infallible>(route(edge, api, req, peer).await) }
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        // Taken before the handshake, so a shutdown during it still ends the connection.
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match tls {
+                None => serve_conn(stream, peer, edge, api, watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => serve_conn(tls, peer, edge, api, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
@@ -71,6 +80,62 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("shutdown: gave up waiting for in-flight requests");
+    }
+    Ok(())
+}
+
+async fn serve_conn<S>(io: S, peer: SocketAddr, edge: Arc<Edge>, api: Router, watcher: Watcher)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = server_builder(edge.config());
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let edge = edge.clone();
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(route(edge, api, req, peer).await) }
+    });
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// The plain-HTTP listener of an HTTPS deployment: redirects everything to `https_port`.
+pub async fn serve_redirect(
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    https_port: u16,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let limiter = Arc::new(ConnLimiter::new(edge.config().max_conns_per_client));
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = limiter.try_acquire(peer.ip()) else {
+            continue;
+        };
+        let edge = edge.clone();
+        let builder = server_builder(edge.config());
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let resp = edge.https_redirect(&req, https_port);
+            async move { Ok::<_, Infallible>(resp) }
+        });
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
     }
     Ok(())
 }

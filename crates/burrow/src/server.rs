@@ -9,11 +9,12 @@ use axum::Router;
 use burrow_api::{ApiConfig, AppState, JwtKeys};
 use burrow_broker::{Broker, BrokerConfig, Clock, SystemClock, TokenKey};
 use burrow_device::{ConfigNotifier, DeviceCa, DeviceConfig, DeviceState};
-use burrow_edge::{Edge, EdgeConfig};
+use burrow_edge::{CertStore, Edge, EdgeConfig};
 use burrow_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::config::Config;
@@ -28,6 +29,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The devices' TLS listener: config endpoint (mTLS) and broker data plane.
     pub device_addr: SocketAddr,
+    /// The plain-HTTP redirect listener of an HTTPS deployment.
+    pub redirect_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     pub broker: Arc<Broker>,
     /// The device CA's certificate (what agents trust for the device listener).
@@ -111,6 +114,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the device listener {}", config.device_listen))?;
     let device_addr = device_listener.local_addr()?;
+    let redirect_listener = match config.http_redirect_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the HTTP redirect listener {a}"))?,
+        ),
+        None => None,
+    };
+    let redirect_addr = match &redirect_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let certs = match config.tls() {
+        Some((cert, key)) => Some(
+            CertStore::load(cert, key)
+                .context("loading the TLS certificate (tls_cert, tls_key)")?,
+        ),
+        None => None,
+    };
+    let tls = match &certs {
+        Some(c) => Some(TlsAcceptor::from(c.server_config()?)),
+        None => None,
+    };
 
     let ca = Arc::new(DeviceCa::load_or_create(
         &config.data_dir.join("device-ca"),
@@ -171,7 +197,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }),
         EdgeConfig {
             base_domain: config.base_domain.clone(),
-            login_url: format!("http://localhost:{}/edge/login", addr.port()),
+            https: tls.is_some(),
+            login_url: format!("{}/edge/login", config.api_origin(addr.port())),
             ..EdgeConfig::default()
         },
     );
@@ -206,9 +233,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         device_stop,
     ));
     let flush_task = tokio::spawn(edge.flush_task(std::time::Duration::from_secs(5)));
+    let cert_task = certs.map(|c| tokio::spawn(c.watch(std::time::Duration::from_secs(5))));
+    let redirect_task = redirect_listener.map(|l| {
+        tokio::spawn(crate::front::serve_redirect(
+            l,
+            edge.clone(),
+            addr.port(),
+            stop_signal(&rx),
+        ))
+    });
     let task = tokio::spawn(async move {
-        let served = crate::front::serve(listener, edge.clone(), app, api_stop).await;
+        let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
         device_task.abort();
+        if let Some(t) = cert_task {
+            t.abort();
+        }
+        if let Some(t) = redirect_task {
+            t.abort();
+        }
         scheduler_task.abort();
         flush_task.abort();
         // Counters and access log entries still in memory.
@@ -218,6 +260,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         device_addr,
+        redirect_addr,
         store,
         broker,
         device_ca_pem: ca.ca_pem().to_string(),

@@ -25,6 +25,8 @@ pub struct TestStack {
     pub running: Running,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    /// Where the API is reached, when not `http://addr`.
+    origin: Option<String>,
     pub data_dir: PathBuf,
     _dir: tempfile::TempDir,
     /// Drops the fresh PostgreSQL database when the stack goes away.
@@ -65,24 +67,37 @@ impl Drop for ServerRuntime {
 
 impl TestStack {
     pub async fn start(backend: Backend) -> anyhow::Result<TestStack> {
-        Self::start_with(backend, false).await
+        Self::start_with(backend, false, |_| {}).await
+    }
+
+    /// Like [`TestStack::start`], with the configuration changed by `configure` first (TLS
+    /// files, a redirect listener...). The data directory is `dir` in the config given.
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestStack> {
+        Self::start_with(backend, false, configure).await
     }
 
     /// Like [`TestStack::start`], but the server runs on a runtime of its own, so that
     /// [`TestStack::restart`] (or dropping the stack) ends all its connections — WebSockets
     /// and long-polls included — like a killed process, not just a graceful shutdown.
     pub async fn start_isolated(backend: Backend) -> anyhow::Result<TestStack> {
-        Self::start_with(backend, true).await
+        Self::start_with(backend, true, |_| {}).await
     }
 
-    async fn start_with(backend: Backend, isolated: bool) -> anyhow::Result<TestStack> {
+    async fn start_with(
+        backend: Backend,
+        isolated: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestStack> {
         let dir = tempfile::tempdir()?;
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(burrow_store::testing::postgres_db().await),
         };
         let database_url = pg.as_ref().map(|db| Secret::new(db.url()));
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().join("data"),
             database_url,
@@ -95,7 +110,12 @@ impl TestStack {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            http_redirect_listen: None,
+            api_origin: None,
         };
+        configure(&mut config);
         let data_dir = config.data_dir.clone();
         let runtime = if isolated {
             Some(ServerRuntime::new()?)
@@ -111,6 +131,7 @@ impl TestStack {
             running,
             addr,
             http: reqwest::Client::new(),
+            origin: None,
             data_dir,
             _dir: dir,
             _pg: pg,
@@ -167,6 +188,7 @@ impl TestStack {
             running,
             addr,
             http: reqwest::Client::new(),
+            origin: None,
             data_dir,
             _dir,
             _pg,
@@ -176,7 +198,18 @@ impl TestStack {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        match &self.origin {
+            Some(o) => format!("{o}{path}"),
+            None => format!("http://{}{}", self.addr, path),
+        }
+    }
+
+    /// Reach the API through `http` at `origin` (an HTTPS stack: a client that trusts the
+    /// test CA and resolves the test names to loopback).
+    pub fn with_client(mut self, http: reqwest::Client, origin: String) -> Self {
+        self.http = http;
+        self.origin = Some(origin);
+        self
     }
 
     /// `method path` as the user of `token`, with an optional JSON body: the status and the
