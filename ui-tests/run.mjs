@@ -117,6 +117,7 @@ async function scenario(context, page) {
   await page.waitForURL(/\/login$/);
   await page.getByLabel('Email').waitFor();
   await shot(page, 'login');
+  check(await page.locator('#top').isHidden(), 'no navigation bar before signing in');
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password').fill('not-the-password');
   await page.keyboard.press('Enter');
@@ -328,6 +329,7 @@ async function scenario(context, page) {
   await page.waitForURL(/\/login$/);
   await until('expired notice', async () => (await page.locator('#login-notice').textContent()).includes('Your session has expired'));
   check(await page.evaluate(() => sessionStorage.getItem('burrow.token') === null), 'the expired token is dropped');
+  check(await page.locator('#top').isHidden(), 'no navigation bar on the login page');
   await shot(page, 'login-expired');
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password').fill(PASSWORD);
