@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use burrow_client::{ClientConfig, DestinationClient, Targets};
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -290,4 +291,68 @@ impl TestStack {
         anyhow::ensure!(resp.status() == 201, "register device: {}", resp.status());
         Ok((pid, resp.json().await?))
     }
+
+    /// A public (`require_auth: false`) tunnel of a new device `dsn` to the local service at
+    /// `svc`, with its device side connected the way the agent connects (a destination peer
+    /// over the broker's WebSocket). Answers the tunnel's JSON and the peer (drop it to
+    /// disconnect the device).
+    pub async fn public_tunnel(
+        &self,
+        admin: &str,
+        dsn: &str,
+        svc: SocketAddr,
+    ) -> anyhow::Result<(Value, DestinationClient)> {
+        self.project_with_device(admin, dsn).await?;
+        let path = format!("/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels");
+        let body = json!({"name": "svc", "local_port": svc.port(), "require_auth": false});
+        let (status, t) = self
+            .call(reqwest::Method::POST, &path, admin, Some(&body))
+            .await?;
+        anyhow::ensure!(status == 201, "create tunnel: {status} {t}");
+        let tunnel_id = t["tunnel_id"].as_str().context("tunnel_id")?.to_string();
+        let peer = self.connect_destination(&tunnel_id, svc).await?;
+        Ok((t, peer))
+    }
+
+    /// Connects tunnel `tunnel_id`'s destination peer (forwarding to `svc`) and waits, bounded,
+    /// until the broker has it.
+    pub async fn connect_destination(
+        &self,
+        tunnel_id: &str,
+        svc: SocketAddr,
+    ) -> anyhow::Result<DestinationClient> {
+        let broker = &self.running.broker;
+        let token = broker.destination_token(tunnel_id).await?;
+        let cfg = ClientConfig::new(
+            format!("ws://{}", self.addr),
+            burrow_client::Secret::new(token.expose()),
+        );
+        let targets = Targets::new().service(format!("HTTP-{}", svc.port()), svc);
+        let peer = DestinationClient::connect(cfg, targets).await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !broker.is_destination_connected(tunnel_id) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "destination never connected"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(peer)
+    }
+}
+
+/// This process's resident memory now, and its peak since [`reset_peak_rss`] (Linux).
+pub fn rss_bytes() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Resets the peak resident memory that [`rss_bytes`] reports.
+pub fn reset_peak_rss() -> std::io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
 }
