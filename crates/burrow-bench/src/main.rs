@@ -60,6 +60,10 @@ struct Opts {
     /// and a bulk download.
     #[arg(long)]
     profile: bool,
+    /// After starting everything, print the endpoints and wait this many seconds before
+    /// measuring (for profiling by hand).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -436,6 +440,19 @@ async fn main() -> anyhow::Result<()> {
     let agent_idle = rss_kib(agent_pid).unwrap_or(0);
     eprintln!("idle RSS: server {server_idle} KiB, agent {agent_idle} KiB");
 
+    if opts.hold > 0 {
+        for t in &targets {
+            println!(
+                "{}: {}{SMALL} host={:?} pids={:?}",
+                t.kind.name(),
+                t.base,
+                t.host,
+                t.pids
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(opts.hold)).await;
+    }
+
     // Warm-up: one short run per path.
     for t in &targets {
         tools::wrk(
@@ -505,13 +522,16 @@ async fn main() -> anyhow::Result<()> {
     let mut peers = scale::IdlePeers::default();
     if max_idle > 0 {
         let key = scale::aws_key(&http, &burrow.api, &burrow.token, burrow.project_id).await?;
+        let tls = scale::device_tls(&burrow.agent_dir.join("ca.pem"))?;
         let mut counts = opts.idle.clone();
         counts.sort_unstable();
         for n in counts {
             let more = n.saturating_sub(peers.len());
             eprintln!("opening {more} idle tunnels (to {n})");
             let started = std::time::Instant::now();
-            peers.add(&http, burrow.port, &key, more, 32).await?;
+            peers
+                .add(&http, burrow.port, burrow.device_port, &tls, &key, more, 32)
+                .await?;
             eprintln!("  in {:.1} s", started.elapsed().as_secs_f64());
             tokio::time::sleep(Duration::from_secs(3)).await;
             let rss = rss_kib(server_pid).unwrap_or(0);

@@ -1,6 +1,8 @@
 //! Idle tunnels at scale: tunnels opened through the AWS-compatible API (SigV4), each with a
-//! simulated destination peer (a WebSocket to the broker that only answers pings).
+//! simulated destination peer: a WebSocket over TLS to the device listener, as agents connect,
+//! that only answers pings.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +15,22 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// A TLS client config that trusts the device CA (`ca.pem` of an enrolled agent).
+pub fn device_tls(ca_pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let pem = std::fs::read(ca_pem).with_context(|| format!("reading {}", ca_pem.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
 
 /// An AWS access key of the bench project.
 pub struct AwsKey {
@@ -119,10 +137,13 @@ impl IdlePeers {
     }
 
     /// Opens `n` more tunnels and connects a destination peer to each, `parallel` at a time.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add(
         &mut self,
         http: &reqwest::Client,
         port: u16,
+        device_port: u16,
+        tls: &Arc<rustls::ClientConfig>,
         key: &AwsKey,
         n: usize,
         parallel: usize,
@@ -132,6 +153,7 @@ impl IdlePeers {
         let new: Vec<tokio::task::JoinHandle<()>> = futures_util::stream::iter(start..start + n)
             .map(|i| {
                 let closed = closed.clone();
+                let tls = tls.clone();
                 async move {
                     let opened = aws_call(
                         http,
@@ -146,18 +168,24 @@ impl IdlePeers {
                     let token = opened["destinationAccessToken"]
                         .as_str()
                         .context("destinationAccessToken")?;
-                    let mut req =
-                        format!("ws://127.0.0.1:{port}/tunnel?local-proxy-mode=destination")
-                            .into_client_request()?;
+                    let mut req = format!(
+                        "wss://localhost:{device_port}/tunnel?local-proxy-mode=destination"
+                    )
+                    .into_client_request()?;
                     req.headers_mut()
                         .insert("access-token", HeaderValue::from_str(token)?);
                     req.headers_mut().insert(
                         "sec-websocket-protocol",
                         HeaderValue::from_static("burrow.tunnel-1.0"),
                     );
-                    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-                        .await
-                        .with_context(|| format!("destination peer {i}"))?;
+                    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+                        req,
+                        None,
+                        true,
+                        Some(tokio_tungstenite::Connector::Rustls(tls)),
+                    )
+                    .await
+                    .with_context(|| format!("destination peer {i}"))?;
                     Ok::<_, anyhow::Error>(tokio::spawn(async move {
                         // Reading answers pings; the peer stays idle otherwise.
                         while let Some(Ok(_)) = ws.next().await {}

@@ -136,6 +136,10 @@ pub struct Burrow {
     pub server: Proc,
     pub agent: Proc,
     pub port: u16,
+    /// The device listener (mutual TLS; agents' WebSockets to the broker).
+    pub device_port: u16,
+    /// The agent's directory (holds `ca.pem`, the device CA).
+    pub agent_dir: PathBuf,
     /// `Host` header value of the tunnel (`device-bench1.localhost:PORT`).
     pub host: String,
     pub api: String,
@@ -273,6 +277,8 @@ pub async fn start_burrow(
         server,
         agent,
         port,
+        device_port,
+        agent_dir,
         host,
         api,
         token,

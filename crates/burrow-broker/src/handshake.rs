@@ -161,6 +161,10 @@ fn check(uri: &Uri, headers: &HeaderMap) -> Result<Request, Refusal> {
     })
 }
 
+/// Bytes the WebSocket layer reads per call. Its default (128 KiB) is zero-filled on the first
+/// read, so every idle peer held 128 KiB; a larger message still gets room for all of it.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
 async fn upgrade(
     State(broker): State<Arc<Broker>>,
     uri: Uri,
@@ -181,7 +185,8 @@ async fn upgrade(
     let (role, subprotocol) = (req.role, req.subprotocol);
     let mut ws = ws
         .max_message_size(MAX_WS_FRAME)
-        .max_frame_size(MAX_WS_FRAME);
+        .max_frame_size(MAX_WS_FRAME)
+        .read_buffer_size(WS_READ_BUFFER);
     ws.set_selected_protocol(HeaderValue::from_static(subprotocol.as_str()));
     tracing::info!(tunnel = %tunnel.tunnel_id, %role, %subprotocol, "peer connecting");
     let mut response = ws.on_upgrade(move |socket| async move {

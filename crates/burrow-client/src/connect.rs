@@ -13,6 +13,9 @@ use crate::error::ClientError;
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Bytes the WebSocket layer reads per call.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
 fn header(value: &str) -> Result<HeaderValue, ClientError> {
     HeaderValue::from_str(value).map_err(|_| ClientError::Config("header value not allowed".into()))
 }
@@ -48,6 +51,9 @@ pub(crate) async fn connect(
     let mut ws_config = WebSocketConfig::default();
     ws_config.max_message_size = Some(MAX_WS_FRAME);
     ws_config.max_frame_size = Some(MAX_WS_FRAME);
+    // The default 128 KiB read buffer is zero-filled up front: an idle tunnel would hold it
+    // all. A message larger than this still gets room for all of it.
+    ws_config.read_buffer_size = WS_READ_BUFFER;
     let connecting =
         tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
     let (ws, response) = tokio::time::timeout(config.connect_timeout, connecting)

@@ -80,6 +80,9 @@ where
                 }
             },
         };
+        // The tunnel WebSocket carries small request/response frames: without this, Nagle
+        // holds a frame back until the previous one is acknowledged (delayed ACK: up to 40 ms).
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
