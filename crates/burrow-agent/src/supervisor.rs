@@ -1,9 +1,11 @@
 //! One supervised destination task per enabled tunnel, reconciled against each config.
 //!
 //! A task is keyed by (tunnel id, broker tunnel_id, service): a new tunnel_id (rotation)
-//! starts a new task, which stops its predecessor once it is connected (make-before-break).
-//! A new token for the same tunnel_id reaches the running task through a `watch` and is
-//! used from its next connection on.
+//! starts a new task, and the predecessor is *retired*: it makes no new connection, but a
+//! session it has up keeps carrying the connections on it until the broker closes the old
+//! tunnel, which the server does once those connections have ended (make-before-break and
+//! drain). A new token for the same tunnel_id reaches the running task through a `watch` and
+//! is used from its next connection on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,8 +23,9 @@ use tokio_util::task::LocalPoolHandle;
 use crate::backoff::{self, Backoff};
 use crate::status::{StatusBoard, TunnelState, TunnelStatus};
 
-/// How long a rotated-out task may outlive its successor's first connection attempt.
-const HANDOVER_MAX: Duration = Duration::from_secs(30);
+/// The agent's own bound on a retired session (the server closes it much sooner: when its
+/// connections have ended, or at its drain limit).
+const RETIRED_MAX: Duration = Duration::from_secs(6 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -40,6 +43,8 @@ impl Key {
 /// A running task; dropping it stops the task.
 struct Task {
     token: watch::Sender<Secret>,
+    /// `true`: rotated out; end once the current session (if any) ends.
+    retire: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
 
@@ -65,6 +70,8 @@ pub struct Context {
 pub struct Supervisor {
     ctx: Context,
     tasks: HashMap<Key, Task>,
+    /// Rotated-out tasks draining their last session.
+    retired: Vec<Task>,
 }
 
 impl Supervisor {
@@ -72,6 +79,7 @@ impl Supervisor {
         Supervisor {
             ctx,
             tasks: HashMap::new(),
+            retired: Vec::new(),
         }
     }
 
@@ -121,13 +129,18 @@ impl Supervisor {
                 });
                 continue;
             }
-            // A rotation: the old task of the same tunnel keeps carrying traffic until the
-            // new one is connected.
-            let predecessor = stale
+            // A rotation: the old task of the same tunnel is retired, not stopped: its live
+            // session drains (the broker closes it when its connections have ended).
+            if let Some(old) = stale
                 .iter()
                 .position(|k| k.id == key.id)
                 .map(|i| stale.swap_remove(i))
-                .and_then(|k| self.tasks.remove(&k));
+                .and_then(|k| self.tasks.remove(&k))
+            {
+                tracing::info!(tunnel = %t.name, "rotated: the previous session drains");
+                let _ = old.retire.send(true);
+                self.retired.push(old);
+            }
             tracing::info!(tunnel = %t.name, tunnel_id = %key.tunnel_id, port, "starting destination");
             let spec = Spec {
                 status_key: key.status_key(),
@@ -146,18 +159,36 @@ impl Supervisor {
                 broker_url: broker_url.to_string(),
             };
             let (tx, rx) = watch::channel(token);
-            let handle = tokio::spawn(run_task(spec, rx, self.ctx.clone(), predecessor));
-            self.tasks.insert(key, Task { token: tx, handle });
+            let (retire, retired) = watch::channel(false);
+            let handle = tokio::spawn(run_task(spec, rx, retired, self.ctx.clone()));
+            self.tasks.insert(
+                key,
+                Task {
+                    token: tx,
+                    retire,
+                    handle,
+                },
+            );
         }
         for key in stale {
             if self.tasks.remove(&key).is_some() {
                 tracing::info!(tunnel_id = %key.tunnel_id, "stopping destination");
             }
         }
+        self.retired.retain(|t| !t.handle.is_finished());
+    }
+
+    /// Retired sessions still draining.
+    pub fn draining(&self) -> usize {
+        self.retired
+            .iter()
+            .filter(|t| !t.handle.is_finished())
+            .count()
     }
 
     pub fn stop_all(&mut self) {
         self.tasks.clear();
+        self.retired.clear();
     }
 }
 
@@ -193,21 +224,21 @@ async fn connect(
         .unwrap_or_else(|e| Err(ClientError::Connect(format!("session worker: {e}"))))
 }
 
-/// Connects, waits for the session to end, backs off, reconnects — until aborted.
+/// Connects, waits for the session to end, backs off, reconnects — until aborted, or, once
+/// retired, until the session it has ends.
 async fn run_task(
     spec: Spec,
     mut token: watch::Receiver<Secret>,
+    retired: watch::Receiver<bool>,
     ctx: Context,
-    mut predecessor: Option<Task>,
 ) {
     let key = spec.status_key.clone();
     ctx.status.set_tunnel(&key, spec.entry.clone());
     let _guard = StatusGuard(ctx.status.clone(), key.clone());
-    let handover_deadline = Instant::now() + HANDOVER_MAX;
     let mut backoff = Backoff::from_pair(backoff::CONNECT);
     loop {
-        if predecessor.is_some() && Instant::now() >= handover_deadline {
-            predecessor = None;
+        if *retired.borrow() {
+            return;
         }
         ctx.status.set_state(&key, TunnelState::Connecting, None);
         let current = token.borrow_and_update().clone();
@@ -215,13 +246,16 @@ async fn run_task(
             Ok(client) => {
                 ctx.status.set_state(&key, TunnelState::Connected, None);
                 tracing::info!(tunnel = %spec.entry.name, "destination connected");
-                predecessor = None; // make-before-break: the new session is up
                 let up_since = Instant::now();
                 // A token that changes meanwhile is kept for the next connection: a live
                 // session stays up (reconnecting would cut the connections it carries); if the
                 // broker ends it because of a rotation, the next attempt uses the new token.
-                let ended = client.wait().await;
+                let ended = wait_session(client, retired.clone()).await;
                 backoff.connection_ended(up_since);
+                if *retired.borrow() {
+                    tracing::info!(tunnel = %spec.entry.name, "drained session ended");
+                    return;
+                }
                 match ended {
                     Ok(close) => format!("closed by the broker ({}: {})", close.code, close.reason),
                     Err(e) => e.to_string(),
@@ -237,5 +271,24 @@ async fn run_task(
         ctx.status
             .set_state(&key, TunnelState::Backoff, Some(error));
         tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// The session's end; a retired session is given at most [`RETIRED_MAX`] more.
+async fn wait_session(
+    client: DestinationClient,
+    mut retired: watch::Receiver<bool>,
+) -> Result<burrow_client::CloseReason, ClientError> {
+    let ended = client.wait();
+    tokio::pin!(ended);
+    tokio::select! {
+        r = &mut ended => return r,
+        _ = retired.wait_for(|r| *r) => {}
+    }
+    match tokio::time::timeout(RETIRED_MAX, ended).await {
+        Ok(r) => r,
+        Err(_) => Err(ClientError::Connect(
+            "retired session outlived its drain limit".into(),
+        )),
     }
 }

@@ -144,6 +144,18 @@ impl Hub {
         self.gauge.tunnel.load(Ordering::Relaxed)
     }
 
+    /// Connections the source side has open through the tunnel now: the in-process source's
+    /// connections, or the streams a WebSocket source has active.
+    pub fn open_connections(&self) -> usize {
+        let Some(source) = self.peer(Role::Source) else {
+            return 0;
+        };
+        match &source.kind {
+            PeerKind::InProcess(ip) => lock(&ip.inner).conns.len(),
+            PeerKind::WebSocket => source.active_streams().len(),
+        }
+    }
+
     pub fn services(&self) -> Vec<String> {
         lock(&self.slots).services.clone()
     }

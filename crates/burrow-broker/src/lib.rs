@@ -80,6 +80,8 @@ pub struct TunnelStats {
     pub destination_connected: bool,
     /// Bytes of frames queued for the tunnel's peers right now.
     pub buffered_bytes: usize,
+    /// Connections open through the tunnel now (what a rotation's drain waits for).
+    pub open_connections: usize,
 }
 
 pub struct Broker {
@@ -138,6 +140,7 @@ impl Broker {
             source_connected: hub.peer(burrow_proto::Role::Source).is_some(),
             destination_connected: hub.peer(burrow_proto::Role::Destination).is_some(),
             buffered_bytes: hub.buffered_bytes(),
+            open_connections: hub.open_connections(),
         })
     }
 

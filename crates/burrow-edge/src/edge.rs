@@ -125,6 +125,12 @@ impl Edge {
         }
     }
 
+    /// Closes the idle keep-alive connections of broker tunnel `tunnel_id` (rotated out, so
+    /// that its drain waits only for connections in use).
+    pub fn evict_idle(&self, tunnel_id: &str) -> usize {
+        self.pool.evict(tunnel_id)
+    }
+
     /// Idle keep-alive connections parked for broker tunnel `tunnel_id`.
     pub fn idle_connections(&self, tunnel_id: &str) -> usize {
         self.pool.idle_count(tunnel_id)

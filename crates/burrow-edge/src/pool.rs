@@ -66,6 +66,13 @@ impl Pool {
         });
     }
 
+    /// Closes the idle connections parked for `tunnel_id` (a rotated-out tunnel: they would
+    /// keep it open, and no new request is routed to it).
+    pub fn evict(&self, tunnel_id: &str) -> usize {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.remove(tunnel_id).map_or(0, |l| l.len())
+    }
+
     /// Idle connections parked for `tunnel_id` (tests, metrics).
     pub fn idle_count(&self, tunnel_id: &str) -> usize {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

@@ -14,11 +14,6 @@ use burrow_store::{BrokerLink, Device, ReverseTunnel, Store, TunnelStatus};
 
 use crate::succession::Succession;
 
-/// How long a rotated-out tunnel stays open at most, for the agent to move over.
-pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
-/// How long requests in flight on a rotated-out tunnel may take once the new one carries.
-pub const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
 pub struct BrokerLifecycle {
     pub store: Arc<dyn Store>,
     pub broker: Arc<Broker>,
@@ -85,9 +80,8 @@ impl BrokerLifecycle {
     }
 
     /// Make-before-break rotation: open the new broker tunnel, point the row at it and tell
-    /// the agent (config watch), then close the old one once the agent's destination is on
-    /// the new tunnel — or after [`DRAIN`] at the latest, so an offline device does not keep
-    /// old tunnels open (it gets the new one when it comes back).
+    /// the agent (config watch); [`Succession::hand_over`] moves the edge over once the agent
+    /// is on the new tunnel, and closes the old one when its connections have ended.
     pub async fn rotate(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
         let lock = self.locks.get(device.id);
         let guard = lock.lock().await;
@@ -97,26 +91,11 @@ impl BrokerLifecycle {
         drop(guard);
         self.notifier.device_changed(device.id);
         if let (Some(old), Some(new)) = (old, rotated.tunnel_id.clone()) {
-            let broker = self.broker.clone();
-            let succession = self.succession.clone();
-            succession.begin(&new, &old);
-            tokio::spawn(async move {
-                let deadline = tokio::time::Instant::now() + DRAIN;
-                while tokio::time::Instant::now() < deadline
-                    && !broker.is_destination_connected(&new)
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                if broker.is_destination_connected(&new) {
-                    // New requests go to the new tunnel now; give those in flight on the old
-                    // one a moment to finish.
-                    tokio::time::sleep(GRACE).await;
-                }
-                succession.end(&new);
-                if let Err(e) = broker.close(&old, false).await {
-                    tracing::warn!(tunnel = %old, error = %e, "closing the rotated-out tunnel");
-                }
-            });
+            tokio::spawn(
+                self.succession
+                    .clone()
+                    .hand_over(self.broker.clone(), old, new),
+            );
         }
         Ok(rotated)
     }

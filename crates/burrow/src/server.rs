@@ -193,7 +193,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
         Arc::new(BrokerDialer {
             broker: broker.clone(),
-            succession,
+            succession: succession.clone(),
         }),
         EdgeConfig {
             base_domain: config.base_domain.clone(),
@@ -202,6 +202,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             ..EdgeConfig::default()
         },
     );
+    succession.set_edge(&edge);
     let aws = burrow_aws::AwsState::new(
         store.clone(),
         broker.clone(),
