@@ -118,7 +118,7 @@ impl Scheduler {
 
     /// Ticks every `every` until `stop` resolves.
     pub async fn run(
-        self,
+        self: Arc<Self>,
         every: std::time::Duration,
         stop: impl std::future::Future<Output = ()>,
     ) {

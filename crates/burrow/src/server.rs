@@ -36,6 +36,8 @@ pub struct Running {
     /// The device CA's certificate (what agents trust for the device listener).
     pub device_ca_pem: String,
     pub admin: Option<CreatedAdmin>,
+    /// The lifecycle jobs (they also run by themselves every minute).
+    pub scheduler: Arc<Scheduler>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -78,6 +80,11 @@ impl Running {
 
 /// Builds every part and binds the listeners. Returns once the server accepts connections.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with the broker's and the scheduler's time from `clock` (tests move it).
+pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     keys::ensure_data_dir(&config.data_dir)?;
     let jwt_secret = keys::load_or_create(&config.data_dir, "jwt.key", 32)?;
     let store = burrow_store::connect(&config.database_url())
@@ -91,7 +98,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .await?;
 
     let token_key = keys::load_or_create(&config.data_dir, "token.key", 32)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let broker = Broker::new(
         store.clone(),
         TokenKey::from_bytes(&token_key)?,
@@ -167,13 +173,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         locks: devices.locks(),
         enrollment_ttl: chrono::Duration::hours(24),
     });
-    let scheduler = Scheduler {
+    let scheduler = Arc::new(Scheduler {
         store: store.clone(),
         broker: broker.clone(),
         lifecycle: lifecycle.clone(),
         clock,
         config: SchedulerConfig::default(),
-    };
+    });
     let api = AppState::new(
         store.clone(),
         jwt,
@@ -225,8 +231,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let device_stop = stop_signal(&rx);
     let api_stop = stop_signal(&rx);
     // Every minute each node asks whether a job is due; `claim_job` picks one node per run.
-    let scheduler_task =
-        tokio::spawn(scheduler.run(std::time::Duration::from_secs(60), stop_signal(&rx)));
+    let scheduler_task = tokio::spawn(
+        scheduler
+            .clone()
+            .run(std::time::Duration::from_secs(60), stop_signal(&rx)),
+    );
     let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener(
         device_listener,
         device_tls,
@@ -266,6 +275,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         broker,
         device_ca_pem: ca.ca_pem().to_string(),
         admin,
+        scheduler,
         shutdown,
         task,
     })

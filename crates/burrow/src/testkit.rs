@@ -71,6 +71,14 @@ impl TestStack {
         Self::start_with(backend, false, |_| {}).await
     }
 
+    /// Like [`TestStack::start`], with the broker's and the scheduler's time from `clock`.
+    pub async fn start_with_clock(
+        backend: Backend,
+        clock: std::sync::Arc<dyn burrow_broker::Clock>,
+    ) -> anyhow::Result<TestStack> {
+        Self::start_inner(backend, false, |_| {}, Some(clock)).await
+    }
+
     /// Like [`TestStack::start`], with the configuration changed by `configure` first (TLS
     /// files, a redirect listener...). The data directory is `dir` in the config given.
     pub async fn start_configured(
@@ -91,6 +99,15 @@ impl TestStack {
         backend: Backend,
         isolated: bool,
         configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestStack> {
+        Self::start_inner(backend, isolated, configure, None).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        isolated: bool,
+        configure: impl FnOnce(&mut Config),
+        clock: Option<std::sync::Arc<dyn burrow_broker::Clock>>,
     ) -> anyhow::Result<TestStack> {
         let dir = tempfile::tempdir()?;
         let pg = match backend {
@@ -123,9 +140,10 @@ impl TestStack {
         } else {
             None
         };
-        let running = match &runtime {
-            Some(rt) => rt.start(config.clone()).await?,
-            None => server::start(config.clone()).await?,
+        let running = match (&runtime, clock) {
+            (Some(rt), _) => rt.start(config.clone()).await?,
+            (None, Some(clock)) => server::start_with_clock(config.clone(), clock).await?,
+            (None, None) => server::start(config.clone()).await?,
         };
         let addr = running.addr;
         Ok(TestStack {

@@ -187,3 +187,118 @@ async fn two_nodes_on_postgres_run_each_job_once_per_interval() {
     }
     assert_eq!(total_rotations, 9);
 }
+
+/// The whole stack with injected time: a device offline while its tunnel expires. The
+/// cleanup job closes the tunnel and clears the row; when the device's agent comes back, it
+/// gets a new tunnel and the public URL works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_device_coming_back_after_expiry_gets_a_working_tunnel() {
+    use burrow::testkit::{Backend, TestStack};
+    let clock = Arc::new(burrow_broker::ManualClock::starting_now());
+    let s = TestStack::start_with_clock(Backend::Sqlite, clock.clone())
+        .await
+        .expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    let (_pid, device) = s.project_with_device(&admin, "OFF1").await.expect("device");
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join("agent");
+    let enrollment = device["enrollment_token"].as_str().expect("token");
+    burrow_device::agent_enroll(&format!("http://{}", s.addr), enrollment, &dir)
+        .await
+        .expect("enrolls");
+
+    let svc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let svc_addr = svc.local_addr().expect("addr");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "back online" }));
+    tokio::spawn(async move { axum::serve(svc, app).await });
+    let path = "/api/v1/reverse-tunnels/devices/OFF1/reverse-tunnels";
+    let (status, t) = s
+        .call(
+            reqwest::Method::POST,
+            path,
+            &admin,
+            Some(&serde_json::json!({"name": "web", "local_port": svc_addr.port(), "require_auth": false})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, 201, "{t}");
+    let first = t["tunnel_id"]
+        .as_str()
+        .expect("opened at creation")
+        .to_string();
+
+    // The device stays offline past the tunnel's 12 h lifetime; the cleanup job runs.
+    clock.advance(chrono::Duration::hours(13));
+    assert_eq!(
+        s.running
+            .scheduler
+            .cleanup_expired()
+            .await
+            .expect("cleanup"),
+        1
+    );
+    let (_, row) = s
+        .call(
+            reqwest::Method::GET,
+            &format!("{path}/{}", t["id"]),
+            &admin,
+            None,
+        )
+        .await
+        .expect("get");
+    assert!(row["tunnel_id"].is_null(), "{row}");
+    assert_eq!(
+        s.running
+            .broker
+            .describe(&first)
+            .await
+            .expect("describe")
+            .status,
+        TunnelStatus::Closed
+    );
+
+    // The agent comes back: its config fetch opens a new tunnel, and it connects.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(async move {
+        burrow_agent::run(&dir, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let host = t["public_url"].as_str().expect("host").to_string();
+    loop {
+        let r = s
+            .http
+            .get(format!("http://{}/", s.addr))
+            .header("host", &host)
+            .send()
+            .await
+            .expect("send");
+        if r.status() == 200 {
+            assert_eq!(r.text().await.expect("body"), "back online");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the device never got a working tunnel: {}",
+            r.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, row) = s
+        .call(
+            reqwest::Method::GET,
+            &format!("{path}/{}", t["id"]),
+            &admin,
+            None,
+        )
+        .await
+        .expect("get");
+    let second = row["tunnel_id"].as_str().expect("a new tunnel");
+    assert_ne!(second, first);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), agent).await;
+}
