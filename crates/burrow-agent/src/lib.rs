@@ -39,7 +39,6 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Resu
         ca_pem: client.ca_pem.clone(),
         status: status.clone(),
         refresh: refresh.clone(),
-        sessions: tokio_util::task::LocalPoolHandle::new(1),
     });
     // Without a broker_url in the config, the broker is on the device listener.
     let default_broker = client

@@ -18,7 +18,6 @@ use chrono::Utc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::task::LocalPoolHandle;
 
 use crate::backoff::{self, Backoff};
 use crate::status::{StatusBoard, TunnelState, TunnelStatus};
@@ -61,10 +60,6 @@ pub struct Context {
     pub status: StatusBoard,
     /// Asks the main loop for a fresh config (a connection ended or was refused).
     pub refresh: Arc<Notify>,
-    /// Where sessions are started: `DestinationClient::connect`'s future is not `Send`
-    /// (burrow-client holds a `watch::Ref` inside a `select!`), so it runs on a pinned
-    /// local worker; the session's reader and writer run on that worker's runtime too.
-    pub sessions: LocalPoolHandle,
 }
 
 pub struct Supervisor {
@@ -218,10 +213,8 @@ async fn connect(
     let targets = Targets::new()
         .service(spec.service.clone(), spec.target)
         .default_target(spec.target);
-    ctx.sessions
-        .spawn_pinned(move || DestinationClient::connect(config, targets))
-        .await
-        .unwrap_or_else(|e| Err(ClientError::Connect(format!("session worker: {e}"))))
+    // On the multi-thread runtime: a busy tunnel's connections use every core.
+    DestinationClient::connect(config, targets).await
 }
 
 /// Connects, waits for the session to end, backs off, reconnects — until aborted, or, once

@@ -44,7 +44,9 @@ pub struct EdgeConfig {
     /// TLS client settings for `https`/`wss` tunnels; `None` accepts any certificate, which is
     /// what the device's own loopback service usually presents (self-signed).
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
-    /// Idle keep-alive connections kept per tunnel.
+    /// Idle keep-alive connections kept per tunnel. Large enough that concurrent clients
+    /// reuse tunnel connections (a new one costs a CONNECTION_START and a TCP connect on the
+    /// device); idle ones close after `idle_timeout`.
     pub pool_idle_per_tunnel: usize,
     /// HTTP/2 concurrent streams per client connection.
     pub max_h2_streams: u32,
@@ -71,7 +73,7 @@ impl Default for EdgeConfig {
             lookup_cache_ttl: Duration::from_secs(2),
             session_key: None,
             upstream_tls: None,
-            pool_idle_per_tunnel: 4,
+            pool_idle_per_tunnel: 256,
             max_h2_streams: 100,
             access_log_capacity: 10_000,
         }
