@@ -320,15 +320,31 @@ impl TestStack {
         dsn: &str,
         svc: SocketAddr,
     ) -> anyhow::Result<(Value, DestinationClient)> {
+        self.public_tunnel_with(admin, dsn, svc, "http").await
+    }
+
+    /// [`TestStack::public_tunnel`] for a service speaking `protocol` (`http`, `https`, `ws`,
+    /// `wss`).
+    pub async fn public_tunnel_with(
+        &self,
+        admin: &str,
+        dsn: &str,
+        svc: SocketAddr,
+        protocol: &str,
+    ) -> anyhow::Result<(Value, DestinationClient)> {
         self.project_with_device(admin, dsn).await?;
         let path = format!("/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels");
-        let body = json!({"name": "svc", "local_port": svc.port(), "require_auth": false});
+        let body = json!({"name": "svc", "local_port": svc.port(), "require_auth": false,
+                          "protocol": protocol});
         let (status, t) = self
             .call(reqwest::Method::POST, &path, admin, Some(&body))
             .await?;
         anyhow::ensure!(status == 201, "create tunnel: {status} {t}");
         let tunnel_id = t["tunnel_id"].as_str().context("tunnel_id")?.to_string();
-        let peer = self.connect_destination(&tunnel_id, svc).await?;
+        let service = burrow_edge::service_name(protocol, i64::from(svc.port()));
+        let peer = self
+            .connect_destination_as(&tunnel_id, &service, svc)
+            .await?;
         Ok((t, peer))
     }
 
@@ -339,13 +355,24 @@ impl TestStack {
         tunnel_id: &str,
         svc: SocketAddr,
     ) -> anyhow::Result<DestinationClient> {
+        let service = format!("HTTP-{}", svc.port());
+        self.connect_destination_as(tunnel_id, &service, svc).await
+    }
+
+    /// [`TestStack::connect_destination`] with the seed's service name (`HTTPS-8443`...).
+    pub async fn connect_destination_as(
+        &self,
+        tunnel_id: &str,
+        service: &str,
+        svc: SocketAddr,
+    ) -> anyhow::Result<DestinationClient> {
         let broker = &self.running.broker;
         let token = broker.destination_token(tunnel_id).await?;
         let cfg = ClientConfig::new(
             format!("ws://{}", self.addr),
             burrow_client::Secret::new(token.expose()),
         );
-        let targets = Targets::new().service(format!("HTTP-{}", svc.port()), svc);
+        let targets = Targets::new().service(service.to_string(), svc);
         let peer = DestinationClient::connect(cfg, targets).await?;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
         while !broker.is_destination_connected(tunnel_id) {
