@@ -7,11 +7,13 @@
 //! - `supervisor`: one task per tunnel, reconciled against each config, make-before-break.
 //! - `backoff`: exponential backoff with full jitter.
 //! - `status`: `DIR/status.json`, written atomically on every change.
+//! - `cli`: the `enroll`/`run`/`status` commands (`burrow agent` and the `burrow-agent` binary).
 //!
 //! Access tokens are held as [`burrow_client::Secret`] (masked `Debug`) and never logged;
 //! they come from the config endpoint, never from argv.
 
 pub mod backoff;
+pub mod cli;
 pub mod config_watch;
 pub mod status;
 pub mod supervisor;

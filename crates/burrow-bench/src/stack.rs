@@ -242,10 +242,18 @@ pub async fn start_burrow(
             String::from_utf8_lossy(&enrolled.stderr)
         );
     }
-    let mut cmd = Command::new(bin);
-    cmd.args(["agent", "run", "--dir"])
-        .arg(&agent_dir)
-        .env_remove("RUST_LOG");
+    // The standalone agent binary (what a device installs), when built next to `burrow`.
+    let standalone = bin.with_file_name("burrow-agent");
+    let mut cmd = if standalone.exists() {
+        let mut c = Command::new(&standalone);
+        c.arg("run");
+        c
+    } else {
+        let mut c = Command::new(bin);
+        c.args(["agent", "run"]);
+        c
+    };
+    cmd.arg("--dir").arg(&agent_dir).env_remove("RUST_LOG");
     let mut agent = Proc::spawn("burrow agent", cmd, &dir.join("burrow-agent.log"))?;
 
     let tunnel = json_ok(

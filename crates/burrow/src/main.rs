@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burrow::config::{Config, FlagOverrides};
+use burrow_agent::cli::{execute, init_tracing, secret_from, shutdown_signal, AgentAction};
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -33,32 +33,6 @@ enum Command {
 struct AgentArgs {
     #[command(subcommand)]
     action: AgentAction,
-}
-
-#[derive(Subcommand)]
-enum AgentAction {
-    /// Make the device's key pair here, get its certificate with a one-time token.
-    Enroll {
-        /// The server's API URL, e.g. http://SERVER:8700.
-        #[arg(long)]
-        server: String,
-        /// File holding the enrollment token. Env: BURROW_ENROLLMENT_TOKEN.
-        #[arg(long)]
-        token_file: Option<PathBuf>,
-        /// Where the key, certificate and agent.toml are written.
-        #[arg(long)]
-        dir: PathBuf,
-    },
-    /// Fetch the config, carry every enabled tunnel, and follow changes until stopped.
-    Run {
-        #[arg(long)]
-        dir: PathBuf,
-    },
-    /// Each tunnel's state, as the running agent last wrote it.
-    Status {
-        #[arg(long)]
-        dir: PathBuf,
-    },
 }
 
 #[derive(Args)]
@@ -123,63 +97,20 @@ struct ServerArgs {
     check_config: bool,
 }
 
-fn init_tracing(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server(args).await,
-        Command::Agent(args) => agent(args).await,
+        Command::Agent(args) => execute(args.action).await,
         Command::Connect(args) => connect(args).await,
         Command::Tunnel(args) => tunnel(args).await,
     }
 }
 
-/// A secret from a file, or else from an environment variable.
-fn secret_from(file: Option<&PathBuf>, env: &str) -> anyhow::Result<String> {
-    match file {
-        Some(f) => Ok(std::fs::read_to_string(f)
-            .with_context(|| format!("reading {}", f.display()))?
-            .trim()
-            .to_string()),
-        None => std::env::var(env).with_context(|| format!("give --token-file or set {env}")),
-    }
-}
-
-async fn agent(args: AgentArgs) -> anyhow::Result<()> {
-    match args.action {
-        AgentAction::Enroll {
-            server,
-            token_file,
-            dir,
-        } => {
-            init_tracing("warn");
-            let token = secret_from(token_file.as_ref(), "BURROW_ENROLLMENT_TOKEN")?;
-            let dsn = burrow_device::agent_enroll(&server, &token, &dir).await?;
-            println!("enrolled device {dsn}; credentials in {}", dir.display());
-            Ok(())
-        }
-        AgentAction::Run { dir } => {
-            init_tracing("info");
-            burrow_agent::run(&dir, shutdown_signal()).await
-        }
-        AgentAction::Status { dir } => {
-            print!("{}", burrow_agent::status(&dir)?);
-            Ok(())
-        }
-    }
-}
-
 async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
     init_tracing("info");
-    let token = secret_from(args.token_file.as_ref(), "BURROW_CONNECT_TOKEN")?;
+    let token = secret_from(args.token_file.as_deref(), "BURROW_CONNECT_TOKEN")?;
     let reason = burrow_client::run_connect(
         &args.server,
         burrow_client::Secret::new(token),
@@ -193,7 +124,7 @@ async fn connect(args: ConnectArgs) -> anyhow::Result<()> {
 }
 
 async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
-    let token = secret_from(args.token_file.as_ref(), "BURROW_TOKEN")?;
+    let token = secret_from(args.token_file.as_deref(), "BURROW_TOKEN")?;
     let base = args.server.trim_end_matches('/');
     let http = reqwest::Client::new();
     let req = match &args.action {
@@ -253,20 +184,4 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     // Last line of the banner (scripts wait for it).
     println!("  data:    {}", config.data_dir.display());
     running.run_until(shutdown_signal()).await
-}
-
-/// Ctrl-C or SIGTERM (systemd's stop).
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }

@@ -1,0 +1,21 @@
+//! `burrow-agent`: the device side alone (`enroll`, `run`, `status`), the same commands as
+//! `burrow agent ...` in a binary a fraction of the server's size.
+
+use burrow_agent::cli::{execute, AgentAction};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "burrow-agent",
+    version,
+    about = "burrow's device agent: carries the device's reverse tunnels"
+)]
+struct Cli {
+    #[command(subcommand)]
+    action: AgentAction,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    execute(Cli::parse().action).await
+}

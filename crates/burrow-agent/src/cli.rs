@@ -1,0 +1,96 @@
+//! The agent's command line, shared by `burrow agent ...` and the standalone `burrow-agent`
+//! binary (the small one to install on devices: it links only the agent's code).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum AgentAction {
+    /// Make the device's key pair here, get its certificate with a one-time token.
+    Enroll {
+        /// The server's API URL, e.g. http://SERVER:8700.
+        #[arg(long)]
+        server: String,
+        /// File holding the enrollment token. Env: BURROW_ENROLLMENT_TOKEN.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Where the key, certificate and agent.toml are written.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Fetch the config, carry every enabled tunnel, and follow changes until stopped.
+    Run {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Each tunnel's state, as the running agent last wrote it.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Runs `action`; `run` serves until SIGTERM or Ctrl-C.
+pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
+    match action {
+        AgentAction::Enroll {
+            server,
+            token_file,
+            dir,
+        } => {
+            init_tracing("warn");
+            let token = secret_from(token_file.as_deref(), "BURROW_ENROLLMENT_TOKEN")?;
+            let dsn = burrow_device::agent_enroll(&server, &token, &dir).await?;
+            println!("enrolled device {dsn}; credentials in {}", dir.display());
+            Ok(())
+        }
+        AgentAction::Run { dir } => {
+            init_tracing("info");
+            crate::run(&dir, shutdown_signal()).await
+        }
+        AgentAction::Status { dir } => {
+            print!("{}", crate::status(&dir)?);
+            Ok(())
+        }
+    }
+}
+
+/// A secret from a file, or else from an environment variable (never from argv, where
+/// every user of the machine could read it).
+pub fn secret_from(file: Option<&Path>, env: &str) -> anyhow::Result<String> {
+    match file {
+        Some(f) => Ok(std::fs::read_to_string(f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .trim()
+            .to_string()),
+        None => std::env::var(env).with_context(|| format!("give --token-file or set {env}")),
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides `default`.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// SIGTERM (systemd's stop) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
