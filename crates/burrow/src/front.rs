@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use burrow_edge::{server_builder, ConnLimiter, Edge};
+use burrow_edge::{server_builder, ConnLimiter, ConnPermit, Edge};
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -36,24 +36,7 @@ pub async fn serve(
     let limiter = Arc::new(ConnLimiter::new(edge.config().max_conns_per_client));
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                // Out of file descriptors and the like: keep serving the connections we have.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(permit) = limiter.try_acquire(peer.ip()) else {
-            tracing::debug!(%peer, "connection refused: per-client cap");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer, permit)) = accept(&listener, &limiter, &mut stop).await {
         let edge = edge.clone();
         let api = api.clone();
         // Taken before the handshake, so a shutdown during it still ends the connection.
@@ -111,21 +94,7 @@ pub async fn serve_redirect(
 ) -> anyhow::Result<()> {
     let limiter = Arc::new(ConnLimiter::new(edge.config().max_conns_per_client));
     tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(permit) = limiter.try_acquire(peer.ip()) else {
-            continue;
-        };
+    while let Some((stream, _peer, permit)) = accept(&listener, &limiter, &mut stop).await {
         let edge = edge.clone();
         let builder = server_builder(edge.config());
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -138,6 +107,36 @@ pub async fn serve_redirect(
         });
     }
     Ok(())
+}
+
+/// The next connection within the per-client cap (over-cap ones are dropped), or `None` once
+/// `stop` fires.
+async fn accept(
+    listener: &TcpListener,
+    limiter: &ConnLimiter,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, SocketAddr, ConnPermit)> {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop.as_mut() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: keep serving the connections we have.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = limiter.try_acquire(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: per-client cap");
+            continue;
+        };
+        // Small responses and WebSocket frames go out at once.
+        let _ = stream.set_nodelay(true);
+        return Some((stream, peer, permit));
+    }
 }
 
 async fn route(

@@ -386,6 +386,14 @@ impl TestStack {
     }
 }
 
+/// Serves `app` on a new loopback port (a device's local service in tests); answers where.
+pub async fn serve_local(app: axum::Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
 /// This process's resident memory now, and its peak since [`reset_peak_rss`] (Linux).
 pub fn rss_bytes() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

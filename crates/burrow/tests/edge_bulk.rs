@@ -71,12 +71,9 @@ async fn device_service() -> SocketAddr {
             "/source",
             get(|Query(q): Query<Size>| async move { Body::from_stream(stream_of(q.bytes)) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    burrow::testkit::serve_local(app)
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+        .expect("local service")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

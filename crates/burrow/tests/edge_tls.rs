@@ -56,12 +56,9 @@ async fn device_service() -> SocketAddr {
             axum::Json(json!({ "proto": proto }))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    burrow::testkit::serve_local(app)
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+        .expect("local service")
 }
 
 fn client(ca: &TestCa, addr: SocketAddr, names: &[&str], http1_only: bool) -> reqwest::Client {

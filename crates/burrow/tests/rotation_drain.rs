@@ -87,11 +87,9 @@ async fn service() -> Service {
                 })
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let addr = burrow::testkit::serve_local(app)
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        .expect("local service");
     Service {
         addr,
         stop,

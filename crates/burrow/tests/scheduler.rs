@@ -207,12 +207,10 @@ async fn an_offline_device_coming_back_after_expiry_gets_a_working_tunnel() {
         .await
         .expect("enrolls");
 
-    let svc = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let svc_addr = svc.local_addr().expect("addr");
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "back online" }));
-    tokio::spawn(async move { axum::serve(svc, app).await });
+    let svc_addr = burrow::testkit::serve_local(app)
+        .await
+        .expect("local service");
     let path = "/api/v1/reverse-tunnels/devices/OFF1/reverse-tunnels";
     let (status, t) = s
         .call(
