@@ -1,14 +1,26 @@
-//! Byte movement of the in-process source: one pair of tasks per connection between its
-//! [`crate::TunnelStream`] and the relay, and one demultiplexer per in-process peer that
-//! routes the destination's frames to the connections.
+//! Byte movement of the in-process source: the byte stream of one connection ([`ConnIo`],
+//! inside [`crate::TunnelStream`]), and one demultiplexer per in-process peer that routes the
+//! destination's frames to the connections.
+//!
+//! The stream reads and writes the connection's channels directly, without a task or a pipe
+//! of its own: a read takes the payloads the demultiplexer queued for it, a write frames its
+//! bytes into a DATA message and relays it inline. Only a send that has to wait (for send
+//! credit, or for room in the destination's queue) moves into a task, so that it makes
+//! progress even if the user does not poll the stream again; the next write waits for it,
+//! which keeps the frames in order and bounds what the stream holds to one frame.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Waker};
 
 use burrow_proto::WINDOW_INITIAL;
 use burrow_proto::{decode_message_bytes, Frame, Message, MessageType, RecvWindow, MAX_PAYLOAD};
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{encode, lock, Hub, Peer};
@@ -16,13 +28,11 @@ use crate::queue::QueueRx;
 use crate::relay::relay;
 use crate::source::{Conn, ConnKey, Format, InProcess, Inbound, BOUNDED_INBOUND};
 
-/// Bytes buffered between a connection's tasks and its `TunnelStream`, each way.
-const DUPLEX_BUFFER: usize = 64 * 1024;
 /// Credit beyond which a (buggy) destination's WINDOW_UPDATEs are ignored.
 const MAX_CREDIT: usize = 16 * WINDOW_INITIAL as usize;
 
-/// The connection-side ends of a new connection, until its tasks are spawned.
-pub(crate) struct Pending {
+/// The connection-side ends of a new connection, until its stream is made.
+pub(crate) struct Parts {
     inbound: Receiver,
     credit: Arc<Semaphore>,
     cancel: CancellationToken,
@@ -37,15 +47,15 @@ enum Receiver {
 }
 
 impl Receiver {
-    async fn recv(&mut self) -> Option<Bytes> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         match self {
-            Receiver::Unbounded(rx) => rx.recv().await,
-            Receiver::Bounded(rx) => rx.recv().await,
+            Receiver::Unbounded(rx) => rx.poll_recv(cx),
+            Receiver::Bounded(rx) => rx.poll_recv(cx),
         }
     }
 }
 
-pub(crate) fn conn(ip: &InProcess, format: Format) -> (Conn, Pending) {
+pub(crate) fn conn(ip: &InProcess, format: Format) -> (Conn, Parts) {
     let flow_control = ip.subprotocol.has_flow_control();
     let credit = Arc::new(Semaphore::new(WINDOW_INITIAL as usize));
     let cancel = CancellationToken::new();
@@ -66,7 +76,7 @@ pub(crate) fn conn(ip: &InProcess, format: Format) -> (Conn, Pending) {
         credit: credit.clone(),
         cancel: cancel.clone(),
     };
-    let pending = Pending {
+    let parts = Parts {
         inbound: receiver,
         credit,
         cancel,
@@ -74,92 +84,96 @@ pub(crate) fn conn(ip: &InProcess, format: Format) -> (Conn, Pending) {
         format,
         flow_control,
     };
-    (conn, pending)
+    (conn, parts)
 }
 
-impl Pending {
-    /// Starts the connection's two tasks and answers the user's end of the byte stream.
-    pub fn spawn(
+impl Parts {
+    /// The user's end of the connection, once its start message went out.
+    pub fn into_io(
         self,
         hub: Arc<Hub>,
         peer: Arc<Peer>,
         ip: Arc<InProcess>,
         key: ConnKey,
-    ) -> DuplexStream {
-        let (user, ours) = tokio::io::duplex(DUPLEX_BUFFER);
-        let (rd, wr) = tokio::io::split(ours);
+    ) -> ConnIo {
         let wire_conn = if self.format == Format::V3 { key.2 } else { 0 };
-        let up = Up {
-            hub: hub.clone(),
-            peer: peer.clone(),
-            ip,
-            key: key.clone(),
-            wire_conn,
-            format: self.format,
-        };
-        tokio::spawn(up.run(rd, self.credit, self.cancel.clone(), self.flow_control));
-        let down = Down {
+        let ctx = Arc::new(Ctx {
             hub,
             peer,
+            ip,
             key,
             wire_conn,
-        };
-        tokio::spawn(down.run(wr, self.inbound, self.window));
-        user
+            format: self.format,
+            flow_control: self.flow_control,
+            credit: self.credit,
+            cancel: self.cancel,
+        });
+        ConnIo {
+            ctx,
+            inbound: self.inbound,
+            leftover: Bytes::new(),
+            window: self.window,
+            pending: None,
+            failed: false,
+            ended: false,
+        }
     }
 }
 
-/// TunnelStream → destination.
-struct Up {
+/// What a connection's sends need, shared with the sends that run in tasks.
+struct Ctx {
     hub: Arc<Hub>,
     peer: Arc<Peer>,
     ip: Arc<InProcess>,
     key: ConnKey,
     wire_conn: u32,
     format: Format,
+    flow_control: bool,
+    /// Send credit (Burrow1), granted by the destination's WINDOW_UPDATEs.
+    credit: Arc<Semaphore>,
+    /// Cancelled when the destination ends the connection.
+    cancel: CancellationToken,
 }
 
-impl Up {
-    async fn run(
-        self,
-        mut rd: tokio::io::ReadHalf<DuplexStream>,
-        credit: Arc<Semaphore>,
-        cancel: CancellationToken,
-        flow_control: bool,
-    ) {
-        let (service, sid) = (self.key.0.clone(), self.key.1);
-        loop {
-            let mut buf = BytesMut::with_capacity(MAX_PAYLOAD);
-            let read = tokio::select! {
-                _ = cancel.cancelled() => return,
-                read = rd.read_buf(&mut buf) => read,
-            };
-            let n = match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if flow_control {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    permit = credit.acquire_many(n as u32) => match permit {
-                        Ok(p) => p.forget(),
-                        Err(_) => return,
-                    },
-                }
-            }
-            let msg = Message::data(sid, service.clone(), self.wire_conn, buf.freeze());
-            if !self.send(msg, &cancel).await {
-                return;
+impl Ctx {
+    /// Sends one DATA payload within the send credit. False: the connection or peer is gone.
+    async fn send_data(self: Arc<Self>, payload: Bytes) -> bool {
+        if self.flow_control {
+            // `payload` is at most MAX_PAYLOAD bytes, far below u32::MAX.
+            let n = payload.len() as u32;
+            tokio::select! {
+                _ = self.cancel.cancelled() => return false,
+                permit = self.credit.acquire_many(n) => match permit {
+                    Ok(p) => p.forget(),
+                    Err(_) => return false,
+                },
             }
         }
-        // The user closed its end: end the connection unless the destination already did.
+        let msg = Message::data(self.key.1, self.key.0.clone(), self.wire_conn, payload);
+        self.send(msg, &self.cancel).await
+    }
+
+    /// Ends the connection (the user closed its end), unless the destination already did.
+    async fn end(self: Arc<Self>) -> bool {
         let known = lock(&self.ip.inner).conns.remove(&self.key).is_some();
         if known {
+            let (service, sid) = (self.key.0.clone(), self.key.1);
             let reset = match self.format {
                 Format::V3 => Message::connection_reset(sid, service, self.wire_conn),
                 Format::V1 | Format::V2 => Message::stream_reset(sid, service, 0),
             };
+            // Not cancellable by the connection's token: that is what it ends.
             self.send(reset, &CancellationToken::new()).await;
+        }
+        true
+    }
+
+    /// Hands `credit` bytes of receive window back to the destination.
+    async fn window_update(self: Arc<Self>, credit: u32) {
+        let msg = Message::window_update(self.key.1, self.key.0.clone(), self.wire_conn, credit);
+        if let Some(raw) = encode(&msg) {
+            let frame = Frame { raw, message: msg };
+            let _ = relay(&self.hub, &self.peer, frame).await;
         }
     }
 
@@ -176,38 +190,200 @@ impl Up {
     }
 }
 
-/// Destination → TunnelStream.
-struct Down {
-    hub: Arc<Hub>,
-    peer: Arc<Peer>,
-    key: ConnKey,
-    wire_conn: u32,
+type SendFuture = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// A send that could not finish when it was started.
+enum InFlight {
+    /// Running in a task of its own.
+    Task(JoinHandle<bool>),
+    /// No runtime to spawn on: driven by the stream's own polls. (The mutex only makes the
+    /// stream `Sync`, as a pipe was; it is reached through `get_mut`, never locked.)
+    Local(Mutex<SendFuture>),
 }
 
-impl Down {
-    async fn run(
-        self,
-        mut wr: tokio::io::WriteHalf<DuplexStream>,
-        mut inbound: Receiver,
-        window: Option<Arc<Mutex<RecvWindow>>>,
-    ) {
-        while let Some(payload) = inbound.recv().await {
-            if wr.write_all(&payload).await.is_err() {
-                break;
+/// Polls `fut` once; answers its result, or where it continues when it has to wait.
+fn start(mut fut: SendFuture) -> Result<bool, InFlight> {
+    // A no-op waker: if the future waits, the task it moves to polls it again at once and
+    // registers itself; the caller's task is not woken for nothing.
+    let mut cx = Context::from_waker(Waker::noop());
+    if let Poll::Ready(ok) = fut.as_mut().poll(&mut cx) {
+        return Ok(ok);
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => Err(InFlight::Task(rt.spawn(fut))),
+        Err(_) => Err(InFlight::Local(Mutex::new(fut))),
+    }
+}
+
+/// Runs `fut` to the end without anyone waiting for it.
+fn detach(fut: impl Future<Output = ()> + Send + 'static) {
+    let fut: SendFuture = Box::pin(async move {
+        fut.await;
+        true
+    });
+    // Without a runtime nothing could relay the message anyway (no peer task runs).
+    let _ = start(fut);
+}
+
+/// One connection's byte stream.
+pub(crate) struct ConnIo {
+    ctx: Arc<Ctx>,
+    inbound: Receiver,
+    /// The rest of the payload a read did not take.
+    leftover: Bytes,
+    /// The receive window (Burrow1): reads hand credit back.
+    window: Option<Arc<Mutex<RecvWindow>>>,
+    /// The last send, if it is still going.
+    pending: Option<InFlight>,
+    /// A send failed: the connection is gone.
+    failed: bool,
+    /// The user shut the connection down.
+    ended: bool,
+}
+
+impl ConnIo {
+    /// Waits for the send in flight. `Err` when it failed.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let ok = match &mut self.pending {
+            None => true,
+            Some(InFlight::Task(task)) => ready!(Pin::new(task).poll(cx)).unwrap_or(false),
+            Some(InFlight::Local(fut)) => {
+                let fut = fut.get_mut().unwrap_or_else(|e| e.into_inner());
+                ready!(fut.as_mut().poll(cx))
             }
-            let credit = window
-                .as_ref()
-                .and_then(|w| lock(w).on_consumed(payload.len()));
-            if let Some(credit) = credit {
-                let msg =
-                    Message::window_update(self.key.1, self.key.0.clone(), self.wire_conn, credit);
-                if let Some(raw) = encode(&msg) {
-                    let frame = Frame { raw, message: msg };
-                    let _ = relay(&self.hub, &self.peer, frame).await;
+        };
+        self.pending = None;
+        if !ok {
+            self.failed = true;
+        }
+        Poll::Ready(self.check())
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.failed || self.ended || self.ctx.cancel.is_cancelled() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` bytes the user read; returns credit to the destination.
+    fn consumed(&self, n: usize) {
+        let credit = self.window.as_ref().and_then(|w| lock(w).on_consumed(n));
+        if let Some(credit) = credit {
+            detach(self.ctx.clone().window_update(credit));
+        }
+    }
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut read = 0;
+        // Takes as many queued payloads as fit: one read, one wake-up for several frames.
+        while buf.remaining() > 0 {
+            if this.leftover.is_empty() {
+                match this.inbound.poll_recv(cx) {
+                    Poll::Ready(Some(payload)) => this.leftover = payload,
+                    // The connection ended (destination reset, or the peer left): EOF once
+                    // the data before it was read.
+                    Poll::Ready(None) => break,
+                    Poll::Pending if read == 0 => return Poll::Pending,
+                    Poll::Pending => break,
                 }
+                continue;
+            }
+            let n = this.leftover.len().min(buf.remaining());
+            buf.put_slice(&this.leftover[..n]);
+            this.leftover.advance(n);
+            read += n;
+        }
+        if read > 0 {
+            this.consumed(read);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = buf.len().min(MAX_PAYLOAD);
+        let payload = Bytes::copy_from_slice(&buf[..n]);
+        match start(Box::pin(this.ctx.clone().send_data(payload))) {
+            Ok(true) => {}
+            Ok(false) => {
+                this.failed = true;
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            // Accepted: the next write, flush or shutdown waits for it.
+            Err(in_flight) => this.pending = Some(in_flight),
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // A failed send is the next write's error. Flush itself never fails, as with the pipe
+        // this replaces: a reader (hyper polls flush all along) may still be taking the data
+        // the destination sent before it ended the connection.
+        let _ = ready!(self.get_mut().poll_pending(cx));
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // Whatever the last send did, the connection ends now; a failed one already ended it.
+        let _ = ready!(this.poll_pending(cx));
+        if this.ended {
+            return Poll::Ready(Ok(()));
+        }
+        this.ended = true;
+        if let Err(in_flight) = start(Box::pin(this.ctx.clone().end())) {
+            this.pending = Some(in_flight);
+            // Registers this task to hear when the reset went out.
+            let _ = ready!(this.poll_pending(cx));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.ended {
+            // A reset still in flight finishes in its task.
+            return;
+        }
+        // The protocol has no half-close: dropping the stream ends the connection, after
+        // the last write (whose credit may still be coming: the connection stays known
+        // until then).
+        let ctx = self.ctx.clone();
+        match self.pending.take() {
+            None => detach(async move {
+                ctx.end().await;
+            }),
+            Some(InFlight::Task(task)) => detach(async move {
+                let _ = task.await;
+                ctx.end().await;
+            }),
+            Some(InFlight::Local(fut)) => {
+                let fut = fut.into_inner().unwrap_or_else(|e| e.into_inner());
+                detach(async move {
+                    fut.await;
+                    ctx.end().await;
+                })
             }
         }
-        let _ = wr.shutdown().await;
     }
 }
 
@@ -233,7 +409,6 @@ pub(crate) async fn demux(peer: Arc<Peer>, ip: Arc<InProcess>, mut rx: QueueRx) 
     }
     ip.close_where(|_| true);
 }
-
 async fn dispatch(ip: &InProcess, raw: &Bytes) {
     // Frames here were validated against the destination's state or generated by the broker.
     let Ok(msg) = decode_message_bytes(raw.slice(2..)) else {

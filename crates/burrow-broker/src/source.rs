@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use burrow_proto::{Frame, Message, RecvWindow, Role, StreamIds, Subprotocol, Verdict};
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +25,14 @@ use crate::Broker;
 /// One connection of a tunnel, opened by [`Broker::connect_source`]. Dropping it (or shutting
 /// it down) ends the connection: the protocol has no half-close.
 pub struct TunnelStream {
-    io: DuplexStream,
+    io: crate::pipe::ConnIo,
 }
+
+// The edge keeps streams as `Box<dyn TunnelIo>`; they were a pipe end, which is all of these.
+const _: () = {
+    const fn assert_traits<T: Send + Sync + Unpin + 'static>() {}
+    assert_traits::<TunnelStream>();
+};
 
 impl AsyncRead for TunnelStream {
     fn poll_read(
@@ -100,7 +106,7 @@ pub(crate) struct Inner {
 }
 
 impl InProcess {
-    /// Forgets the connections the destination reset; the pipes see their token cancelled.
+    /// Forgets the connections the destination reset; their streams see their token cancelled.
     pub fn close_where(&self, pred: impl Fn(&ConnKey) -> bool) {
         let mut inner = lock(&self.inner);
         inner.conns.retain(|key, conn| {
@@ -170,7 +176,7 @@ impl Broker {
         // same moment; the second attempt then starts a new stream.
         for _ in 0..2 {
             let (start, key) = allocate(&ip, &peer, &service_id, format);
-            let (conn, pipe) = crate::pipe::conn(&ip, format);
+            let (conn, parts) = crate::pipe::conn(&ip, format);
             lock(&ip.inner).conns.insert(key.clone(), conn);
             let frame = Frame {
                 raw: encode(&start).ok_or_else(|| invalid("start message too large"))?,
@@ -178,7 +184,7 @@ impl Broker {
             };
             match relay(&hub, &peer, frame).await {
                 Ok(Verdict::Forward) => {
-                    let io = pipe.spawn(hub.clone(), peer.clone(), ip.clone(), key);
+                    let io = parts.into_io(hub.clone(), peer.clone(), ip.clone(), key);
                     return Ok(TunnelStream { io });
                 }
                 Ok(Verdict::Drop) => {
