@@ -161,9 +161,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("starting burrow server")?;
     let port = running.addr.port();
-    println!("burrow server listening on http://{}", running.addr);
-    println!("  API:     http://localhost:{port}/api/v1  (OpenAPI: /api/v1/openapi.json)");
-    println!("  tunnels: http://<name>.{}:{port}", config.base_domain);
+    let scheme = if config.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let origin = config.api_origin(port);
+    println!("burrow server listening on {scheme}://{}", running.addr);
+    println!("  web UI:  {origin}/");
+    println!("  API:     {origin}/api/v1  (OpenAPI: /api/v1/openapi.json)");
+    println!("  tunnels: {scheme}://<name>.{}:{port}", config.base_domain);
     println!(
         "  devices: https://localhost:{} (config endpoint over mTLS, broker over TLS)",
         running.device_addr.port()
