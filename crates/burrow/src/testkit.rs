@@ -386,6 +386,55 @@ impl TestStack {
     }
 }
 
+/// Continuous GET requests through a tunnel host from `workers` tasks, each waiting for its
+/// answer before the next: what "under load" means in the rotation tests.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    workers: Vec<tokio::task::JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    pub fn start(http: &reqwest::Client, url: String, host: &str, workers: usize) -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let workers = (0..workers)
+            .map(|_| {
+                let (http, url, host) = (http.clone(), url.clone(), host.to_string());
+                let (stop, ok) = (stop.clone(), ok.clone());
+                tokio::spawn(async move {
+                    let mut failures = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        match http.get(&url).header("host", &host).send().await {
+                            Ok(r) if r.status() == reqwest::StatusCode::OK => {
+                                ok.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(r) => failures.push(format!("status {}", r.status())),
+                            Err(e) => failures.push(e.to_string()),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        Load { stop, ok, workers }
+    }
+
+    /// Stops the workers; answers (successful requests, failures).
+    pub async fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut failures = Vec::new();
+        for w in self.workers {
+            match w.await {
+                Ok(f) => failures.extend(f),
+                Err(e) => failures.push(format!("worker: {e}")),
+            }
+        }
+        (self.ok.load(std::sync::atomic::Ordering::SeqCst), failures)
+    }
+}
+
 /// Serves `app` on a new loopback port (a device's local service in tests); answers where.
 pub async fn serve_local(app: axum::Router) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use burrow::testkit::{Backend, TestStack};
+use burrow::testkit::{Backend, Load, TestStack};
 use burrow_client::{ClientConfig, DestinationClient, Secret, Targets};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -258,26 +258,7 @@ async fn rotations_under_load_lose_no_request() {
         .await
         .expect("send");
     assert_eq!(first.status(), StatusCode::OK, "{:?}", first.text().await);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (http, url, host) = (s.http.clone(), format!("http://{}/", s.addr), host.clone());
-        let (stop, ok) = (stop.clone(), ok.clone());
-        workers.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                match http.get(&url).header("host", &host).send().await {
-                    Ok(r) if r.status() == StatusCode::OK => {
-                        ok.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(r) => failures.push(format!("status {}", r.status())),
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            failures
-        }));
-    }
+    let load = Load::start(&s.http, format!("http://{}/", s.addr), &host, 4);
 
     for round in 0..10 {
         let rotated: Value = s
@@ -317,22 +298,14 @@ async fn rotations_under_load_lose_no_request() {
         token = new_token;
         current = next;
     }
-    stop.store(true, Ordering::SeqCst);
-    let mut failures = Vec::new();
-    for w in workers {
-        failures.extend(w.await.expect("worker"));
-    }
+    let (ok, failures) = load.stop().await;
     assert!(
         failures.is_empty(),
         "{} failed requests: {:?}",
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(
-        ok.load(Ordering::SeqCst) > 40,
-        "load ran: {}",
-        ok.load(Ordering::SeqCst)
-    );
+    assert!(ok > 40, "load ran: {ok}");
     drop(peer);
 }
 

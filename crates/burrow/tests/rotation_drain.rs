@@ -4,14 +4,14 @@
 //! the connections it carried have ended, and its token no longer connects.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
 use axum::routing::get;
-use burrow::testkit::{Backend, TestStack};
+use burrow::testkit::{Backend, Load, TestStack};
 use burrow_client::{ClientConfig, DestinationClient, Secret, Targets};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -211,30 +211,7 @@ async fn ten_rotations_under_load_keep_downloads_and_websockets() {
     assert_eq!(reply.into_text().expect("text").as_str(), echo(0));
 
     // Continuous small requests.
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (http, url, host) = (
-            s.http.clone(),
-            format!("http://{}/small", s.addr),
-            host.clone(),
-        );
-        let (stop, ok) = (stop.clone(), ok.clone());
-        workers.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                match http.get(&url).header("host", &host).send().await {
-                    Ok(r) if r.status() == StatusCode::OK => {
-                        ok.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(r) => failures.push(format!("status {}", r.status())),
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            failures
-        }));
-    }
+    let load = Load::start(&s.http, format!("http://{}/small", s.addr), &host, 4);
 
     let mut retired = Vec::new();
     for round in 1..=ROTATIONS {
@@ -290,18 +267,14 @@ async fn ten_rotations_under_load_keep_downloads_and_websockets() {
     );
 
     // End the load, the download and the WebSocket.
-    stop.store(true, Ordering::SeqCst);
-    let mut failures = Vec::new();
-    for w in workers {
-        failures.extend(w.await.expect("worker"));
-    }
+    let (ok, failures) = load.stop().await;
     assert!(
         failures.is_empty(),
         "{} failed requests: {:?}",
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(ok.load(Ordering::SeqCst) > 50, "load ran: {ok:?}");
+    assert!(ok > 50, "load ran: {ok}");
     svc.stop.store(true, Ordering::SeqCst);
     let (len, sha) = tokio::time::timeout(Duration::from_secs(30), downloader)
         .await
