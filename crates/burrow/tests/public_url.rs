@@ -209,46 +209,26 @@ async fn public_url_reaches_the_device_service_only_for_allowed_users() {
 async fn rotations_under_load_lose_no_request() {
     let s = TestStack::start(Backend::Sqlite).await.expect("stack");
     let admin = s.admin_token().await.expect("login");
-    s.project_with_device(&admin, "ROT1").await.expect("device");
     let (svc, _hits) = device_service().await;
     let base = "/api/v1/reverse-tunnels/devices/ROT1/reverse-tunnels";
-    let t: Value = s
-        .http
-        .post(s.url(base))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "Dash", "local_port": svc.port(), "require_auth": false}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
+    let (t, first_peer) = s.public_tunnel(&admin, "ROT1", svc).await.expect("tunnel");
     let host = t["public_url"].as_str().expect("host").to_string();
-    let service = format!("HTTP-{}", svc.port());
     let broker = s.running.broker.clone();
+    // The device side: a destination peer on the tunnel, and the token it used.
     let connect = |tunnel_id: String| {
-        let broker = broker.clone();
-        let service = service.clone();
-        let addr = s.addr;
+        let (s, broker) = (&s, broker.clone());
         async move {
             let token = broker.destination_token(&tunnel_id).await.expect("token");
-            let cfg = ClientConfig::new(format!("ws://{addr}"), Secret::new(token.expose()));
-            let peer = DestinationClient::connect(cfg, Targets::new().service(service, svc))
+            let peer = s
+                .connect_destination(&tunnel_id, svc)
                 .await
                 .expect("connect");
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while !broker.is_destination_connected(&tunnel_id) {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "destination never connected"
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
             (peer, token)
         }
     };
     let mut current = t["tunnel_id"].as_str().expect("id").to_string();
-    let (mut peer, mut token) = connect(current.clone()).await;
+    let mut token = broker.destination_token(&current).await.expect("token");
+    let mut peer = first_peer;
 
     let first = s
         .http
@@ -314,35 +294,8 @@ async fn rotations_under_load_lose_no_request() {
 async fn agent_killed_mid_request_answers_502_quickly() {
     let s = TestStack::start(Backend::Sqlite).await.expect("stack");
     let admin = s.admin_token().await.expect("login");
-    s.project_with_device(&admin, "KILL1")
-        .await
-        .expect("device");
     let (svc, hits) = device_service().await;
-    let t: Value = s
-        .http
-        .post(s.url("/api/v1/reverse-tunnels/devices/KILL1/reverse-tunnels"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "Dash", "local_port": svc.port(), "require_auth": false}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let tunnel_id = t["tunnel_id"].as_str().expect("id").to_string();
-    let token = s
-        .running
-        .broker
-        .destination_token(&tunnel_id)
-        .await
-        .expect("token");
-    let cfg = ClientConfig::new(format!("ws://{}", s.addr), Secret::new(token.expose()));
-    let peer = DestinationClient::connect(
-        cfg,
-        Targets::new().service(format!("HTTP-{}", svc.port()), svc),
-    )
-    .await
-    .expect("connect");
+    let (t, peer) = s.public_tunnel(&admin, "KILL1", svc).await.expect("tunnel");
     let host = t["public_url"].as_str().expect("host").to_string();
     let mut inflight = Vec::new();
     for _ in 0..5 {
