@@ -151,7 +151,7 @@ async function scenario(context, page) {
   await page.getByRole('button', { name: 'Register device' }).click();
   const command = await until('enrollment command', async () => {
     const t = await page.locator('#enroll-command').textContent({ timeout: 1000 });
-    return t && t.includes('burrow agent enroll') ? t : null;
+    return t && t.includes('burrow-agent enroll') ? t : null;
   });
   check(await page.locator('#d-dsn').getAttribute('aria-invalid') === null, 'the DSN error is cleared');
   await page.getByRole('button', { name: 'Copy command' }).click();
@@ -170,10 +170,13 @@ async function scenario(context, page) {
   step('a 409 (DSN taken) is shown next to the DSN field');
 
   // --- The agent: enrolled with the command the UI showed, then run. ---
+  // `burrow agent` is the same program as the standalone `burrow-agent` the page names.
   const token = /BURROW_ENROLLMENT_TOKEN='([^']+)'/.exec(command)?.[1];
   const server = /--server (\S+)/.exec(command)?.[1];
-  check(token && server === URL_, `the command names the token and this server: ${command}`);
-  await run(['agent', 'enroll', '--server', server, '--dir', AGENT_DIR], { BURROW_ENROLLMENT_TOKEN: token });
+  const pin = /--ca-sha256 ([0-9a-f]{64})\b/.exec(command)?.[1];
+  check(token && pin && server && new URL(server).port === new URL(URL_).port,
+    `the command names the token, this server and the CA fingerprint: ${command}`);
+  await run(['agent', 'enroll', '--server', server, '--ca-sha256', pin, '--dir', AGENT_DIR], { BURROW_ENROLLMENT_TOKEN: token });
   const agent = spawn(BIN, ['agent', 'run', '--dir', AGENT_DIR], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   children.push(agent);
   let agentLog = '';

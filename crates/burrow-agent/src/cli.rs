@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burrow_device::{CaFingerprint, EnrollTrust};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -19,6 +20,14 @@ pub enum AgentAction {
         /// Where the key, certificate and agent.toml are written.
         #[arg(long)]
         dir: PathBuf,
+        /// SHA-256 fingerprint of the server's device CA (the enrollment command shows it):
+        /// the answer must carry exactly that CA, so plain HTTP cannot be intercepted.
+        #[arg(long, value_name = "HEX")]
+        ca_sha256: Option<String>,
+        /// Enroll over plain HTTP without --ca-sha256, trusting whatever CA the answer carries
+        /// (only on a network you trust).
+        #[arg(long, conflicts_with = "ca_sha256")]
+        insecure_enroll: bool,
     },
     /// Fetch the config, carry every enabled tunnel, and follow changes until stopped.
     Run {
@@ -39,10 +48,17 @@ pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
             server,
             token_file,
             dir,
+            ca_sha256,
+            insecure_enroll,
         } => {
             init_tracing("warn");
+            let trust = match (ca_sha256, insecure_enroll) {
+                (Some(hex), _) => EnrollTrust::Pinned(CaFingerprint::parse(&hex)?),
+                (None, true) => EnrollTrust::Insecure,
+                (None, false) => EnrollTrust::Https,
+            };
             let token = secret_from(token_file.as_deref(), "BURROW_ENROLLMENT_TOKEN")?;
-            let dsn = burrow_device::agent_enroll(&server, &token, &dir).await?;
+            let dsn = burrow_device::agent_enroll(&server, &token, &dir, trust).await?;
             println!("enrolled device {dsn}; credentials in {}", dir.display());
             Ok(())
         }

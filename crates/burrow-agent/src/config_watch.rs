@@ -1,12 +1,12 @@
 //! The device's config endpoint over mTLS: one request at a time, long-polled with the last
 //! version seen (`?wait=SECONDS&version=V`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use burrow_device::agent_enroll::{CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE};
-use burrow_device::{AgentFile, DeviceConfigResponse};
+use burrow_device::{AgentFile, DeviceConfigResponse, DeviceUrl, DeviceUrls};
 
 /// How long the agent asks the server to hold a poll when nothing changed.
 pub const LONG_POLL_SECS: u64 = 25;
@@ -32,14 +32,17 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// The agent's identity and the HTTP client that presents it.
+/// The agent's identity, the HTTP client that presents it, and the device URLs it knows.
 pub struct ConfigClient {
     http: reqwest::Client,
-    url: String,
+    dir: PathBuf,
     /// The device CA (PEM): the device listener's certificate chains to it, for the config
     /// endpoint and the broker alike.
     pub ca_pem: Vec<u8>,
     pub agent: AgentFile,
+    urls: DeviceUrls,
+    /// Index into `urls` of the URL in use.
+    active: usize,
 }
 
 impl ConfigClient {
@@ -70,11 +73,46 @@ impl ConfigClient {
             .build()
             .context("building the config client")?;
         Ok(ConfigClient {
-            url: agent.config_url(),
             http,
+            dir: dir.to_path_buf(),
             ca_pem,
+            urls: agent.urls(),
             agent,
+            active: 0,
         })
+    }
+
+    /// The device URL in use.
+    pub fn active(&self) -> &DeviceUrl {
+        self.urls
+            .iter()
+            .nth(self.active)
+            .unwrap_or(self.urls.first())
+    }
+
+    /// After a failure: the next URL. Answers `true` when the list wrapped around, i.e. every
+    /// URL has failed once since the last wrap (time to back off).
+    pub fn next_url(&mut self) -> bool {
+        self.active = (self.active + 1) % self.urls.len();
+        self.active == 0
+    }
+
+    /// Adopts the device URLs the server announced: `agent.toml` is rewritten (atomically)
+    /// when they differ, and the URL in use is kept if it is still listed. Answers whether
+    /// anything changed.
+    pub fn adopt(&mut self, urls: &DeviceUrls) -> anyhow::Result<bool> {
+        if *urls == self.urls {
+            return Ok(false);
+        }
+        let current = self.active().clone();
+        let mut agent = self.agent.clone();
+        agent.device_url = urls.first().clone();
+        agent.device_urls = Some(urls.clone());
+        agent.save(&self.dir)?;
+        self.agent = agent;
+        self.urls = urls.clone();
+        self.active = urls.iter().position(|u| *u == current).unwrap_or(0);
+        Ok(true)
     }
 
     /// One config request. With `version` and a non-zero `wait`, the server holds it until
@@ -84,14 +122,14 @@ impl ConfigClient {
         version: Option<&str>,
         wait: u64,
     ) -> Result<DeviceConfigResponse, FetchError> {
-        let mut req = self.http.get(&self.url);
+        let mut req = self.http.get(self.agent.config_url(self.active()));
         if let (Some(v), true) = (version, wait > 0) {
             req = req.query(&[("wait", wait.to_string().as_str()), ("version", v)]);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| FetchError::Unavailable(anyhow::Error::new(e).context("GET config")))?;
+        let resp = req.send().await.map_err(|e| {
+            let at = format!("GET config from {}", self.active());
+            FetchError::Unavailable(anyhow::Error::new(e).context(at))
+        })?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             let detail = resp
@@ -104,7 +142,8 @@ impl ConfigClient {
         }
         if !status.is_success() {
             return Err(FetchError::Unavailable(anyhow::anyhow!(
-                "config endpoint answered {status}"
+                "config endpoint {} answered {status}",
+                self.active()
             )));
         }
         resp.json::<DeviceConfigResponse>()

@@ -1,7 +1,7 @@
 //! `burrow agent`: the device side of burrow (what the seed's tunnel manager plus the AWS
 //! `localproxy` do). [`run`] watches the device's tunnel config over mTLS (long-poll) and
 //! keeps one destination connection per enabled tunnel, forwarding each connection to
-//! `127.0.0.1:<local_port>` as a plain byte pipe; [`status`] prints what it is doing.
+//! `localhost:<local_port>` (IPv4, then IPv6) as a plain byte pipe; [`status`] prints what it is doing.
 //!
 //! - `config_watch`: the config endpoint client (mTLS, long-poll).
 //! - `supervisor`: one task per tunnel, reconciled against each config, make-before-break.
@@ -34,21 +34,15 @@ use crate::supervisor::{Context, Supervisor};
 /// (missing or unreadable enrollment files) is an error; the server being down, a refused
 /// token or a revoked device are retried with backoff.
 pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let client = ConfigClient::load(dir).context("loading the agent's enrollment")?;
-    let status = StatusBoard::new(dir, &client.agent.dsn, &client.agent.device_url);
+    let mut client = ConfigClient::load(dir).context("loading the agent's enrollment")?;
+    let status = StatusBoard::new(dir, &client.agent.dsn, client.active().as_str());
     let refresh = Arc::new(Notify::new());
     let mut supervisor = Supervisor::new(Context {
         ca_pem: client.ca_pem.clone(),
         status: status.clone(),
         refresh: refresh.clone(),
     });
-    // Without a broker_url in the config, the broker is on the device listener.
-    let default_broker = client
-        .agent
-        .device_url
-        .replacen("https://", "wss://", 1)
-        .replacen("http://", "ws://", 1);
-    tracing::info!(dsn = %client.agent.dsn, url = %client.agent.device_url, "agent starting");
+    tracing::info!(dsn = %client.agent.dsn, url = %client.active(), "agent starting");
 
     tokio::pin!(shutdown);
     let mut version: Option<String> = None;
@@ -71,15 +65,33 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Resu
             Ok(config) => {
                 unavailable.reset();
                 refused.reset();
-                let broker_url = config.broker_url.as_deref().unwrap_or(&default_broker);
-                supervisor.reconcile(&config.tunnels, broker_url);
+                if let Some(urls) = &config.device_urls {
+                    match client.adopt(urls) {
+                        Ok(true) => {
+                            tracing::info!(urls = %urls, "device URLs changed; agent.toml rewritten")
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "could not rewrite agent.toml")
+                        }
+                    }
+                }
+                // The broker is on the device listener this agent reaches (an older server
+                // without `device_urls` may name another one).
+                let broker_url = match (&config.device_urls, &config.broker_url) {
+                    (None, Some(b)) => b.clone(),
+                    _ => client.active().broker_url(),
+                };
+                supervisor.reconcile(&config.tunnels, &broker_url);
                 if version.as_deref() != Some(config.version.as_str()) {
                     tracing::info!(tunnels = supervisor.len(), "config applied");
                 }
+                let url = client.active().to_string();
                 status.update(|s| {
                     s.config = "ok".into();
                     s.config_error = None;
                     s.config_version = Some(config.version.clone());
+                    s.use_device_url(&url);
                 });
                 version = Some(config.version);
                 wait = LONG_POLL_SECS;
@@ -102,12 +114,23 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Resu
                 refused.next_delay()
             }
             Err(e @ FetchError::Unavailable(_)) => {
-                tracing::info!(error = %e, "config unavailable; retrying");
+                // Try the next device URL at once; back off only when every one has failed.
+                let wrapped = client.next_url();
+                tracing::info!(error = %e, next = %client.active(), "config unavailable; retrying");
+                let tried = client.agent.urls().len();
                 status.update(|s| {
                     s.config = "unreachable".into();
-                    s.config_error = Some(e.to_string());
+                    s.config_error = Some(if tried > 1 {
+                        format!("{e} (trying {tried} device URLs in turn)")
+                    } else {
+                        e.to_string()
+                    });
                 });
-                unavailable.next_delay()
+                if wrapped {
+                    unavailable.next_delay()
+                } else {
+                    std::time::Duration::ZERO
+                }
             }
         };
         wait = 0;

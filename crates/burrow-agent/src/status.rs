@@ -36,7 +36,7 @@ pub struct TunnelStatus {
     pub name: String,
     pub tunnel_id: String,
     pub public_url: String,
-    /// `127.0.0.1:<local_port>`
+    /// `localhost:<local_port>`
     pub target: String,
     pub state: TunnelState,
     pub last_error: Option<String>,
@@ -47,7 +47,10 @@ pub struct TunnelStatus {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AgentStatus {
     pub dsn: String,
+    /// The device URL the agent uses (of those it knows), and since when.
     pub device_url: String,
+    #[serde(default)]
+    pub device_url_since: Option<DateTime<Utc>>,
     /// `ok`, `unreachable` or `refused`.
     pub config: String,
     pub config_error: Option<String>,
@@ -58,6 +61,16 @@ pub struct AgentStatus {
     pub updated_at: Option<DateTime<Utc>>,
     /// Keyed by `<id>/<tunnel_id>` (two entries for one tunnel during a rotation).
     pub tunnels: BTreeMap<String, TunnelStatus>,
+}
+
+impl AgentStatus {
+    /// Records the device URL that answered; `device_url_since` moves only when it changes.
+    pub fn use_device_url(&mut self, url: &str) {
+        if self.device_url != url || self.device_url_since.is_none() {
+            self.device_url = url.to_string();
+            self.device_url_since = Some(Utc::now());
+        }
+    }
 }
 
 /// The live status, shared by the main loop and the tunnel tasks.
@@ -147,7 +160,19 @@ pub fn render(status: &AgentStatus) -> String {
             .unwrap_or_else(|| "-".into())
     };
     let _ = writeln!(out, "device:  {}", status.dsn);
-    let _ = writeln!(out, "server:  {}", status.device_url);
+    match status.device_url_since {
+        Some(since) => {
+            let _ = writeln!(
+                out,
+                "server:  {} (since {})",
+                status.device_url,
+                at(Some(since))
+            );
+        }
+        None => {
+            let _ = writeln!(out, "server:  {} (not reached yet)", status.device_url);
+        }
+    }
     let _ = write!(out, "config:  {}", status.config);
     if let Some(e) = &status.config_error {
         let _ = write!(out, " ({e})");

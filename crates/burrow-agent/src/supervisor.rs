@@ -8,7 +8,7 @@
 //! is used from its next connection on.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct Context {
 
 pub struct Supervisor {
     ctx: Context,
+    /// The broker URL of the device listener in use: a task reads it at each connection
+    /// attempt, so a changed `device_url` is followed without cutting live sessions.
+    broker_url: watch::Sender<String>,
     tasks: HashMap<Key, Task>,
     /// Rotated-out tasks draining their last session.
     retired: Vec<Task>,
@@ -73,6 +76,7 @@ impl Supervisor {
     pub fn new(ctx: Context) -> Self {
         Supervisor {
             ctx,
+            broker_url: watch::channel(String::new()).0,
             tasks: HashMap::new(),
             retired: Vec::new(),
         }
@@ -89,6 +93,13 @@ impl Supervisor {
     /// Makes the running tasks match `tunnels`: starts the new ones first, hands a new
     /// token to a running one, and stops the rest.
     pub fn reconcile(&mut self, tunnels: &[TunnelConfig], broker_url: &str) {
+        self.broker_url.send_if_modified(|cur| {
+            let changed = cur != broker_url;
+            if changed {
+                broker_url.clone_into(cur);
+            }
+            changed
+        });
         let mut wanted = HashMap::new();
         for t in tunnels {
             let (true, Some(tunnel_id), Some(token)) = (
@@ -139,23 +150,28 @@ impl Supervisor {
             tracing::info!(tunnel = %t.name, tunnel_id = %key.tunnel_id, port, "starting destination");
             let spec = Spec {
                 status_key: key.status_key(),
-                target: SocketAddr::from(([127, 0, 0, 1], port)),
+                target: localhost(port),
                 entry: TunnelStatus {
                     id: t.id,
                     name: t.name.clone(),
                     tunnel_id: key.tunnel_id.clone(),
                     public_url: t.public_url.clone(),
-                    target: format!("127.0.0.1:{port}"),
+                    target: format!("localhost:{port}"),
                     state: TunnelState::Connecting,
                     last_error: None,
                     since: Utc::now(),
                 },
                 service: key.service.clone(),
-                broker_url: broker_url.to_string(),
             };
             let (tx, rx) = watch::channel(token);
             let (retire, retired) = watch::channel(false);
-            let handle = tokio::spawn(run_task(spec, rx, retired, self.ctx.clone()));
+            let handle = tokio::spawn(run_task(
+                spec,
+                rx,
+                retired,
+                self.broker_url.subscribe(),
+                self.ctx.clone(),
+            ));
             self.tasks.insert(
                 key,
                 Task {
@@ -187,12 +203,20 @@ impl Supervisor {
     }
 }
 
+/// `localhost:port` as users mean it: IPv4 loopback, else IPv6 (a service bound only to
+/// `::1` works too).
+fn localhost(port: u16) -> [SocketAddr; 2] {
+    [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ]
+}
+
 struct Spec {
     status_key: String,
-    target: SocketAddr,
+    target: [SocketAddr; 2],
     entry: TunnelStatus,
     service: String,
-    broker_url: String,
 }
 
 /// Removes the task's status entry however the task ends (including abort).
@@ -207,12 +231,13 @@ impl Drop for StatusGuard {
 async fn connect(
     spec: &Spec,
     ctx: &Context,
+    broker_url: String,
     token: Secret,
 ) -> Result<DestinationClient, ClientError> {
-    let config = ClientConfig::new(spec.broker_url.clone(), token).with_ca_pem(ctx.ca_pem.clone());
+    let config = ClientConfig::new(broker_url, token).with_ca_pem(ctx.ca_pem.clone());
     let targets = Targets::new()
-        .service(spec.service.clone(), spec.target)
-        .default_target(spec.target);
+        .service_addrs(spec.service.clone(), &spec.target)
+        .default_addrs(&spec.target);
     // On the multi-thread runtime: a busy tunnel's connections use every core.
     DestinationClient::connect(config, targets).await
 }
@@ -223,6 +248,7 @@ async fn run_task(
     spec: Spec,
     mut token: watch::Receiver<Secret>,
     retired: watch::Receiver<bool>,
+    mut broker_url: watch::Receiver<String>,
     ctx: Context,
 ) {
     let key = spec.status_key.clone();
@@ -235,7 +261,8 @@ async fn run_task(
         }
         ctx.status.set_state(&key, TunnelState::Connecting, None);
         let current = token.borrow_and_update().clone();
-        let error = match connect(&spec, &ctx, current).await {
+        let broker = broker_url.borrow_and_update().clone();
+        let error = match connect(&spec, &ctx, broker, current).await {
             Ok(client) => {
                 ctx.status.set_state(&key, TunnelState::Connected, None);
                 tracing::info!(tunnel = %spec.entry.name, "destination connected");
@@ -263,7 +290,11 @@ async fn run_task(
         ctx.refresh.notify_one();
         ctx.status
             .set_state(&key, TunnelState::Backoff, Some(error));
-        tokio::time::sleep(backoff.next_delay()).await;
+        // A new broker URL (the agent moved to another device URL) is worth trying at once.
+        tokio::select! {
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = broker_url.changed() => {}
+        }
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ApiConfig {
     pub base_domain: String,
     /// A device counts as online when its agent was seen within this window.
     pub online_window: chrono::Duration,
+    /// The API's URL as devices reach it, for the enrollment command.
+    pub enroll_server_url: String,
+    /// SHA-256 of the device CA (hex), pinned by the enrollment command.
+    pub device_ca_sha256: String,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +41,8 @@ impl Default for ApiConfig {
         ApiConfig {
             base_domain: "localhost".to_string(),
             online_window: chrono::Duration::seconds(90),
+            enroll_server_url: "http://localhost:8700".to_string(),
+            device_ca_sha256: String::new(),
         }
     }
 }

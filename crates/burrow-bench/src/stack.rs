@@ -223,6 +223,13 @@ pub async fn start_burrow(
     let enrollment = device["enrollment_token"]
         .as_str()
         .context("enrollment_token")?;
+    // The CA fingerprint the enrollment command pins.
+    let pin = device["enrollment_command"]
+        .as_str()
+        .and_then(|c| c.split_once("--ca-sha256 "))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .context("--ca-sha256 in enrollment_command")?
+        .to_string();
 
     let agent_dir = dir.join("agent");
     let _ = std::fs::remove_dir_all(&agent_dir);
@@ -233,6 +240,7 @@ pub async fn start_burrow(
         .arg(format!("http://127.0.0.1:{port}"))
         .arg("--token-file")
         .arg(&token_file)
+        .args(["--ca-sha256", &pin])
         .arg("--dir")
         .arg(&agent_dir)
         .output()?;

@@ -13,11 +13,15 @@ use crate::conn::{new_conn, spawn_pipe, ConnKey, Pending, Wire};
 use crate::error::{ClientError, CloseReason};
 use crate::session::{lock, start, Shared};
 
+/// The addresses one service's connections go to, tried in order (`localhost` is
+/// `127.0.0.1` then `::1`, as a resolver would answer).
+type Target = Arc<[SocketAddr]>;
+
 /// Where each service's connections go.
 #[derive(Clone, Debug, Default)]
 pub struct Targets {
-    services: HashMap<String, SocketAddr>,
-    default: Option<SocketAddr>,
+    services: HashMap<String, Target>,
+    default: Option<Target>,
 }
 
 impl Targets {
@@ -26,28 +30,38 @@ impl Targets {
     }
 
     /// Connections for `service_id` go to `addr`.
-    pub fn service(mut self, service_id: impl Into<String>, addr: SocketAddr) -> Self {
-        self.services.insert(service_id.into(), addr);
+    pub fn service(self, service_id: impl Into<String>, addr: SocketAddr) -> Self {
+        self.service_addrs(service_id, &[addr])
+    }
+
+    /// Connections for `service_id` go to the first of `addrs` that accepts.
+    pub fn service_addrs(mut self, service_id: impl Into<String>, addrs: &[SocketAddr]) -> Self {
+        self.services.insert(service_id.into(), addrs.into());
         self
     }
 
     /// Connections without a serviceId (V1, or a tunnel without services) go to `addr`.
-    pub fn default_target(mut self, addr: SocketAddr) -> Self {
-        self.default = Some(addr);
+    pub fn default_target(self, addr: SocketAddr) -> Self {
+        self.default_addrs(&[addr])
+    }
+
+    /// Like [`Targets::default_target`], trying `addrs` in order.
+    pub fn default_addrs(mut self, addrs: &[SocketAddr]) -> Self {
+        self.default = Some(addrs.into());
         self
     }
 
-    fn resolve(&self, service_id: &str) -> Option<SocketAddr> {
+    fn resolve(&self, service_id: &str) -> Option<Target> {
         match service_id {
-            "" => self.default.or_else(|| {
+            "" => self.default.clone().or_else(|| {
                 // One service and a peer that does not name it: there is only one choice.
                 let mut only = self.services.values();
                 match (only.next(), only.next()) {
-                    (Some(addr), None) => Some(*addr),
+                    (Some(addrs), None) => Some(addrs.clone()),
                     _ => None,
                 }
             }),
-            id => self.services.get(id).copied().or(self.default),
+            id => self.services.get(id).or(self.default.as_ref()).cloned(),
         }
     }
 }
@@ -124,14 +138,14 @@ pub(crate) async fn on_start(shared: &Arc<Shared>, msg: &Message, kind: MessageT
     let shared = shared.clone();
     tokio::spawn(async move {
         let dialed =
-            tokio::time::timeout(shared.config.dial_timeout, TcpStream::connect(target)).await;
+            tokio::time::timeout(shared.config.dial_timeout, TcpStream::connect(&target[..])).await;
         match dialed {
             Ok(Ok(tcp)) => {
                 let _ = tcp.set_nodelay(true);
                 spawn_pipe(shared, key, wire, tcp, pending);
             }
             _ => {
-                tracing::info!(%target, "local target refused the connection");
+                tracing::info!(target = ?target, "local target refused the connection");
                 let known = {
                     let mut state = lock(&shared.state);
                     let known = state.conns.remove(&key).is_some();

@@ -9,7 +9,9 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 
+use crate::device_url::{DeviceUrl, DeviceUrls};
 use crate::enrollment::{EnrollRequest, EnrollResponse};
+use crate::fingerprint::CaFingerprint;
 use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::identity::identity_from_der;
 
@@ -18,13 +20,17 @@ pub const DEVICE_CERT_FILE: &str = "device.pem";
 pub const CA_FILE: &str = "ca.pem";
 pub const AGENT_CONFIG_FILE: &str = "agent.toml";
 
-/// `DIR/agent.toml`, written at enrollment and read by `burrow agent run`.
+/// `DIR/agent.toml`, written at enrollment, read by `burrow agent run`, and rewritten
+/// (atomically) when the server announces other device URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentFile {
     /// The API base URL enrollment used.
     pub server: String,
-    /// The mTLS device endpoint's base URL.
-    pub device_url: String,
+    /// The preferred mTLS device endpoint (the first of `device_urls`).
+    pub device_url: DeviceUrl,
+    /// Every device endpoint, in order of preference (files from older servers lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_urls: Option<DeviceUrls>,
     pub dsn: String,
 }
 
@@ -36,26 +42,58 @@ impl AgentFile {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// The device's config endpoint on the mTLS listener.
-    pub fn config_url(&self) -> String {
+    /// Writes `DIR/agent.toml` atomically (a crash leaves the old file or the new one).
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join(AGENT_CONFIG_FILE);
+        write_atomic(&path, toml::to_string(self)?.as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The device URLs to try, in order.
+    pub fn urls(&self) -> DeviceUrls {
+        self.device_urls
+            .clone()
+            .unwrap_or_else(|| DeviceUrls::one(self.device_url.clone()))
+    }
+
+    /// The device's config endpoint on the mTLS listener at `base`.
+    pub fn config_url(&self, base: &DeviceUrl) -> String {
         format!(
             "{}/api/v1/reverse-tunnels/devices/{}/reverse-tunnels-config",
-            self.device_url.trim_end_matches('/'),
+            base.as_str(),
             percent_encoding::utf8_percent_encode(&self.dsn, percent_encoding::NON_ALPHANUMERIC)
         )
     }
 }
 
+/// How the agent knows that the CA in the enrollment answer is the server's.
+#[derive(Debug, Clone, Copy)]
+pub enum EnrollTrust {
+    /// The CA must have this SHA-256 fingerprint (`--ca-sha256`, from the enrollment
+    /// command): safe over plain HTTP.
+    Pinned(CaFingerprint),
+    /// The API is reached over HTTPS and its certificate is checked: the answer comes over
+    /// an authenticated channel. Refused for an `http://` server.
+    Https,
+    /// Whatever CA the answer carries (`--insecure-enroll`): only on a trusted network.
+    Insecure,
+}
+
 /// Enrolls this device with `server_url` (the API base URL, `http://` in dev or `https://`)
 /// using a one-time `token`, and writes `device.key` (0600), `device.pem`, `ca.pem` and
 /// `agent.toml` into `dir`. Answers the DSN the server assigned.
-pub async fn agent_enroll(server_url: &str, token: &str, dir: &Path) -> anyhow::Result<String> {
+pub async fn agent_enroll(
+    server_url: &str,
+    token: &str,
+    dir: &Path,
+    trust: EnrollTrust,
+) -> anyhow::Result<String> {
     let client = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(Duration::from_secs(30))
         .build()
         .context("building HTTP client")?;
-    agent_enroll_with_client(&client, server_url, token, dir).await
+    agent_enroll_with_client(&client, server_url, token, dir, trust).await
 }
 
 /// [`agent_enroll`] with a caller's client (e.g. one trusting a private CA for the API).
@@ -64,7 +102,19 @@ pub async fn agent_enroll_with_client(
     server_url: &str,
     token: &str,
     dir: &Path,
+    trust: EnrollTrust,
 ) -> anyhow::Result<String> {
+    if matches!(trust, EnrollTrust::Https) && !server_url.starts_with("https://") {
+        bail!(
+            "enrolling over plain HTTP could be intercepted: give --ca-sha256 (the enrollment \
+             command shows it), use an https:// server URL, or --insecure-enroll on a network \
+             you trust"
+        );
+    }
+    if let EnrollTrust::Pinned(pin) = trust {
+        // A wrong pin (a typo, another server) is found before the one-time token is spent.
+        check_pin_first(client, server_url, pin).await?;
+    }
     ensure_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("generating key")?;
     // Stage the key first (0600 from creation): a directory we cannot write is found before
@@ -72,7 +122,7 @@ pub async fn agent_enroll_with_client(
     let staged = dir.join(format!("{DEVICE_KEY_FILE}.new"));
     write_atomic(&staged, key.serialize_pem().as_bytes(), 0o600)
         .with_context(|| format!("writing {}", staged.display()))?;
-    let result = exchange(client, server_url, token, &key).await;
+    let result = exchange(client, server_url, token, &key, trust).await;
     let resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -90,13 +140,10 @@ pub async fn agent_enroll_with_client(
     let agent = AgentFile {
         server: server_url.trim_end_matches('/').to_string(),
         device_url: resp.device_url,
+        device_urls: resp.device_urls,
         dsn: resp.dsn.clone(),
     };
-    write_atomic(
-        &dir.join(AGENT_CONFIG_FILE),
-        toml::to_string(&agent)?.as_bytes(),
-        0o644,
-    )?;
+    agent.save(dir)?;
     Ok(resp.dsn)
 }
 
@@ -105,6 +152,7 @@ async fn exchange(
     server_url: &str,
     token: &str,
     key: &KeyPair,
+    trust: EnrollTrust,
 ) -> anyhow::Result<EnrollResponse> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
@@ -134,15 +182,51 @@ async fn exchange(
         bail!("enrollment refused ({status}): {detail}");
     }
     let resp: EnrollResponse = resp.json().await.context("reading enrollment response")?;
-    check_response(&resp, key)?;
+    check_response(&resp, key, trust)?;
     Ok(resp)
 }
 
-/// The certificate must be for our key, name the DSN the server claims, and chain to the CA
-/// we are about to trust: otherwise the files would not work together later.
-fn check_response(resp: &EnrollResponse, key: &KeyPair) -> anyhow::Result<()> {
+async fn check_pin_first(
+    client: &reqwest::Client,
+    server_url: &str,
+    pin: CaFingerprint,
+) -> anyhow::Result<()> {
+    let url = format!("{}/api/v1/devices/ca", server_url.trim_end_matches('/'));
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    if !resp.status().is_success() {
+        // An older server without the route: the answer's CA is still checked below.
+        return Ok(());
+    }
+    let pem = resp.text().await.context("reading the device CA")?;
+    let ca = first_der(&pem).context("the server's device CA")?;
+    check_pin(&ca, pin)
+}
+
+fn check_pin(ca: &CertificateDer<'_>, pin: CaFingerprint) -> anyhow::Result<()> {
+    let got = CaFingerprint::of(ca);
+    if got != pin {
+        bail!(
+            "the server's device CA has SHA-256 fingerprint {got}, not the {pin} given with \
+             --ca-sha256: refusing to enroll (the answer may have been intercepted, or the \
+             command is for another server)"
+        );
+    }
+    Ok(())
+}
+
+/// The CA must be the one the operator pinned; the certificate must be for our key, name the
+/// DSN the server claims, and chain to that CA: otherwise the files would not work together
+/// later, or would trust an impostor.
+fn check_response(resp: &EnrollResponse, key: &KeyPair, trust: EnrollTrust) -> anyhow::Result<()> {
     let cert = first_der(&resp.certificate).context("certificate in response")?;
     let ca = first_der(&resp.ca).context("CA in response")?;
+    if let EnrollTrust::Pinned(pin) = trust {
+        check_pin(&ca, pin)?;
+    }
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert).context("parsing certificate")?;
     if parsed.public_key().raw != key.public_key_der().as_slice() {
         bail!("the issued certificate is not for this device's key");

@@ -138,6 +138,11 @@ impl DeviceCa {
         &self.der
     }
 
+    /// What `burrow-agent enroll --ca-sha256` pins.
+    pub fn fingerprint(&self) -> crate::fingerprint::CaFingerprint {
+        crate::fingerprint::CaFingerprint::of(&self.der)
+    }
+
     /// A root store holding only this CA.
     pub fn root_store(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::auth::{authenticate, authorize};
+use crate::device_url::DeviceUrls;
 use crate::identity::DeviceIdentity;
 use crate::provisioner::{service_name, ProvisionRequest};
 use crate::state::{error, DeviceState, Refusal};
@@ -30,6 +31,10 @@ pub struct DeviceConfigResponse {
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker_url: Option<String>,
+    /// Every URL of the device listener, in order of preference: an enrolled agent rewrites
+    /// its `agent.toml` when this changes (the operator changed `device_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_urls: Option<DeviceUrls>,
 }
 
 /// One tunnel, with exactly the seed's fields plus `service`.
@@ -171,11 +176,14 @@ async fn build(state: &DeviceState, device: &Device) -> Result<DeviceConfigRespo
     for t in tunnels {
         entries.push(tunnel_entry(state, device, t).await);
     }
-    let version = version_of(&entries, st.config.broker_url.as_deref());
+    let urls = &st.config.device_urls;
+    let version = version_of(&entries, urls);
     Ok(DeviceConfigResponse {
         tunnels: entries,
         version,
-        broker_url: st.config.broker_url.clone(),
+        // For agents that predate `device_urls`: the broker on the first device URL.
+        broker_url: Some(urls.first().broker_url()),
+        device_urls: Some(urls.clone()),
     })
 }
 
@@ -264,7 +272,7 @@ async fn tunnel_entry(state: &DeviceState, device: &Device, t: ReverseTunnel) ->
 
 /// A digest of everything the device sees (tokens included, so a token rotation is a
 /// change); the tokens cannot be recovered from it.
-fn version_of(tunnels: &[TunnelConfig], broker_url: Option<&str>) -> String {
-    let json = serde_json::to_vec(&(tunnels, broker_url)).expect("config serializes");
+fn version_of(tunnels: &[TunnelConfig], urls: &DeviceUrls) -> String {
+    let json = serde_json::to_vec(&(tunnels, urls)).expect("config serializes");
     hex::encode(&Sha256::digest(&json)[..16])
 }

@@ -13,6 +13,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::device_url::{DeviceUrl, DeviceUrls};
 use crate::error::Result;
 use crate::state::{error, DeviceState};
 
@@ -96,8 +97,11 @@ pub struct EnrollResponse {
     pub certificate: String,
     /// The device CA, PEM: trusts the device listener, and is what the certificate chains to.
     pub ca: String,
-    /// The mTLS device endpoint's base URL.
-    pub device_url: String,
+    /// The mTLS device endpoint's base URL (the first of `device_urls`).
+    pub device_url: DeviceUrl,
+    /// Every URL of the device listener, in order of preference (absent from older servers).
+    #[serde(default)]
+    pub device_urls: Option<DeviceUrls>,
 }
 
 /// `POST /api/v1/devices/enroll`.
@@ -156,9 +160,19 @@ pub(crate) async fn enroll(
         dsn: device.dsn,
         certificate,
         ca: st.ca.ca_pem().to_string(),
-        device_url: st.config.device_url.clone(),
+        device_url: st.config.device_urls.first().clone(),
+        device_urls: Some(st.config.device_urls.clone()),
     })
     .into_response()
+}
+
+/// `GET /api/v1/devices/ca`: the device CA certificate, PEM.
+pub(crate) async fn ca_certificate(State(state): State<DeviceState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        state.inner.ca.ca_pem().to_string(),
+    )
+        .into_response()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {

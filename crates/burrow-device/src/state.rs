@@ -13,22 +13,24 @@ use burrow_store::Store;
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::ca::DeviceCa;
+use crate::device_url::{DeviceUrl, DeviceUrls};
 use crate::error::Result;
 use crate::notifier::ConfigNotifier;
 use crate::provisioner::TunnelProvisioner;
 
 pub const ENROLL_PATH: &str = "/api/v1/devices/enroll";
+/// The device CA certificate (PEM, public): lets an agent check its `--ca-sha256` pin before
+/// it spends its one-time token.
+pub const CA_PATH: &str = "/api/v1/devices/ca";
 pub const CONFIG_PATH: &str = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config";
 
 /// Settings of the device endpoints (from the server's config).
 #[derive(Debug, Clone)]
 pub struct DeviceConfig {
-    /// Base URL of the mTLS device listener, e.g. `https://localhost:8443`; returned by
-    /// enrollment so the agent knows where to fetch its config.
-    pub device_url: String,
-    /// Where agents connect their destination WebSockets, if the server wants to say so;
-    /// returned in the config response as `broker_url`.
-    pub broker_url: Option<String>,
+    /// What devices dial for the mTLS device listener (config endpoint and broker), in
+    /// order of preference; returned by enrollment and in every config answer, so enrolled
+    /// agents follow a change.
+    pub device_urls: DeviceUrls,
     /// TCP peers whose `X-Device-Certificate` header is believed (TLS-terminating proxies).
     pub trusted_proxies: Vec<IpAddr>,
     /// Validity of device certificates issued at enrollment.
@@ -43,8 +45,7 @@ pub struct DeviceConfig {
 impl Default for DeviceConfig {
     fn default() -> Self {
         DeviceConfig {
-            device_url: "https://localhost:8443".to_string(),
-            broker_url: None,
+            device_urls: DeviceUrls::one(DeviceUrl::localhost(8443)),
             trusted_proxies: Vec::new(),
             cert_lifetime: chrono::Duration::days(365),
             rotate_threshold: chrono::Duration::hours(1),
@@ -131,6 +132,7 @@ impl DeviceState {
 pub fn enroll_router(state: DeviceState) -> Router {
     Router::new()
         .route(ENROLL_PATH, post(crate::enrollment::enroll))
+        .route(CA_PATH, get(crate::enrollment::ca_certificate))
         .with_state(state)
 }
 

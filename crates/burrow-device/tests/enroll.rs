@@ -32,7 +32,9 @@ async fn enroll_round_trip_writes_files_and_token_is_single_use() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("agent");
 
-    let dsn = agent_enroll(&server, token.expose(), &dir).await.unwrap();
+    let dsn = agent_enroll(&server, token.expose(), &dir, fx.pin())
+        .await
+        .unwrap();
     assert_eq!(dsn, "DEV-1");
 
     let key_meta = std::fs::metadata(dir.join(DEVICE_KEY_FILE)).unwrap();
@@ -80,11 +82,11 @@ async fn enroll_round_trip_writes_files_and_token_is_single_use() {
     let agent = AgentFile::load(&dir).unwrap();
     assert_eq!(agent.dsn, "DEV-1");
     assert_eq!(agent.server, server);
-    assert_eq!(agent.device_url, DEVICE_URL);
+    assert_eq!(agent.device_url.as_str(), DEVICE_URL);
     assert!(dir.join(AGENT_CONFIG_FILE).exists());
 
     // Second use of the same token: refused, and the first enrollment's files stay intact.
-    let err = agent_enroll(&server, token.expose(), &dir)
+    let err = agent_enroll(&server, token.expose(), &dir, fx.pin())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
@@ -104,9 +106,14 @@ async fn expired_or_unknown_token_is_refused_with_401_json() {
         .unwrap();
     let addr = fx.start_http().await;
     let tmp = tempfile::tempdir().unwrap();
-    let err = agent_enroll(&format!("http://{addr}"), token.expose(), tmp.path())
-        .await
-        .unwrap_err();
+    let err = agent_enroll(
+        &format!("http://{addr}"),
+        token.expose(),
+        tmp.path(),
+        fx.pin(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
     assert!(!tmp.path().join(DEVICE_KEY_FILE).exists());
 
@@ -164,7 +171,7 @@ async fn csr_claims_are_ignored_and_bad_csr_does_not_burn_the_token() {
     assert_eq!(resp.status(), 200);
     let body: burrow_device::EnrollResponse = resp.json().await.unwrap();
     assert_eq!(body.dsn, "REAL-DSN");
-    assert_eq!(body.device_url, DEVICE_URL);
+    assert_eq!(body.device_url.as_str(), DEVICE_URL);
     let identity = identity_from_der(&der_of(&body.certificate)).unwrap();
     assert_eq!(identity.dsn, "REAL-DSN");
     let der = der_of(&body.certificate);

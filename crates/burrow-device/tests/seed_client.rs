@@ -46,9 +46,14 @@ async fn seed_python_client_fetches_config_over_mtls() {
         .unwrap();
     let api = fx.start_http().await;
     let tmp = tempfile::tempdir().unwrap();
-    agent_enroll(&format!("http://{api}"), token.expose(), tmp.path())
-        .await
-        .unwrap();
+    agent_enroll(
+        &format!("http://{api}"),
+        token.expose(),
+        tmp.path(),
+        fx.pin(),
+    )
+    .await
+    .unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -9,6 +9,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use burrow_device::{DeviceUrl, DeviceUrls};
+
 use crate::secret::{mask_url, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +26,11 @@ pub struct Config {
     pub base_domain: String,
     /// Where devices reach the config endpoint over mutual TLS.
     pub device_listen: SocketAddr,
+    /// What enrolled devices dial for the device listener (config endpoint and broker): one
+    /// `https://host[:port]` URL or several, comma-separated, in order of preference. Its
+    /// hosts are what the listener's certificate names. Default: `https://localhost:<port of
+    /// device_listen>`, which only a device on this machine can use.
+    pub device_url: Option<String>,
     /// The first administrator, when no user exists yet (else one is generated and printed).
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
@@ -59,6 +66,8 @@ pub struct FlagOverrides {
     pub base_domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +89,7 @@ const KNOWN_KEYS: &[&str] = &[
     "database_url",
     "base_domain",
     "device_listen",
+    "device_url",
     "admin_email",
     "admin_password",
     "jwt_ttl_minutes",
@@ -196,6 +206,7 @@ impl Config {
                 ));
             }
         }
+        self.device_urls_parsed()?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
@@ -209,6 +220,28 @@ impl Config {
         match &self.database_url {
             Some(u) => u.expose().to_string(),
             None => format!("sqlite://{}", self.data_dir.join("burrow.db").display()),
+        }
+    }
+
+    /// The configured device URLs, parsed; `None` when `device_url` is unset.
+    fn device_urls_parsed(&self) -> Result<Option<DeviceUrls>, ConfigError> {
+        match &self.device_url {
+            None => Ok(None),
+            Some(list) => DeviceUrls::parse(list).map(Some).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "device_url: {e} (expected https://host[:port], comma-separated for several; \
+                     env BURROW_DEVICE_URL, flag --device-url)"
+                ))
+            }),
+        }
+    }
+
+    /// What devices dial, given the port the device listener was bound to.
+    pub fn device_urls(&self, bound_device_port: u16) -> DeviceUrls {
+        match self.device_urls_parsed() {
+            Ok(Some(urls)) => urls,
+            // Validated at load; the default is loopback, as it always was.
+            _ => DeviceUrls::one(DeviceUrl::localhost(bound_device_port)),
         }
     }
 
@@ -239,6 +272,7 @@ impl Config {
     pub fn describe(&self) -> String {
         format!(
             "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
+             device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
              trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n",
             self.listen,
@@ -246,6 +280,7 @@ impl Config {
             mask_url(&self.database_url()),
             self.base_domain,
             self.device_listen,
+            self.device_urls(self.device_listen.port()),
             self.admin_email.as_deref().unwrap_or("(generated on first start)"),
             if self.admin_password.is_some() { "***" } else { "(unset)" },
             self.jwt_ttl_minutes,

@@ -92,6 +92,10 @@ struct ServerArgs {
     /// Address of the devices' mutual-TLS listener. Env: BURROW_DEVICE_LISTEN.
     #[arg(long)]
     device_listen: Option<SocketAddr>,
+    /// What enrolled devices dial for the device listener: https://HOST[:PORT], several
+    /// comma-separated. Env: BURROW_DEVICE_URL.
+    #[arg(long)]
+    device_url: Option<String>,
     /// Validate the configuration, print it (secrets masked) and exit.
     #[arg(long)]
     check_config: bool,
@@ -149,6 +153,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         base_domain: args.base_domain,
         device_listen: args.device_listen,
+        device_url: args.device_url,
     };
     let config = Config::load(args.config.as_deref(), flags)?;
     if args.check_config {
@@ -172,8 +177,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     println!("  API:     {origin}/api/v1  (OpenAPI: /api/v1/openapi.json)");
     println!("  tunnels: {scheme}://<name>.{}:{port}", config.base_domain);
     println!(
-        "  devices: https://localhost:{} (config endpoint over mTLS, broker over TLS)",
-        running.device_addr.port()
+        "  devices: {} (what devices dial: config endpoint over mTLS, broker over TLS; \
+         listening on {})",
+        running.device_urls, running.device_addr
     );
     if let Some(admin) = &running.admin {
         println!();

@@ -8,7 +8,9 @@ use anyhow::Context;
 use axum::Router;
 use burrow_api::{ApiConfig, AppState, JwtKeys};
 use burrow_broker::{Broker, BrokerConfig, Clock, SystemClock, TokenKey};
-use burrow_device::{ConfigNotifier, DeviceCa, DeviceConfig, DeviceState};
+use burrow_device::{
+    CaFingerprint, ConfigNotifier, DeviceCa, DeviceConfig, DeviceState, DeviceUrls,
+};
 use burrow_edge::{CertStore, Edge, EdgeConfig};
 use burrow_store::Store;
 use tokio::net::TcpListener;
@@ -35,6 +37,10 @@ pub struct Running {
     pub broker: Arc<Broker>,
     /// The device CA's certificate (what agents trust for the device listener).
     pub device_ca_pem: String,
+    /// What devices dial for the device listener.
+    pub device_urls: DeviceUrls,
+    /// The device CA's fingerprint, as enrollment commands pin it.
+    pub device_ca_sha256: CaFingerprint,
     pub admin: Option<CreatedAdmin>,
     /// The lifecycle jobs (they also run by themselves every minute).
     pub scheduler: Arc<Scheduler>,
@@ -147,15 +153,14 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let ca = Arc::new(DeviceCa::load_or_create(
         &config.data_dir.join("device-ca"),
     )?);
-    let device_url = format!("https://localhost:{}", device_addr.port());
+    let device_urls = config.device_urls(device_addr.port());
     let devices = DeviceState::new(
         store.clone(),
         ca.clone(),
         Arc::new(BrokerProvisioner(broker.clone())),
         notifier.clone(),
         DeviceConfig {
-            device_url: device_url.clone(),
-            broker_url: Some(format!("wss://localhost:{}", device_addr.port())),
+            device_urls: device_urls.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             ..DeviceConfig::default()
         },
@@ -185,6 +190,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         jwt,
         ApiConfig {
             base_domain: config.base_domain.clone(),
+            enroll_server_url: config.api_origin(addr.port()),
+            device_ca_sha256: ca.fingerprint().to_string(),
             ..ApiConfig::default()
         },
         lifecycle,
@@ -225,7 +232,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     // The device port (TLS, device CA): the config endpoint, which demands a device
     // certificate, and the broker, where the access token is the credential.
     let device_app: Router = burrow_device::config_router(devices).merge(broker.router());
-    let device_tls = device_tls_config(&ca)?;
+    let device_tls = device_tls_config(&ca, &device_urls)?;
 
     let (shutdown, rx) = watch::channel(false);
     let device_stop = stop_signal(&rx);
@@ -274,6 +281,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         store,
         broker,
         device_ca_pem: ca.ca_pem().to_string(),
+        device_urls,
+        device_ca_sha256: ca.fingerprint(),
         admin,
         scheduler,
         shutdown,
@@ -281,17 +290,27 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     })
 }
 
-/// TLS for the device listener: a server certificate from the device CA, and client
+/// TLS for the device listener: a server certificate from the device CA for every host of
+/// `device_url` (issued anew at each start, so a changed list is always covered) and the
+/// loopback names, and client
 /// certificates *requested* but not required — the broker's `/tunnel` authenticates by
 /// access token (the AWS local proxy has no client certificate), while the config endpoint
 /// refuses any request that did not present a certificate chained to the device CA.
-fn device_tls_config(ca: &DeviceCa) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+fn device_tls_config(
+    ca: &DeviceCa,
+    urls: &DeviceUrls,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(ca.root_store()),
         burrow_device::mtls::crypto_provider(),
     )
     .allow_unauthenticated()
     .build()?;
-    let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let mut hosts = urls.hosts();
+    for local in ["localhost", "127.0.0.1", "::1"] {
+        if !hosts.iter().any(|h| h == local) {
+            hosts.push(local.to_string());
+        }
+    }
     Ok(ca.server_config(&hosts, verifier)?)
 }

@@ -187,7 +187,8 @@ async fn agent_carries_tunnels_through_changes_restarts_and_deletion() {
     let enrollment = device["enrollment_token"].as_str().unwrap().to_string();
     let agent_dir = tempfile::tempdir().unwrap();
     let dir = agent_dir.path().join("agent");
-    let dsn = burrow_device::agent_enroll(&format!("http://{}", stack.addr), &enrollment, &dir)
+    let dsn = stack
+        .enroll_agent(&enrollment, &dir)
         .await
         .expect("enrolls");
     assert_eq!(dsn, DSN);

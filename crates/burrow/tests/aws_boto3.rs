@@ -4,43 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use burrow::testkit::{Backend, TestStack};
 use burrow_client::{ClientConfig, ClientError, DestinationClient, SourceClient, Targets};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("BURROW_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = root.join(".venv/bin/python");
-    let has_boto3 = || {
-        Command::new(&py)
-            .args(["-c", "import boto3"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has_boto3() {
-        if !py.exists() {
-            let ok = Command::new("python3")
-                .args(["-m", "venv", ".venv"])
-                .current_dir(&root)
-                .status()
-                .expect("python3 -m venv");
-            assert!(ok.success(), "creating .venv failed");
-        }
-        let ok = Command::new(root.join(".venv/bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "boto3"])
-            .status()
-            .expect("pip install boto3");
-        assert!(ok.success() && has_boto3(), "installing boto3 failed");
-    }
-    py
-}
 
 struct Py {
     python: PathBuf,
@@ -134,7 +103,7 @@ async fn refused(url: &str, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_drives_burrow_tunnels() {
-    let python = python();
+    let python = burrow::testkit::python_with("boto3");
     let stack = TestStack::start(Backend::Sqlite).await.unwrap();
     let (_, token) = stack.user("aws@test.local").await.unwrap();
     let dsn = "aws-dev-1";

@@ -161,8 +161,9 @@ fn read_banner(mut child: std::process::Child) -> (std::process::Child, Vec<Stri
     (child, lines)
 }
 
-/// `burrow agent enroll` reads its token from a file (never argv) and leaves the device's
-/// credentials in the directory, the private key readable by its owner only.
+/// `burrow agent enroll` reads its token from a file (never argv), refuses an unpinned
+/// enrollment over plain HTTP and a wrong `--ca-sha256` before spending the token, and leaves
+/// the device's credentials in the directory, the private key readable by its owner only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_enroll_from_a_token_file() {
     use std::os::unix::fs::PermissionsExt;
@@ -178,19 +179,58 @@ async fn agent_enroll_from_a_token_file() {
         device["enrollment_token"].as_str().expect("token"),
     )
     .expect("write");
+    let command = device["enrollment_command"].as_str().expect("command");
+    let pin = command
+        .split_once("--ca-sha256 ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .expect("the command pins the CA")
+        .to_string();
+    assert_eq!(pin, s.running.device_ca_sha256.to_string());
+    assert!(
+        command.contains(&format!("--server {}", s.url("")))
+            || command.contains(&format!("--server http://localhost:{}", s.addr.port())),
+        "{command}"
+    );
     let agent_dir = dir.path().join("agent");
     let server = format!("http://{}", s.addr);
-    let out = tokio::task::spawn_blocking(move || {
-        burrow()
-            .args(["agent", "enroll", "--server", &server, "--token-file"])
-            .arg(&token_file)
-            .arg("--dir")
-            .arg(&agent_dir)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run");
+    let enroll = move |extra: Vec<String>| {
+        let (server, token_file, agent_dir) =
+            (server.clone(), token_file.clone(), agent_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            burrow()
+                .args(["agent", "enroll", "--server", &server, "--token-file"])
+                .arg(&token_file)
+                .arg("--dir")
+                .arg(&agent_dir)
+                .args(extra)
+                .output()
+                .expect("run")
+        })
+    };
+
+    let out = enroll(vec![]).await.expect("join");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--ca-sha256"),
+        "{err}"
+    );
+    let wrong = "ab".repeat(32);
+    let out = enroll(vec!["--ca-sha256".into(), wrong.clone()])
+        .await
+        .expect("join");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(&wrong) && err.contains(&pin),
+        "a wrong pin is refused, naming both fingerprints: {err}"
+    );
+    let out = enroll(vec!["--ca-sha256".into(), "xyz".into()])
+        .await
+        .expect("join");
+    assert!(!out.status.success());
+    assert!(!dir.path().join("agent/device.key").exists());
+
+    // The token was not spent by the refusals above.
+    let out = enroll(vec!["--ca-sha256".into(), pin]).await.expect("join");
     assert!(
         out.status.success(),
         "{}",
@@ -205,4 +245,65 @@ async fn agent_enroll_from_a_token_file() {
     for f in ["device.pem", "ca.pem", "agent.toml"] {
         assert!(dir.path().join("agent").join(f).exists(), "{f}");
     }
+}
+
+/// `device_url` is checked at start: what the server cannot serve is refused, naming the key;
+/// a valid list is printed as what devices will dial.
+#[test]
+fn device_url_is_validated_and_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for bad in [
+        "ftp://x",
+        "https://",
+        "https://bad_name.test:8701",
+        "https://x.test/path",
+    ] {
+        let out = burrow()
+            .current_dir(dir.path())
+            .args(["server", "--check-config"])
+            .env("BURROW_DEVICE_URL", bad)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(err.contains("device_url"), "{bad}: {err}");
+    }
+    let out = burrow()
+        .current_dir(dir.path())
+        .args([
+            "server",
+            "--check-config",
+            "--device-url",
+            "https://Devices.Fleet.example.com:8701, https://10.0.0.7:8701",
+        ])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "device_url = https://devices.fleet.example.com:8701,https://10.0.0.7:8701 (what devices dial)"
+        ),
+        "{stdout}"
+    );
+    // Unset: loopback, as before.
+    let out = burrow()
+        .current_dir(dir.path())
+        .args([
+            "server",
+            "--check-config",
+            "--device-listen",
+            "127.0.0.1:8801",
+        ])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("device_url = https://localhost:8801 (what devices dial)"),
+        "{stdout}"
+    );
 }

@@ -145,9 +145,7 @@ async fn ten_rotations_under_load_keep_downloads_and_websockets() {
         .to_string();
     let agent_home = tempfile::tempdir().expect("tempdir");
     let dir = agent_home.path().join("agent");
-    burrow_device::agent_enroll(&format!("http://{}", s.addr), &enrollment, &dir)
-        .await
-        .expect("enrolls");
+    s.enroll_agent(&enrollment, &dir).await.expect("enrolls");
     let (stop_agent, agent_stop) = tokio::sync::oneshot::channel::<()>();
     let agent_dir = dir.clone();
     let agent = tokio::spawn(async move {

@@ -203,9 +203,7 @@ async fn an_offline_device_coming_back_after_expiry_gets_a_working_tunnel() {
     let home = tempfile::tempdir().expect("tempdir");
     let dir = home.path().join("agent");
     let enrollment = device["enrollment_token"].as_str().expect("token");
-    burrow_device::agent_enroll(&format!("http://{}", s.addr), enrollment, &dir)
-        .await
-        .expect("enrolls");
+    s.enroll_agent(enrollment, &dir).await.expect("enrolls");
 
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "back online" }));
     let svc_addr = burrow::testkit::serve_local(app)

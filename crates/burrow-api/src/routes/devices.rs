@@ -46,6 +46,25 @@ pub struct RegisteredDevice {
     #[serde(flatten)]
     pub device: DeviceResponse,
     pub enrollment_token: String,
+    /// The whole command to run on the device: the server's URL, the token, and the device
+    /// CA's SHA-256 fingerprint that the agent checks the answer against.
+    pub enrollment_command: String,
+}
+
+impl RegisteredDevice {
+    fn new(device: &Device, token: String, state: &AppState) -> Self {
+        let c = &state.config;
+        let enrollment_command = format!(
+            "BURROW_ENROLLMENT_TOKEN='{token}' burrow-agent enroll --server {} --ca-sha256 {} \
+             --dir /etc/burrow-agent",
+            c.enroll_server_url, c.device_ca_sha256
+        );
+        RegisteredDevice {
+            device: DeviceResponse::new(device, state),
+            enrollment_token: token,
+            enrollment_command,
+        }
+    }
 }
 
 impl DeviceResponse {
@@ -95,10 +114,7 @@ pub async fn register(
     let token = state.lifecycle.issue_enrollment(&device).await?;
     Ok((
         StatusCode::CREATED,
-        Json(RegisteredDevice {
-            device: DeviceResponse::new(&device, &state),
-            enrollment_token: token,
-        }),
+        Json(RegisteredDevice::new(&device, token, &state)),
     ))
 }
 
@@ -174,10 +190,7 @@ pub async fn reenroll(
     let token = state.lifecycle.issue_enrollment(&device).await?;
     Ok((
         StatusCode::CREATED,
-        Json(RegisteredDevice {
-            device: DeviceResponse::new(&device, &state),
-            enrollment_token: token,
-        }),
+        Json(RegisteredDevice::new(&device, token, &state)),
     ))
 }
 

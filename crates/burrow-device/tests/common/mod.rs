@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use burrow_device::{
-    config_router, mtls, router, ConfigNotifier, DeviceCa, DeviceConfig, DeviceState,
-    ProvisionRequest, ProvisionedTunnel, Secret, TunnelProvisioner,
+    config_router, mtls, router, ConfigNotifier, DeviceCa, DeviceConfig, DeviceState, DeviceUrls,
+    EnrollTrust, ProvisionRequest, ProvisionedTunnel, Secret, TunnelProvisioner,
 };
 use burrow_store::{
     Device, NewDevice, NewReverseTunnel, NewUser, ReverseTunnel, SqliteStore, Store, Timestamp,
@@ -135,7 +135,7 @@ impl Fixture {
         let broker = Arc::new(FakeBroker::default());
         let notifier = ConfigNotifier::new();
         let config = DeviceConfig {
-            device_url: DEVICE_URL.into(),
+            device_urls: DeviceUrls::parse(DEVICE_URL).expect("device URL"),
             trusted_proxies,
             ..DeviceConfig::default()
         };
@@ -226,6 +226,12 @@ impl Fixture {
     }
 
     /// Plain HTTP (the API port in dev): enrollment and, behind a proxy, the config route.
+    /// Enrollment pinned to this fixture's device CA.
+    #[allow(dead_code)]
+    pub fn pin(&self) -> EnrollTrust {
+        EnrollTrust::Pinned(self.ca.fingerprint())
+    }
+
     pub async fn start_http(&self) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -650,7 +650,7 @@ function devicesPage(main) {
   project.addEventListener('change', () => { projectNameField.hidden = project.value !== 'new'; });
 
   function showEnrollment(d) {
-    const command = `BURROW_ENROLLMENT_TOKEN='${d.enrollment_token}' burrow agent enroll --server ${location.origin} --dir /etc/burrow-agent\nburrow agent run --dir /etc/burrow-agent`;
+    const command = `${d.enrollment_command}\nburrow-agent run --dir /etc/burrow-agent`;
     const code = h('code#enroll-command', { text: command });
     const copy = h('button#copy-enroll', { type: 'button', text: 'Copy command' });
     copy.addEventListener('click', () => copyButton(copy, command, 'the enrollment command'));

@@ -9,6 +9,8 @@ use anyhow::Context;
 use burrow_client::{ClientConfig, DestinationClient, Targets};
 use serde_json::{json, Value};
 
+pub mod topology;
+
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::server::{self, Running};
@@ -121,6 +123,7 @@ impl TestStack {
             database_url,
             base_domain: "localhost".into(),
             device_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            device_url: None,
             admin_email: Some(ADMIN_EMAIL.into()),
             admin_password: Some(Secret::new(ADMIN_PASSWORD)),
             jwt_ttl_minutes: 60,
@@ -269,6 +272,22 @@ impl TestStack {
     }
 
     /// Creates a user (as admin) and answers (id, token).
+    /// Enrolls an agent into `dir` with a one-time `enrollment` token, over the API's plain
+    /// HTTP with the device CA pinned (as the enrollment command does). Answers the DSN.
+    pub async fn enroll_agent(
+        &self,
+        enrollment: &str,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<String> {
+        burrow_device::agent_enroll(
+            &self.url(""),
+            enrollment,
+            dir,
+            burrow_device::EnrollTrust::Pinned(self.running.device_ca_sha256),
+        )
+        .await
+    }
+
     pub async fn user(&self, email: &str) -> anyhow::Result<(i64, String)> {
         let admin = self.admin_token().await?;
         let resp = self
@@ -436,6 +455,39 @@ impl Load {
 }
 
 /// Serves `app` on a new loopback port (a device's local service in tests); answers where.
+/// A Python that can `import module`: `BURROW_TEST_PYTHON` (set by `scripts/test`), else the
+/// project's `.venv`, made and given the package when missing.
+pub fn python_with(module: &str) -> PathBuf {
+    use std::process::Command;
+    if let Ok(p) = std::env::var("BURROW_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = root.join(".venv/bin/python");
+    let has_it = || {
+        Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has_it() {
+        if !py.exists() {
+            let ok = Command::new("python3")
+                .args(["-m", "venv", ".venv"])
+                .current_dir(&root)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "creating .venv failed");
+        }
+        let ok = Command::new(root.join(".venv/bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", module])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok && has_it(), "installing {module} failed");
+    }
+    py
+}
+
 pub async fn serve_local(app: axum::Router) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -1,0 +1,290 @@
+//! What enrolled devices dial: one or more `https://host[:port]` URLs of the device listener
+//! (config endpoint and broker). Parsed once at the boundary (server config, enrollment
+//! answer, config answer); the rest of the code trusts a [`DeviceUrls`].
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One device URL: `https`, a host that is a DNS name or an IP address, an optional port,
+/// no path, query, fragment or credentials. Kept in its canonical text form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceUrl {
+    text: String,
+    host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceUrlError(String);
+
+impl DeviceUrl {
+    pub fn parse(input: &str) -> Result<DeviceUrl, DeviceUrlError> {
+        let s = input.trim();
+        let bad = |why: &str| DeviceUrlError(format!("{s:?} {why}"));
+        let rest = s
+            .strip_prefix("https://")
+            .ok_or_else(|| bad("is not an https:// URL"))?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(bad(
+                "must be https://host[:port], without path, query or user",
+            ));
+        }
+        let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
+        if let Some(p) = port {
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => {}
+                _ => return Err(bad("has an invalid port")),
+            }
+        }
+        let host = host.to_ascii_lowercase();
+        let host = host.trim_end_matches('.').to_string();
+        let ip = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&host)
+            .parse::<IpAddr>();
+        let bare = match ip {
+            Ok(ip) => ip.to_string(),
+            Err(_) if is_dns_name(&host) => host.clone(),
+            Err(_) => {
+                return Err(bad(
+                    "has a host that is neither a DNS name nor an IP address",
+                ))
+            }
+        };
+        let shown = match ip {
+            Ok(IpAddr::V6(_)) => format!("[{bare}]"),
+            _ => bare.clone(),
+        };
+        let text = match port {
+            Some(p) if p != "443" => format!("https://{shown}:{p}"),
+            _ => format!("https://{shown}"),
+        };
+        Ok(DeviceUrl { text, host: bare })
+    }
+
+    /// `https://localhost:PORT`: the default on loopback.
+    pub fn localhost(port: u16) -> DeviceUrl {
+        DeviceUrl {
+            text: format!("https://localhost:{port}"),
+            host: "localhost".into(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The host as the listener's certificate must name it (an IP address without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The broker on the same listener: `wss://host[:port]`.
+    pub fn broker_url(&self) -> String {
+        self.text.replacen("https://", "wss://", 1)
+    }
+}
+
+impl fmt::Display for DeviceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TryFrom<String> for DeviceUrl {
+    type Error = DeviceUrlError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        DeviceUrl::parse(&s)
+    }
+}
+
+impl From<DeviceUrl> for String {
+    fn from(u: DeviceUrl) -> String {
+        u.text
+    }
+}
+
+/// A non-empty, duplicate-free list of device URLs, in order of preference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<DeviceUrl>", into = "Vec<DeviceUrl>")]
+pub struct DeviceUrls(Vec<DeviceUrl>);
+
+impl DeviceUrls {
+    /// A comma-separated list, as the `device_url` key takes it.
+    pub fn parse(list: &str) -> Result<DeviceUrls, DeviceUrlError> {
+        let urls = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(DeviceUrl::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        DeviceUrls::try_from(urls)
+    }
+
+    pub fn one(url: DeviceUrl) -> DeviceUrls {
+        DeviceUrls(vec![url])
+    }
+
+    pub fn first(&self) -> &DeviceUrl {
+        // Non-empty by construction.
+        &self.0[0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &DeviceUrl> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn contains(&self, url: &DeviceUrl) -> bool {
+        self.0.contains(url)
+    }
+
+    /// Every host the device listener's certificate must name.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for u in &self.0 {
+            if !hosts.iter().any(|h| h == u.host()) {
+                hosts.push(u.host().to_string());
+            }
+        }
+        hosts
+    }
+}
+
+impl TryFrom<Vec<DeviceUrl>> for DeviceUrls {
+    type Error = DeviceUrlError;
+    fn try_from(urls: Vec<DeviceUrl>) -> Result<Self, Self::Error> {
+        if urls.is_empty() {
+            return Err(DeviceUrlError("no device URL given".into()));
+        }
+        let mut unique: Vec<DeviceUrl> = Vec::with_capacity(urls.len());
+        for u in urls {
+            if !unique.contains(&u) {
+                unique.push(u);
+            }
+        }
+        Ok(DeviceUrls(unique))
+    }
+}
+
+impl From<DeviceUrls> for Vec<DeviceUrl> {
+    fn from(u: DeviceUrls) -> Vec<DeviceUrl> {
+        u.0
+    }
+}
+
+impl fmt::Display for DeviceUrls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, u) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(u.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (host, rest) = authority.split_at(end + 1);
+        return match rest {
+            "" => Some((host, None)),
+            r => Some((host, Some(r.strip_prefix(':')?))),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((h, _)) if h.contains(':') => None, // an IPv6 address needs brackets
+        Some((h, p)) => Some((h, Some(p))).filter(|(h, _)| !h.is_empty()),
+        None => Some((authority, None)).filter(|(h, _)| !h.is_empty()),
+    }
+}
+
+fn is_dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // All digits and dots is a malformed IPv4 address, not a name.
+        && !host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_addresses_and_ports() {
+        let u = DeviceUrl::parse("https://Devices.Fleet.example.com:8701/").unwrap();
+        assert_eq!(u.as_str(), "https://devices.fleet.example.com:8701");
+        assert_eq!(u.host(), "devices.fleet.example.com");
+        assert_eq!(u.broker_url(), "wss://devices.fleet.example.com:8701");
+        assert_eq!(
+            DeviceUrl::parse("https://x.test:443").unwrap().as_str(),
+            "https://x.test"
+        );
+        let v4 = DeviceUrl::parse("https://10.1.2.3:9").unwrap();
+        assert_eq!(v4.host(), "10.1.2.3");
+        let v6 = DeviceUrl::parse("https://[::1]:8701").unwrap();
+        assert_eq!((v6.as_str(), v6.host()), ("https://[::1]:8701", "::1"));
+    }
+
+    #[test]
+    fn refuses_what_the_server_cannot_serve() {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "http://x.test",
+            "https://x.test/path",
+            "https://user@x.test",
+            "https://x_y.test",
+            "https://x.test:0",
+            "https://x.test:99999",
+            "https://::1:80",
+            "https://1.2.3",
+            "https://-x.test",
+            "x.test",
+        ] {
+            assert!(DeviceUrl::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert!(DeviceUrls::parse("").is_err());
+        assert!(DeviceUrls::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn lists_keep_order_drop_duplicates_and_name_every_host() {
+        let l = DeviceUrls::parse(
+            "https://a.test:1, https://b.test:2,https://a.test:1,https://a.test:3",
+        )
+        .unwrap();
+        assert_eq!(
+            l.to_string(),
+            "https://a.test:1,https://b.test:2,https://a.test:3"
+        );
+        assert_eq!(l.hosts(), ["a.test", "b.test"]);
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(
+            json,
+            r#"["https://a.test:1","https://b.test:2","https://a.test:3"]"#
+        );
+        assert_eq!(serde_json::from_str::<DeviceUrls>(&json).unwrap(), l);
+        assert!(serde_json::from_str::<DeviceUrls>("[]").is_err());
+        assert!(serde_json::from_str::<DeviceUrls>(r#"["ftp://x"]"#).is_err());
+    }
+}
