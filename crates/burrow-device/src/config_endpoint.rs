@@ -23,7 +23,7 @@ use crate::state::{error, DeviceState, Refusal};
 
 /// The response: the seed's `{"tunnels": [...]}` plus `version` (for long-polls) and, when
 /// configured, `broker_url`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceConfigResponse {
     pub tunnels: Vec<TunnelConfig>,
     /// Opaque; changes whenever anything in `tunnels` (tokens included) changes.
@@ -33,7 +33,7 @@ pub struct DeviceConfigResponse {
 }
 
 /// One tunnel, with exactly the seed's fields plus `service`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TunnelConfig {
     pub id: i64,
     pub name: String,
@@ -45,6 +45,7 @@ pub struct TunnelConfig {
     /// Only for enabled tunnels with an active broker tunnel; `null` otherwise.
     pub destination_access_token: Option<String>,
     pub public_url: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// The broker tunnel's service name, `<PROTOCOL>-<local_port>` (e.g. `HTTP-8080`).
     pub service: String,
@@ -70,7 +71,8 @@ impl std::fmt::Debug for TunnelConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
     /// Seconds to wait for a change (capped by `DeviceConfig::max_wait`).
     pub wait: Option<u64>,
@@ -78,6 +80,18 @@ pub struct ConfigQuery {
     pub version: Option<String>,
 }
 
+/// The device's tunnels, with destination access tokens for the enabled ones (the seed's
+/// device config endpoint). Served on the device listener (mTLS): the device is whoever its
+/// client certificate names, and must be the `{dsn}` of the path.
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config",
+    operation_id = "get_device_config", tag = "device-agent",
+    params(("dsn" = String, Path, description = "The device serial number (the certificate's)"),
+        ConfigQuery),
+    responses((status = 200, description = "the device's tunnels", body = DeviceConfigResponse),
+        (status = 400, description = "the query is not `wait=SECONDS&version=V`"),
+        (status = 401, description = "no valid device certificate"),
+        (status = 403, description = "the certificate names another device, or the device is unknown or revoked")),
+    security(("device_certificate" = [])))]
 pub(crate) async fn get_config(
     State(state): State<DeviceState>,
     Path(dsn): Path<String>,
