@@ -74,11 +74,16 @@ impl std::fmt::Debug for TunnelConfig {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
-    /// Seconds to wait for a change (capped by `DeviceConfig::max_wait`).
+    /// Seconds to wait for a change (at most 3600; the server may answer sooner, at its own
+    /// cap, `DeviceConfig::max_wait`).
+    #[param(maximum = 3600)]
     pub wait: Option<u64>,
     /// The `version` the device already has.
     pub version: Option<String>,
 }
+
+/// The largest `wait=` accepted (the document's maximum).
+const MAX_WAIT_PARAM: u64 = 3600;
 
 /// The device's tunnels, with destination access tokens for the enabled ones (the seed's
 /// device config endpoint). Served on the device listener (mTLS): the device is whoever its
@@ -99,10 +104,14 @@ pub(crate) async fn get_config(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
-    let Ok(Query(query)) = query else {
+    let Some(query) = query
+        .ok()
+        .map(|Query(q)| q)
+        .filter(|q| q.wait.is_none_or(|w| w <= MAX_WAIT_PARAM))
+    else {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid query: expected wait=SECONDS&version=V",
+            "invalid query: expected wait=SECONDS (at most 3600)&version=V",
         );
     };
     let identity = match authenticate(&state, &headers, &extensions) {

@@ -59,7 +59,8 @@ include-operation-id = "get_device_config"
 request-cert = {toml_string(os.environ["BURROW_DEVICE_CERT"])}
 request-cert-key = {toml_string(os.environ["BURROW_DEVICE_KEY"])}
 tls-verify = {toml_string(os.environ["BURROW_DEVICE_CA"])}
-parameters = {{ dsn = {toml_string(os.environ["BURROW_DEVICE_DSN"])} }}
+# A version the config never has: the call answers at once instead of long-polling.
+parameters = {{ dsn = {toml_string(os.environ["BURROW_DEVICE_DSN"])}, version = "fuzzing" }}
 """
     one_time = "".join(
         f"""
@@ -122,9 +123,8 @@ def cmd_fuzz():
             "--config-file",
             str(config),
             "run",
+            # No --url: it would override the config endpoint's own server (the device listener).
             f"{API}/api/v1/openapi.json",
-            "--url",
-            API,
             "--phases",
             ",".join(PHASES),
             "--checks",

@@ -110,10 +110,12 @@ async fn schemathesis_finds_no_contract_violation() {
     let python = python();
     let (stack, admin) = stack().await;
     // A device enrolled by the agent's own code: its certificate reaches the config endpoint
-    // on the device listener. Its DSN is not one the fuzzer would guess (and delete).
-    let dsn = "contract-device-5f0c2e9a";
+    // on the device listener. It belongs to another user's project, so that the fuzzer (the
+    // administrator, no member there) cannot revoke or delete it along the way.
+    let dsn = "contract-device";
+    let (_, owner) = stack.user("device-owner@test.local").await.expect("owner");
     let (_, device) = stack
-        .project_with_device(&admin, dsn)
+        .project_with_device(&owner, dsn)
         .await
         .expect("device");
     let token = device["enrollment_token"]
