@@ -10,9 +10,10 @@ use std::time::Duration;
 use burrow::testkit::{Backend, TestStack};
 use serde_json::{json, Value};
 
+/// (module, pip requirement): the versions whose command lines api_contract.py speaks.
 const PACKAGES: [(&str, &str); 2] = [
-    ("schemathesis", "schemathesis"),
-    ("openapi_python_client", "openapi-python-client"),
+    ("schemathesis", "schemathesis>=4.32,<5"),
+    ("openapi_python_client", "openapi-python-client>=0.29,<0.30"),
 ];
 
 /// The project's `.venv` python (or `BURROW_TEST_PYTHON`), with the tools installed.

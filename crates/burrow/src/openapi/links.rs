@@ -15,7 +15,7 @@ type Link = (
     Option<Value>,
 );
 
-fn table() -> Vec<Link> {
+pub(super) fn table() -> Vec<Link> {
     let project = || json!({"id": "$response.body#/id"});
     let device = || json!({"dsn": "$response.body#/dsn"});
     let enroll = || json!({"token": "$response.body#/enrollment_token", "csr": burrow_device::enrollment::EXAMPLE_CSR});

@@ -74,3 +74,53 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = (String, String, &mut Val
                 .map(move |(method, op)| (path.clone(), method.clone(), op))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_named_once_and_links_name_operations() {
+        let mut doc = document("https://localhost:8443");
+        let ids: Vec<String> = operations(&mut doc)
+            .map(|(path, method, op)| {
+                op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+                    .to_string()
+            })
+            .collect();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "duplicate operationIds in {ids:?}");
+        for (from, status, to, _, _) in links::table() {
+            assert!(ids.iter().any(|i| i == from), "link from unknown {from}");
+            assert!(ids.iter().any(|i| i == to), "link to unknown {to}");
+            let linked = operations(&mut doc)
+                .any(|(_, _, op)| op["operationId"] == from && op["responses"][status].is_object());
+            assert!(linked, "{from} has no {status} answer to link from");
+        }
+    }
+
+    #[test]
+    fn every_error_answer_has_a_body_and_the_config_endpoint_its_server() {
+        let mut doc = document("https://localhost:8443");
+        for (path, method, op) in operations(&mut doc) {
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('2') || s.starts_with('3')),
+                "{method} {path} has no success answer"
+            );
+            for (status, response) in responses {
+                if status.starts_with('4') {
+                    assert!(response["content"].is_object(), "{method} {path} {status}");
+                }
+            }
+        }
+        let servers = &doc["paths"][CONFIG_PATH]["servers"];
+        assert_eq!(servers[0]["url"], "https://localhost:8443", "{servers}");
+    }
+}
