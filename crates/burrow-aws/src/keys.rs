@@ -126,7 +126,7 @@ async fn member_of(state: &AwsState, user: &User, project_id: i64) -> ApiResult<
 /// Issue an access key for the AWS-compatible API, scoped to the project; its secret is
 /// answered this once.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/aws-keys", operation_id = "create_aws_key",
-    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id")),
+    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id", example = 1)),
     request_body(content = Option<CreateKey>, description = "Optional"),
     responses((status = 201, description = "the key and its secret", body = IssuedKey)),
     security(("bearer" = [])))]
@@ -174,7 +174,7 @@ pub(crate) async fn create(
 
 /// The caller's access keys of the project, without secrets.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/aws-keys", operation_id = "list_aws_keys",
-    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id")),
+    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 200, description = "the keys", body = KeyList)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
@@ -197,7 +197,8 @@ pub(crate) async fn list(
 /// Revoke an access key (any member of the key's project may): AWS requests signed with it
 /// are refused from now on.
 #[utoipa::path(delete, path = "/api/v1/aws-keys/{access_key_id}", operation_id = "revoke_aws_key",
-    tag = "aws-keys", params(("access_key_id" = String, Path, description = "The key's id")),
+    tag = "aws-keys", params(("access_key_id" = String, Path, description = "The key's id",
+        example = "AKIAIOSFODNN7EXAMPLE")),
     responses((status = 204, description = "revoked (or already revoked)")),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(

@@ -80,7 +80,7 @@ impl DeviceResponse {
 /// Register a device in a project; answers its one-time `enrollment_token`.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/devices", operation_id = "register_device",
     tag = "devices", request_body = RegisterDevice,
-    params(("id" = i64, Path, description = "The project's id")),
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 201, description = "the device and its one-time enrollment token",
             body = RegisteredDevice),
         (status = 409, description = "a device with this dsn exists")),
@@ -117,7 +117,7 @@ pub async fn register(
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/devices", operation_id = "list_project_devices",
-    tag = "devices", params(("id" = i64, Path, description = "The project's id")),
+    tag = "devices", params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 200, description = "the project's devices", body = [DeviceResponse])),
     security(("bearer" = [])))]
 pub async fn list_in_project(
@@ -153,7 +153,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/devices/{dsn}", operation_id = "get_device", tag = "devices",
-    params(("dsn" = String, Path, description = "The device serial number")),
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "the device", body = DeviceResponse)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -167,7 +167,7 @@ pub async fn get(
 
 /// Delete a device: its certificate stops working and its tunnels are closed and removed.
 #[utoipa::path(delete, path = "/api/v1/devices/{dsn}", operation_id = "delete_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number")),
+    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "deleted", body = Message)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -185,7 +185,7 @@ pub async fn delete(
 
 /// Issue a new one-time enrollment token for an existing device (re-enrollment).
 #[utoipa::path(post, path = "/api/v1/devices/{dsn}/enrollment", operation_id = "reenroll_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number")),
+    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 201, description = "the device and its new one-time enrollment token",
         body = RegisteredDevice)),
     security(("bearer" = [])))]
@@ -207,7 +207,7 @@ pub async fn reenroll(
 
 /// Revoke the device's certificate: it is refused at once until it enrolls again.
 #[utoipa::path(post, path = "/api/v1/devices/{dsn}/revoke", operation_id = "revoke_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number")),
+    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "the device, revoked", body = DeviceResponse)),
     security(("bearer" = [])))]
 pub async fn revoke(

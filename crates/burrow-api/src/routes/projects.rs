@@ -91,7 +91,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}", operation_id = "get_project", tag = "projects",
-    params(("id" = i64, Path, description = "The project's id")),
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 200, description = "the project", body = ProjectResponse)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -106,7 +106,7 @@ pub async fn get(
 /// Add a user to a project (project owners and administrators).
 #[utoipa::path(post, path = "/api/v1/projects/{id}/members", operation_id = "add_project_member",
     tag = "projects", request_body = AddMember,
-    params(("id" = i64, Path, description = "The project's id")),
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 201, description = "the new member", body = MemberResponse),
         (status = 403, description = "the caller is neither owner of the project nor administrator"),
         (status = 409, description = "already a member")),
@@ -159,7 +159,7 @@ pub async fn add_member(
 
 /// Members of a project (for choosing `allowed_user_ids`).
 #[utoipa::path(get, path = "/api/v1/projects/{id}/members", operation_id = "list_project_members",
-    tag = "projects", params(("id" = i64, Path, description = "The project's id")),
+    tag = "projects", params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 200, description = "the project's members", body = [MemberResponse])),
     security(("bearer" = [])))]
 pub async fn members(
