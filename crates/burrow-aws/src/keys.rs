@@ -134,12 +134,13 @@ pub(crate) async fn create(
     State(state): State<AwsState>,
     Path(project_id): Path<String>,
     headers: HeaderMap,
-    body: Option<ValidJson<CreateKey>>,
+    // No body, `null` and `{}` all mean no description.
+    body: Option<ValidJson<Option<CreateKey>>>,
 ) -> ApiResult<impl IntoResponse> {
     let user = user(&state, &headers).await?;
     let project_id = parse_id(&project_id)?;
     member_of(&state, &user, project_id).await?;
-    let description = body.and_then(|ValidJson(b)| b.description);
+    let description = body.and_then(|ValidJson(b)| b?.description);
     if description
         .as_ref()
         .is_some_and(|d| d.chars().count() > 256)

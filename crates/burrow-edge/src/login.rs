@@ -55,6 +55,7 @@ fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
 /// The sign-in form (HTML).
 #[utoipa::path(get, path = "/edge/login", operation_id = "edge_login_form", tag = "edge",
     params(("next" = String, Query, description = "Where to continue: an `/edge/authorize?...` URL",
+        pattern = r"^/edge/authorize\?[^\x00-\x20\x7f\\]*$",
         example = "/edge/authorize?host=device-abc123.localhost&return=%2F")),
     responses((status = 200, description = "the form", content_type = "text/html"),
         (status = 400, description = "`next` is not valid", content_type = "text/html")))]
@@ -80,6 +81,7 @@ pub(crate) struct LoginForm {
     email: String,
     password: String,
     /// Where to continue: an `/edge/authorize?...` URL.
+    #[schema(pattern = r"^/edge/authorize\?[^\x00-\x20\x7f\\]*$")]
     next: String,
 }
 
