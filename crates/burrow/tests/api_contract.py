@@ -131,9 +131,10 @@ def cmd_fuzz():
         config = Path(tmp) / "schemathesis.toml"
         config.write_text(schemathesis_config())
         har = Path(tmp) / "run.har"
-        cli = Path(sys.executable).parent / "schemathesis"
         args = [
-            str(cli),
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
             "--config-file",
             str(config),
             "run",
@@ -179,11 +180,10 @@ def generate_client(tmp):
     doc = Path(tmp) / "openapi.json"
     doc.write_text(json.dumps(call("/api/v1/openapi.json")))
     out = Path(tmp) / "client"
-    generator = Path(sys.executable).parent / "openapi-python-client"
     config = Path(tmp) / "generator.yaml"
     config.write_text("post_hooks: []\n")  # no formatter run: ruff is not needed
     subprocess.run(
-        [str(generator), "generate", "--path", str(doc), "--output-path", str(out), "--meta", "none",
+        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(doc), "--output-path", str(out), "--meta", "none",
          "--config", str(config), "--fail-on-warning"],
         check=True,
         stdout=sys.stderr,
