@@ -43,7 +43,7 @@ SEED = 20261201
 # Fuzzing and stateful testing repeat until this is spent (seconds).
 TIME_BUDGET = int(os.environ.get("BURROW_CONTRACT_SECONDS", "90"))
 MAX_EXAMPLES = int(os.environ.get("BURROW_CONTRACT_EXAMPLES", "12"))
-STATEFUL_EXAMPLES = int(os.environ.get("BURROW_CONTRACT_STATEFUL_EXAMPLES", "60"))
+# Steps per stateful scenario: enough for project → device → tunnel → its operations.
 STATEFUL_STEPS = 30
 
 
@@ -94,9 +94,6 @@ max-examples = {MAX_EXAMPLES}
 
 [phases.stateful]
 max-steps = {STATEFUL_STEPS}
-
-[phases.stateful.generation]
-max-examples = {STATEFUL_EXAMPLES}
 
 [warnings]
 fail-on = {json.dumps(FAIL_ON_WARNINGS)}
