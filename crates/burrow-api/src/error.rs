@@ -36,7 +36,8 @@ pub enum ApiError {
 
 /// The body of every error answer (the OpenAPI document's `Error` schema).
 #[derive(Serialize, ToSchema)]
-#[schema(as = Error, example = json!({"detail": "local_port must be 1-65535", "code": "validation_error", "field": "local_port"}))]
+#[schema(as = Error, example = json!({"detail": "local_port must be 1-65535",
+    "code": "validation_error", "field": "local_port"}))]
 pub struct ErrorBody {
     /// What went wrong, for people.
     pub detail: String,

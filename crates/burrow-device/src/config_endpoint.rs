@@ -95,7 +95,8 @@ const MAX_WAIT_PARAM: u64 = 3600;
     responses((status = 200, description = "the device's tunnels", body = DeviceConfigResponse),
         (status = 400, description = "the query is not `wait=SECONDS&version=V`"),
         (status = 401, description = "no valid device certificate"),
-        (status = 403, description = "the certificate names another device, or the device is unknown or revoked")),
+        (status = 403, description = "the certificate names another device, or the device is \
+            unknown or revoked")),
     security(("device_certificate" = [])))]
 pub(crate) async fn get_config(
     State(state): State<DeviceState>,

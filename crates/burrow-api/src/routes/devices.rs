@@ -167,7 +167,8 @@ pub async fn get(
 
 /// Delete a device: its certificate stops working and its tunnels are closed and removed.
 #[utoipa::path(delete, path = "/api/v1/devices/{dsn}", operation_id = "delete_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "deleted", body = Message)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -185,7 +186,8 @@ pub async fn delete(
 
 /// Issue a new one-time enrollment token for an existing device (re-enrollment).
 #[utoipa::path(post, path = "/api/v1/devices/{dsn}/enrollment", operation_id = "reenroll_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 201, description = "the device and its new one-time enrollment token",
         body = RegisteredDevice)),
     security(("bearer" = [])))]
@@ -207,7 +209,8 @@ pub async fn reenroll(
 
 /// Revoke the device's certificate: it is refused at once until it enrolls again.
 #[utoipa::path(post, path = "/api/v1/devices/{dsn}/revoke", operation_id = "revoke_device",
-    tag = "devices", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "the device, revoked", body = DeviceResponse)),
     security(("bearer" = [])))]
 pub async fn revoke(

@@ -108,7 +108,8 @@ pub async fn get(
     tag = "projects", request_body = AddMember,
     params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 201, description = "the new member", body = MemberResponse),
-        (status = 403, description = "the caller is neither owner of the project nor administrator"),
+        (status = 403,
+            description = "the caller is neither owner of the project nor administrator"),
         (status = 409, description = "already a member")),
     security(("bearer" = [])))]
 pub async fn add_member(

@@ -184,7 +184,8 @@ async fn check_allowed(state: &AppState, device: &Device, ids: &[i64]) -> ApiRes
 }
 
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
-    operation_id = "list_reverse_tunnels", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    operation_id = "list_reverse_tunnels", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     responses((status = 200, description = "the device's tunnels", body = ReverseTunnelList)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -202,7 +203,8 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
-    operation_id = "create_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    operation_id = "create_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     request_body = CreateReverseTunnel,
     responses((status = 201, description = "the new tunnel", body = ReverseTunnelResponse),
         (status = 409, description = "the subdomain is taken")),
@@ -270,7 +272,8 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
-    operation_id = "get_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+    operation_id = "get_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     responses((status = 200, description = "the tunnel", body = ReverseTunnelResponse)),
     security(("bearer" = [])))]
@@ -285,7 +288,8 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
-    operation_id = "update_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+    operation_id = "update_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     request_body = UpdateReverseTunnel,
     responses((status = 200, description = "the tunnel, updated", body = ReverseTunnelResponse)),
@@ -357,7 +361,8 @@ pub struct Message {
 }
 
 #[utoipa::path(delete, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
-    operation_id = "delete_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+    operation_id = "delete_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     responses((status = 200, description = "deleted", body = Message)),
     security(("bearer" = [])))]
@@ -378,7 +383,8 @@ pub async fn delete(
 /// Rotate the tunnel now (the seed's troubleshooting step): a new broker tunnel and tokens,
 /// answered as the tunnel with its new `tunnel_id` and `expires_at` (never a token).
 #[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/rotate",
-    operation_id = "rotate_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+    operation_id = "rotate_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     responses((status = 200, description = "the tunnel with its new broker tunnel",
             body = ReverseTunnelResponse),
@@ -434,7 +440,8 @@ pub struct AccessLogList {
     operation_id = "get_reverse_tunnel_access_log", tag = "reverse-tunnels",
     params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
-        ("limit" = Option<i64>, Query, description = "How many entries (default 100; clamped to 1-1000)")),
+        ("limit" = Option<i64>, Query,
+            description = "How many entries (default 100; clamped to 1-1000)")),
     responses((status = 200, description = "the newest entries first", body = AccessLogList),
         (status = 422, description = "limit is not one whole number")),
     security(("bearer" = [])))]
@@ -479,7 +486,8 @@ pub async fn access_log(
 /// Troubleshooting view of a tunnel (the seed's `describe_tunnel`): the broker tunnel's status,
 /// source and destination connection states, expiry, and the device's last contact.
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/describe",
-    operation_id = "describe_reverse_tunnel", tag = "reverse-tunnels", params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+    operation_id = "describe_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     responses((status = 200, description = "status, connection states, expiry, last contact",
         body = TunnelDescription)),

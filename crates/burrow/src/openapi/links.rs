@@ -18,7 +18,10 @@ type Link = (
 pub(super) fn table() -> Vec<Link> {
     let project = || json!({"id": "$response.body#/id"});
     let device = || json!({"dsn": "$response.body#/dsn"});
-    let enroll = || json!({"token": "$response.body#/enrollment_token", "csr": burrow_device::enrollment::EXAMPLE_CSR});
+    let enroll = || {
+        let csr = burrow_device::enrollment::EXAMPLE_CSR;
+        json!({"token": "$response.body#/enrollment_token", "csr": csr})
+    };
     let tunnel = || json!({"dsn": "$request.path.dsn", "id": "$response.body#/id"});
     let host = || json!({"host": "$response.body#/public_url"});
     let mut links: Vec<Link> = Vec::new();

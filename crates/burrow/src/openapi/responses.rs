@@ -2,7 +2,8 @@
 //! handlers' annotations need only name their own: the bearer API's 401 (no or a bad token),
 //! 404 (a path id the caller cannot see: missing and foreign look the same); for JSON bodies
 //! read by the API's extractor 400 (unreadable, e.g. over 2 MB), 415 (not `application/json`)
-//! and 422 (invalid, with `field` when known). Every error answer without a body of its own gets the `Error` schema.
+//! and 422 (invalid, with `field` when known). Every error answer without a body of its own
+//! gets the `Error` schema.
 
 use serde_json::{json, Value};
 
