@@ -56,7 +56,8 @@ impl Subdomain {
 }
 
 /// What the edge speaks to the device's local service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum TunnelProtocol {
     Http,
     Https,
@@ -99,8 +100,9 @@ pub fn tunnel_name(s: &str) -> Result<String, ApiError> {
 }
 
 pub fn plain_name(field: &'static str, s: &str, max: usize) -> Result<String, ApiError> {
+    // The length is the one sent (as the OpenAPI document's maxLength counts it).
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+    if t.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
         return Err(ApiError::validation(
             field,
             format!("{field} must be 1-{max} characters without control characters"),
@@ -147,7 +149,8 @@ pub fn email(s: &str) -> Result<String, ApiError> {
 }
 
 pub fn password(s: &str) -> Result<&str, ApiError> {
-    if (8..=1024).contains(&s.len()) {
+    // Characters, not bytes: as the OpenAPI document's minLength/maxLength count.
+    if (8..=1024).contains(&s.chars().count()) {
         Ok(s)
     } else {
         Err(ApiError::validation(

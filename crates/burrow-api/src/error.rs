@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use burrow_store::StoreError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -33,12 +34,19 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    detail: String,
-    code: &'a str,
+/// The body of every error answer (the OpenAPI document's `Error` schema).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"detail": "local_port must be 1-65535",
+    "code": "validation_error", "field": "local_port"}))]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub detail: String,
+    /// What went wrong, for programs: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `validation_error`, `unsupported_media_type`, `unavailable`, `internal`...
+    pub code: String,
+    /// The input field at fault (validation errors only, when known).
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -89,14 +97,14 @@ impl IntoResponse for ApiError {
                 ("internal error".to_string(), None)
             }
             ApiError::Unauthorized(why) => ((*why).to_string(), None),
-            ApiError::Validation { field, message } => (message.clone(), field.as_deref()),
+            ApiError::Validation { field, message } => (message.clone(), field.clone()),
             other => (other.to_string(), None),
         };
         let mut resp = (
             status,
             Json(ErrorBody {
                 detail,
-                code,
+                code: code.to_string(),
                 field,
             }),
         )

@@ -19,9 +19,11 @@ use axum::Router;
 use burrow_store::{Store, User};
 
 pub use auth::{hash_password, verify_password, Claims, JwtKeys};
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, ErrorBody};
+pub use json::ValidJson;
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
-pub use openapi::openapi_json;
+pub use openapi::openapi;
+pub use routes::projects::parse_id;
 
 /// Settings the API needs from burrow's configuration.
 #[derive(Debug, Clone)]

@@ -1,10 +1,23 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! This crate's part of the OpenAPI document, generated from the handlers' annotations. The
+//! binary merges it with the other crates' parts and serves the whole at
+//! `/api/v1/openapi.json` (see `crates/burrow/src/openapi/`).
 
-use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::ErrorBody;
+use crate::routes::auth::{LoginRequest, LoginResponse};
+use crate::routes::devices::RegisterDevice;
+use crate::routes::projects::{AddMember, CreateProject};
+use crate::routes::reverse_tunnels::{
+    AccessLogItem, AccessLogList, CreateReverseTunnel, DeviceContact, Message, TunnelDescription,
+    UpdateReverseTunnel,
+};
+use crate::routes::users::CreateUser;
 use crate::routes::*;
+
+/// The name of the bearer JWT security scheme (`Authorization: Bearer <access_token>`).
+pub const BEARER: &str = "bearer";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,8 +48,18 @@ use crate::routes::*;
         crate::routes::reverse_tunnels::access_log,
         crate::routes::reverse_tunnels::describe,
     ),
-    components(schemas(UserResponse, ProjectResponse, MemberResponse, DeviceResponse,
-        RegisteredDevice, ReverseTunnelResponse, ReverseTunnelList)),
+    components(schemas(ErrorBody, LoginRequest, LoginResponse, CreateUser, UserResponse,
+        CreateProject, ProjectResponse, AddMember, MemberResponse, RegisterDevice, DeviceResponse,
+        RegisteredDevice, CreateReverseTunnel, UpdateReverseTunnel, ReverseTunnelResponse,
+        ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
+        DeviceContact)),
+    tags(
+        (name = "auth", description = "Access tokens"),
+        (name = "users", description = "Users (administrators)"),
+        (name = "projects", description = "Projects and their members"),
+        (name = "devices", description = "Devices, enrollment tokens, revocation"),
+        (name = "reverse-tunnels", description = "The seed's reverse tunnel endpoints"),
+    ),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -47,21 +70,22 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "bearer",
+            BEARER,
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "The `access_token` of `POST /api/v1/auth/login`, as \
+                         `Authorization: Bearer <token>`.",
+                    ))
                     .build(),
             ),
         );
     }
 }
 
-pub fn openapi_json() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
-}
-
-pub(crate) async fn serve() -> Json<serde_json::Value> {
-    Json(openapi_json())
+/// The REST API's operations, schemas and bearer security scheme.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }

@@ -8,12 +8,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use base64::Engine;
-use burrow_api::{ApiError, ApiResult};
+use burrow_api::{parse_id, ApiError, ApiResult, ValidJson};
 use burrow_store::{ApiKey, User};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::Serialize;
 use sha2::Sha256;
+use utoipa::ToSchema;
 
 use crate::AwsState;
 
@@ -43,14 +44,26 @@ pub fn derive_secret(server_key: &[u8], access_key_id: &str, nonce: &str) -> Str
     b64[..40].to_string()
 }
 
-#[derive(Serialize)]
-struct KeyView {
+/// An access key as listed (never its secret).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AwsKey)]
+pub(crate) struct KeyView {
+    #[schema(example = "AKIAIOSFODNN7EXAMPLE")]
     access_key_id: String,
     project_id: i64,
     user_id: i64,
     description: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     created_at: burrow_store::Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     revoked_at: Option<burrow_store::Timestamp>,
+}
+
+/// The caller's keys of a project.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AwsKeyList)]
+pub(crate) struct KeyList {
+    keys: Vec<KeyView>,
 }
 
 impl From<&ApiKey> for KeyView {
@@ -66,16 +79,25 @@ impl From<&ApiKey> for KeyView {
     }
 }
 
-#[derive(Serialize)]
-struct IssuedKey {
+/// A new access key with its secret, shown this once.
+#[derive(Serialize, ToSchema)]
+#[schema(as = IssuedAwsKey)]
+pub(crate) struct IssuedKey {
+    #[schema(example = "AKIAIOSFODNN7EXAMPLE")]
     access_key_id: String,
+    /// 40 characters; sign AWS requests with it (SigV4). Never shown again.
     secret_access_key: String,
     project_id: i64,
+    #[schema(value_type = String, format = DateTime)]
     created_at: burrow_store::Timestamp,
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateAwsKey, example = json!({"description": "CI pipeline"}))]
 pub(crate) struct CreateKey {
+    /// At most 256 characters.
+    #[schema(max_length = 256)]
     description: Option<String>,
 }
 
@@ -101,22 +123,31 @@ async fn member_of(state: &AwsState, user: &User, project_id: i64) -> ApiResult<
     }
 }
 
-/// `POST /api/v1/projects/{id}/aws-keys`: 201 with the secret, shown this once.
+/// Issue an access key for the AWS-compatible API, scoped to the project; its secret is
+/// answered this once.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/aws-keys", operation_id = "create_aws_key",
+    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id", example = 1)),
+    request_body(content = Option<CreateKey>, description = "Optional"),
+    responses((status = 201, description = "the key and its secret", body = IssuedKey)),
+    security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<AwsState>,
-    Path(project_id): Path<i64>,
+    Path(project_id): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<CreateKey>>,
+    // No body, `null` and `{}` all mean no description.
+    body: Option<ValidJson<Option<CreateKey>>>,
 ) -> ApiResult<impl IntoResponse> {
     let user = user(&state, &headers).await?;
+    let project_id = parse_id(&project_id)?;
     member_of(&state, &user, project_id).await?;
-    let description = body.and_then(|Json(b)| b.description);
+    let description = body.and_then(|ValidJson(b)| b?.description);
     if description
         .as_ref()
         .is_some_and(|d| d.chars().count() > 256)
     {
-        return Err(ApiError::BadRequest(
-            "description: at most 256 characters".into(),
+        return Err(ApiError::validation(
+            "description",
+            "description must be at most 256 characters",
         ));
     }
     let key = ApiKey {
@@ -142,13 +173,18 @@ pub(crate) async fn create(
     ))
 }
 
-/// `GET /api/v1/projects/{id}/aws-keys`: the caller's keys of the project, without secrets.
+/// The caller's access keys of the project, without secrets.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/aws-keys", operation_id = "list_aws_keys",
+    tag = "aws-keys", params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 200, description = "the keys", body = KeyList)),
+    security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<AwsState>,
-    Path(project_id): Path<i64>,
+    Path(project_id): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Json<KeyList>> {
     let user = user(&state, &headers).await?;
+    let project_id = parse_id(&project_id)?;
     member_of(&state, &user, project_id).await?;
     let keys = state.inner.store.list_api_keys_for_user(user.id).await?;
     let views: Vec<KeyView> = keys
@@ -156,10 +192,16 @@ pub(crate) async fn list(
         .filter(|k| k.project_id == project_id)
         .map(KeyView::from)
         .collect();
-    Ok(Json(serde_json::json!({ "keys": views })))
+    Ok(Json(KeyList { keys: views }))
 }
 
-/// `DELETE /api/v1/aws-keys/{access_key_id}`: 204; any member of the key's project may revoke.
+/// Revoke an access key (any member of the key's project may): AWS requests signed with it
+/// are refused from now on.
+#[utoipa::path(delete, path = "/api/v1/aws-keys/{access_key_id}", operation_id = "revoke_aws_key",
+    tag = "aws-keys", params(("access_key_id" = String, Path, description = "The key's id",
+        example = "AKIAIOSFODNN7EXAMPLE")),
+    responses((status = 204, description = "revoked (or already revoked)")),
+    security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(state): State<AwsState>,
     Path(access_key_id): Path<String>,

@@ -7,6 +7,7 @@
 mod auth;
 pub mod errors;
 pub mod keys;
+pub mod openapi;
 mod ops;
 pub mod shapes;
 pub mod sigv4;

@@ -24,7 +24,7 @@ use crate::state::{error, DeviceState, Refusal};
 
 /// The response: the seed's `{"tunnels": [...]}` plus `version` (for long-polls) and, when
 /// configured, `broker_url`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceConfigResponse {
     pub tunnels: Vec<TunnelConfig>,
     /// Opaque; changes whenever anything in `tunnels` (tokens included) changes.
@@ -34,11 +34,12 @@ pub struct DeviceConfigResponse {
     /// Every URL of the device listener, in order of preference: an enrolled agent rewrites
     /// its `agent.toml` when this changes (the operator changed `device_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["https://devices.fleet.example.com:8701"]))]
     pub device_urls: Option<DeviceUrls>,
 }
 
 /// One tunnel, with exactly the seed's fields plus `service`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TunnelConfig {
     pub id: i64,
     pub name: String,
@@ -50,6 +51,7 @@ pub struct TunnelConfig {
     /// Only for enabled tunnels with an active broker tunnel; `null` otherwise.
     pub destination_access_token: Option<String>,
     pub public_url: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// The broker tunnel's service name, `<PROTOCOL>-<local_port>` (e.g. `HTTP-8080`).
     pub service: String,
@@ -75,14 +77,33 @@ impl std::fmt::Debug for TunnelConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
-    /// Seconds to wait for a change (capped by `DeviceConfig::max_wait`).
+    /// Seconds to wait for a change (at most 3600; the server may answer sooner, at its own
+    /// cap, `DeviceConfig::max_wait`).
+    #[param(maximum = 3600)]
     pub wait: Option<u64>,
     /// The `version` the device already has.
     pub version: Option<String>,
 }
 
+/// The largest `wait=` accepted (the document's maximum).
+const MAX_WAIT_PARAM: u64 = 3600;
+
+/// The device's tunnels, with destination access tokens for the enabled ones (the seed's
+/// device config endpoint). Served on the device listener (mTLS): the device is whoever its
+/// client certificate names, and must be the `{dsn}` of the path.
+#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels-config",
+    operation_id = "get_device_config", tag = "device-agent",
+    params(("dsn" = String, Path, description = "The device serial number (the certificate's)"),
+        ConfigQuery),
+    responses((status = 200, description = "the device's tunnels", body = DeviceConfigResponse),
+        (status = 400, description = "the query is not `wait=SECONDS&version=V`"),
+        (status = 401, description = "no valid device certificate"),
+        (status = 403, description = "the certificate names another device, or the device is \
+            unknown or revoked")),
+    security(("device_certificate" = [])))]
 pub(crate) async fn get_config(
     State(state): State<DeviceState>,
     Path(dsn): Path<String>,
@@ -90,10 +111,14 @@ pub(crate) async fn get_config(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
-    let Ok(Query(query)) = query else {
+    let Some(query) = query
+        .ok()
+        .map(|Query(q)| q)
+        .filter(|q| q.wait.is_none_or(|w| w <= MAX_WAIT_PARAM))
+    else {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid query: expected wait=SECONDS&version=V",
+            "invalid query: expected wait=SECONDS (at most 3600)&version=V",
         );
     };
     let identity = match authenticate(&state, &headers, &extensions) {

@@ -75,8 +75,10 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"token": "one-time-token-from-registration", "csr": EXAMPLE_CSR}))]
 pub struct EnrollRequest {
+    /// The one-time `enrollment_token` of the device's registration (or re-enrollment).
     pub token: String,
     /// PEM `CERTIFICATE REQUEST`, made on the device over its own key.
     pub csr: String,
@@ -90,7 +92,7 @@ impl std::fmt::Debug for EnrollRequest {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct EnrollResponse {
     pub dsn: String,
     /// The device certificate, PEM.
@@ -98,13 +100,32 @@ pub struct EnrollResponse {
     /// The device CA, PEM: trusts the device listener, and is what the certificate chains to.
     pub ca: String,
     /// The mTLS device endpoint's base URL (the first of `device_urls`).
+    #[schema(value_type = String, example = "https://devices.fleet.example.com:8701")]
     pub device_url: DeviceUrl,
     /// Every URL of the device listener, in order of preference (absent from older servers).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub device_urls: Option<DeviceUrls>,
 }
 
-/// `POST /api/v1/devices/enroll`.
+/// A well-formed CSR (P-256), for the document's examples: the certificate it gets is useless
+/// without its key, which nobody kept.
+pub const EXAMPLE_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIHUMHsCAQAwGTEXMBUGA1UEAwwOZXhhbXBsZS1kZXZpY2UwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAASLFwXJ12PULcHkGjyYp+pMG1VUGvUBtyZ/XfFrzgnn5+DO
+owRqO25E70GRfXTU/FbKblvj9jhEaLgvIFwfrx8soAAwCgYIKoZIzj0EAwIDSQAw
+RgIhAN/NyQEXpBcDNqmYyvhUoDvKqXrX+Fa4elFqtD0nHTRKAiEAnsH4k/yptkUX
+5V+yhsSHyVrhUg+4VuqBgqjGi+uGoJk=
+-----END CERTIFICATE REQUEST-----
+";
+
+/// Exchange a one-time enrollment token and a CSR (made on the device over its own key) for
+/// the device's certificate. Needs no other credential: the token is it.
+#[utoipa::path(post, path = "/api/v1/devices/enroll", operation_id = "enroll_device",
+    tag = "device-agent", request_body = EnrollRequest,
+    responses((status = 200, description = "the device certificate", body = EnrollResponse),
+        (status = 400, description = "not JSON {token, csr}, or the CSR is not valid"),
+        (status = 401, description = "the token is invalid, used or expired")))]
 pub(crate) async fn enroll(
     State(state): State<DeviceState>,
     body: std::result::Result<Json<EnrollRequest>, JsonRejection>,
@@ -167,6 +188,11 @@ pub(crate) async fn enroll(
 }
 
 /// `GET /api/v1/devices/ca`: the device CA certificate, PEM.
+#[utoipa::path(get, path = "/api/v1/devices/ca", operation_id = "device_ca_certificate",
+    tag = "device-agent",
+    responses((status = 200, description = "the device CA certificate (PEM); its SHA-256 is \
+        what enrollment commands pin with --ca-sha256", body = String,
+        content_type = "application/x-pem-file")))]
 pub(crate) async fn ca_certificate(State(state): State<DeviceState>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],

@@ -19,6 +19,7 @@ mod fsutil;
 pub mod identity;
 pub mod mtls;
 pub mod notifier;
+pub mod openapi;
 pub mod presence;
 pub mod provisioner;
 mod state;

@@ -160,7 +160,20 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The API's error body, `{"detail": "..."}` (FastAPI's shape, as in the seed).
+/// The API's error body, `{"detail": "...", "code": "..."}` (FastAPI's shape, as in the seed,
+/// with the API's codes).
 pub(crate) fn error(status: StatusCode, detail: &str) -> Response {
-    (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    };
+    (
+        status,
+        Json(serde_json::json!({ "detail": detail, "code": code })),
+    )
+        .into_response()
 }

@@ -42,6 +42,25 @@ pub fn router(edge: Arc<Edge>) -> Router {
         .with_state(edge)
 }
 
+/// The tunnel a login is for.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read from the raw query (see `target`); here for the document.
+struct AuthorizeQuery {
+    /// The tunnel host (its `public_url`), with a port when not the default.
+    #[param(example = "device-abc123.localhost")]
+    host: String,
+    /// Where to land on the tunnel host: a path (default `/`).
+    #[param(example = "/")]
+    r#return: Option<String>,
+}
+
+/// Where to send the browser: the tunnel's callback with a one-time code.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AuthorizeRedirect {
+    pub redirect: String,
+}
+
 struct Target {
     host: HostInfo,
     ret: String,
@@ -91,6 +110,22 @@ async fn grant(edge: &Edge, t: &Target, user_id: i64) -> Result<String, EdgeErro
     ))
 }
 
+/// Browser step of the tunnel login handoff: with the edge-login cookie, a redirect to the
+/// tunnel host's callback with a one-time code; without it, a redirect to the login page.
+#[utoipa::path(get, path = "/edge/authorize", operation_id = "edge_authorize_redirect",
+    tag = "edge", params(AuthorizeQuery),
+    responses(
+        (status = 302, description = "to the tunnel's callback (signed in) or to the login page",
+            headers(("location" = String, description = "where to go next"))),
+        (status = 400, description = "host or return is not valid", content(
+            (burrow_api::ErrorBody = "application/json"), ("text/html"))),
+        (status = 403, description = "the user may not use this tunnel", content(
+            (burrow_api::ErrorBody = "application/json"), ("text/html"))),
+        (status = 404, description = "no enabled tunnel at this host", content(
+            (burrow_api::ErrorBody = "application/json"), ("text/html"))),
+        (status = 503, description = "temporarily unavailable", content(
+            (burrow_api::ErrorBody = "application/json"), ("text/html")))),
+    security((), ("edge_login" = [])))]
 async fn authorize_get(
     State(edge): State<Arc<Edge>>,
     uri: Uri,
@@ -127,8 +162,9 @@ async fn authorize_get(
     }
 }
 
-fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(Body::from(value.to_string()));
+fn json_response(status: StatusCode, value: impl serde::Serialize) -> Response<Body> {
+    let body = serde_json::to_string(&value).unwrap_or_default();
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -142,6 +178,18 @@ fn denied(d: Denied) -> Response<Body> {
     }
 }
 
+/// The same check for API clients holding a JWT (the web UI): answers where to send the
+/// browser instead of redirecting.
+#[utoipa::path(post, path = "/edge/authorize", operation_id = "edge_authorize", tag = "edge",
+    params(AuthorizeQuery),
+    responses(
+        (status = 200, description = "the tunnel's callback URL with a one-time code",
+            body = AuthorizeRedirect),
+        (status = 400, description = "host or return is not valid"),
+        (status = 403, description = "the user may not use this tunnel"),
+        (status = 404, description = "no enabled tunnel at this host"),
+        (status = 503, description = "temporarily unavailable")),
+    security(("bearer" = [])))]
 async fn authorize_post(
     State(edge): State<Arc<Edge>>,
     uri: Uri,
@@ -157,11 +205,18 @@ async fn authorize_post(
         Err(e) => return e.response(true),
     };
     match grant(&edge, &t, user.id).await {
-        Ok(url) => json_response(StatusCode::OK, serde_json::json!({ "redirect": url })),
+        Ok(redirect) => json_response(StatusCode::OK, AuthorizeRedirect { redirect }),
         Err(e) => e.response(true),
     }
 }
 
+/// Sets the edge-login cookie on the API host (what a login page calls), so that tunnel
+/// logins need no second password prompt.
+#[utoipa::path(post, path = "/edge/session", operation_id = "create_edge_session", tag = "edge",
+    responses((status = 204, description = "signed in: the cookie is set",
+            headers(("set-cookie" = String, description = "the edge-login cookie"))),
+        (status = 503, description = "temporarily unavailable")),
+    security(("bearer" = [])))]
 async fn session_post(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Response<Body> {
     let user = match edge.auth.bearer_user(&headers).await {
         Ok(Some(u)) => u,
@@ -182,6 +237,10 @@ async fn session_post(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Resp
     resp
 }
 
+/// Clears the edge-login cookie.
+#[utoipa::path(delete, path = "/edge/session", operation_id = "delete_edge_session", tag = "edge",
+    responses((status = 204, description = "signed out: the cookie is cleared",
+        headers(("set-cookie" = String, description = "the expired edge-login cookie")))))]
 async fn session_delete(State(edge): State<Arc<Edge>>) -> Response<Body> {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;

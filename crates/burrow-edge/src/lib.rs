@@ -22,6 +22,7 @@ mod host;
 mod idle;
 mod limits;
 mod login;
+pub mod openapi;
 mod pages;
 mod pool;
 mod redirect;

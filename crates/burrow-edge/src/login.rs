@@ -52,6 +52,13 @@ fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
     resp
 }
 
+/// The sign-in form (HTML).
+#[utoipa::path(get, path = "/edge/login", operation_id = "edge_login_form", tag = "edge",
+    params(("next" = String, Query, description = "Where to continue: an `/edge/authorize?...` URL",
+        pattern = r"^/edge/authorize\?[^\x00-\x20\x7f\\]*$",
+        example = "/edge/authorize?host=device-abc123.localhost&return=%2F")),
+    responses((status = 200, description = "the form", content_type = "text/html"),
+        (status = 400, description = "`next` is not valid", content_type = "text/html")))]
 pub async fn login_form(uri: Uri) -> Response<Body> {
     let next = query_param(uri.query(), "next").unwrap_or_default();
     if !valid_next(&next) {
@@ -64,6 +71,32 @@ pub async fn login_form(uri: Uri) -> Response<Body> {
     form(&next, None, StatusCode::OK)
 }
 
+/// The form's fields.
+#[derive(utoipa::ToSchema)]
+#[schema(as = EdgeLoginForm, example = json!({"email": "admin@example.com",
+    "password": "change-me-please",
+    "next": "/edge/authorize?host=device-abc123.localhost&return=%2F"}))]
+#[allow(dead_code)] // Read from the raw form (see `login_submit`); here for the document.
+pub(crate) struct LoginForm {
+    email: String,
+    password: String,
+    /// Where to continue: an `/edge/authorize?...` URL.
+    #[schema(pattern = r"^/edge/authorize\?[^\x00-\x20\x7f\\]*$")]
+    next: String,
+}
+
+/// Signs in with email and password: sets the edge-login cookie and continues to `next`.
+#[utoipa::path(post, path = "/edge/login", operation_id = "edge_login", tag = "edge",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "signed in: the cookie is set, on to `next`",
+            headers(("location" = String), ("set-cookie" = String))),
+        (status = 400, description = "`next` is not valid", content_type = "text/html"),
+        (status = 401, description = "wrong email or password (the form again)",
+            content_type = "text/html"),
+        (status = 403, description = "a cross-site form post", content_type = "text/html"),
+        (status = 413, description = "the form is too large", content_type = "text/html"),
+        (status = 503, description = "temporarily unavailable", content_type = "text/html")))]
 pub async fn login_submit(
     State(edge): State<Arc<Edge>>,
     headers: HeaderMap,

@@ -6,6 +6,7 @@ pub mod dialer;
 pub mod front;
 pub mod keys;
 pub mod lifecycle;
+pub mod openapi;
 pub mod scheduler;
 pub mod secret;
 pub mod server;

@@ -223,6 +223,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         token_key.to_vec(),
     );
     let app: Router = burrow_api::router(api)
+        .merge(crate::openapi::router(device_urls.first().as_str()))
         .merge(burrow_aws::router(aws))
         .merge(burrow_device::enroll_router(devices.clone()))
         .merge(broker.router())

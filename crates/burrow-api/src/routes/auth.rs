@@ -11,6 +11,7 @@ use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "admin@example.com", "password": "change-me-please"}))]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -19,14 +20,18 @@ pub struct LoginRequest {
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     pub access_token: String,
+    /// Always `bearer`.
+    #[schema(value_type = String, example = "bearer")]
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: i64,
 }
 
 /// Exchange email and password for a bearer JWT.
-#[utoipa::path(post, path = "/api/v1/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "bad credentials")))]
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, description = "a bearer token", body = LoginResponse),
+        (status = 401, description = "wrong email or password")))]
 pub async fn login(
     State(state): State<AppState>,
     ValidJson(req): ValidJson<LoginRequest>,
@@ -55,7 +60,8 @@ pub async fn login(
 }
 
 /// The user the bearer token belongs to.
-#[utoipa::path(get, path = "/api/v1/auth/me", responses((status = 200, body = UserResponse)),
+#[utoipa::path(get, path = "/api/v1/auth/me", operation_id = "get_me", tag = "auth",
+    responses((status = 200, description = "the caller", body = UserResponse)),
     security(("bearer" = [])))]
 pub async fn me(AuthUser(user): AuthUser) -> Json<UserResponse> {
     Json(UserResponse::from(&user))

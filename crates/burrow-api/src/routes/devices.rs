@@ -10,13 +10,23 @@ use crate::domain::{self, Dsn};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::routes::projects::parse_id;
+use crate::routes::reverse_tunnels::Message;
 use crate::routes::{visible_device, visible_project};
 use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"dsn": "ABC123", "name": "robot 1"}))]
 pub struct RegisterDevice {
+    /// The device serial number: 1-64 letters, digits, `-` or `_`; unique.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub dsn: String,
+    /// 1-255 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -87,8 +97,12 @@ impl DeviceResponse {
 }
 
 /// Register a device in a project; answers its one-time `enrollment_token`.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/devices", request_body = RegisterDevice,
-    responses((status = 201, body = RegisteredDevice), (status = 409, description = "DSN taken")),
+#[utoipa::path(post, path = "/api/v1/projects/{id}/devices", operation_id = "register_device",
+    tag = "devices", request_body = RegisterDevice,
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 201, description = "the device and its one-time enrollment token",
+            body = RegisteredDevice),
+        (status = 409, description = "a device with this dsn exists")),
     security(("bearer" = [])))]
 pub async fn register(
     State(state): State<AppState>,
@@ -118,8 +132,10 @@ pub async fn register(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/projects/{id}/devices",
-    responses((status = 200, body = [DeviceResponse])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/devices", operation_id = "list_project_devices",
+    tag = "devices", params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 200, description = "the project's devices", body = [DeviceResponse])),
+    security(("bearer" = [])))]
 pub async fn list_in_project(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -136,8 +152,9 @@ pub async fn list_in_project(
 }
 
 /// Devices of every project the caller is a member of.
-#[utoipa::path(get, path = "/api/v1/devices",
-    responses((status = 200, body = [DeviceResponse])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/devices", operation_id = "list_devices", tag = "devices",
+    responses((status = 200, description = "the caller's devices", body = [DeviceResponse])),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -151,8 +168,10 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/devices/{dsn}",
-    responses((status = 200, body = DeviceResponse), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/devices/{dsn}", operation_id = "get_device", tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 200, description = "the device", body = DeviceResponse)),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -163,24 +182,31 @@ pub async fn get(
 }
 
 /// Delete a device: its certificate stops working and its tunnels are closed and removed.
-#[utoipa::path(delete, path = "/api/v1/devices/{dsn}",
-    responses((status = 200), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/devices/{dsn}", operation_id = "delete_device",
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 200, description = "deleted", body = Message)),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Message>> {
     let device = visible_device(&state, &user, &dsn).await?;
     state.lifecycle.device_deleted(&device).await?;
     state.store.delete_device(device.id).await?;
-    Ok(Json(
-        serde_json::json!({"message": "Device deleted successfully"}),
-    ))
+    Ok(Json(Message {
+        message: "Device deleted successfully",
+    }))
 }
 
 /// Issue a new one-time enrollment token for an existing device (re-enrollment).
-#[utoipa::path(post, path = "/api/v1/devices/{dsn}/enrollment",
-    responses((status = 201, body = RegisteredDevice)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/devices/{dsn}/enrollment", operation_id = "reenroll_device",
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 201, description = "the device and its new one-time enrollment token",
+        body = RegisteredDevice)),
+    security(("bearer" = [])))]
 pub async fn reenroll(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -195,8 +221,11 @@ pub async fn reenroll(
 }
 
 /// Revoke the device's certificate: it is refused at once until it enrolls again.
-#[utoipa::path(post, path = "/api/v1/devices/{dsn}/revoke",
-    responses((status = 200, body = DeviceResponse)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/devices/{dsn}/revoke", operation_id = "revoke_device",
+    tag = "devices",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 200, description = "the device, revoked", body = DeviceResponse)),
+    security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

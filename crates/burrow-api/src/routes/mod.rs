@@ -20,7 +20,6 @@ pub(crate) use users::UserResponse;
 pub fn router() -> Router<AppState> {
     let rt = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels";
     Router::new()
-        .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/users", post(users::create).get(users::list))

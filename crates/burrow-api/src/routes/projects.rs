@@ -14,7 +14,14 @@ use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "robots"}))]
 pub struct CreateProject {
+    /// 1-255 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -39,10 +46,12 @@ impl From<Project> for ProjectResponse {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_id": 2, "role": "member"}))]
 pub struct AddMember {
     pub user_id: i64,
     /// "member" (default) or "owner".
     #[serde(default)]
+    #[schema(pattern = "^(member|owner)$")]
     pub role: Option<String>,
 }
 
@@ -55,8 +64,10 @@ pub struct MemberResponse {
 }
 
 /// Create a project; the caller becomes its owner.
-#[utoipa::path(post, path = "/api/v1/projects", request_body = CreateProject,
-    responses((status = 201, body = ProjectResponse)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/projects", operation_id = "create_project", tag = "projects",
+    request_body = CreateProject,
+    responses((status = 201, description = "the new project", body = ProjectResponse)),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -68,8 +79,9 @@ pub async fn create(
 }
 
 /// Projects the caller is a member of.
-#[utoipa::path(get, path = "/api/v1/projects",
-    responses((status = 200, body = [ProjectResponse])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/projects", operation_id = "list_projects", tag = "projects",
+    responses((status = 200, description = "the caller's projects", body = [ProjectResponse])),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -78,8 +90,10 @@ pub async fn list(
     Ok(Json(projects.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/projects/{id}",
-    responses((status = 200, body = ProjectResponse), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}", operation_id = "get_project", tag = "projects",
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 200, description = "the project", body = ProjectResponse)),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -90,8 +104,13 @@ pub async fn get(
 }
 
 /// Add a user to a project (project owners and administrators).
-#[utoipa::path(post, path = "/api/v1/projects/{id}/members", request_body = AddMember,
-    responses((status = 201, body = MemberResponse), (status = 404), (status = 409)),
+#[utoipa::path(post, path = "/api/v1/projects/{id}/members", operation_id = "add_project_member",
+    tag = "projects", request_body = AddMember,
+    params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 201, description = "the new member", body = MemberResponse),
+        (status = 403,
+            description = "the caller is neither owner of the project nor administrator"),
+        (status = 409, description = "already a member")),
     security(("bearer" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
@@ -140,8 +159,10 @@ pub async fn add_member(
 }
 
 /// Members of a project (for choosing `allowed_user_ids`).
-#[utoipa::path(get, path = "/api/v1/projects/{id}/members",
-    responses((status = 200, body = [MemberResponse])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/members", operation_id = "list_project_members",
+    tag = "projects", params(("id" = i64, Path, description = "The project's id", example = 1)),
+    responses((status = 200, description = "the project's members", body = [MemberResponse])),
+    security(("bearer" = [])))]
 pub async fn members(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -168,7 +189,7 @@ pub async fn members(
 }
 
 /// Ids in paths: anything that is not a positive integer names nothing (404, not 422/500).
-pub(crate) fn parse_id(s: &str) -> ApiResult<i64> {
+pub fn parse_id(s: &str) -> ApiResult<i64> {
     s.parse::<i64>()
         .ok()
         .filter(|v| *v > 0)

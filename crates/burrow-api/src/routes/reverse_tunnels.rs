@@ -3,6 +3,7 @@
 //! `PUT/DELETE .../reverse-tunnels/{id}`; plus `GET .../{id}`, `POST .../{id}/rotate` and
 //! `GET .../{id}/access-log`.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -23,47 +24,58 @@ type Ts = chrono::DateTime<chrono::Utc>;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Web Dashboard", "description": "Robot control interface",
+    "local_port": 8080, "protocol": "http", "require_auth": true}))]
 pub struct CreateReverseTunnel {
+    /// 1-255 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: String,
+    /// At most 2048 characters.
+    #[schema(max_length = 2048)]
     pub description: Option<String>,
-    /// Default 8080.
+    /// 1-65535, default 8080.
+    #[schema(minimum = 1, maximum = 65535)]
     pub local_port: Option<i64>,
-    /// http, https, ws or wss (default http).
+    /// Default http.
+    #[schema(value_type = Option<TunnelProtocol>)]
     pub protocol: Option<String>,
     /// Default true.
     pub require_auth: Option<bool>,
     /// Default true.
     pub is_enabled: Option<bool>,
     /// When not empty, only these users (members of the device's project) may pass the edge.
+    #[schema(max_items = 1000)]
     pub allowed_user_ids: Option<Vec<i64>>,
     /// Ask for a specific DNS label under the base domain (409 when taken).
+    #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub subdomain: Option<String>,
 }
 
 /// Any subset of fields; `null` clears `description` and `allowed_user_ids`.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"is_enabled": false}))]
 pub struct UpdateReverseTunnel {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = i64, minimum = 1, maximum = 65535)]
     pub local_port: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = TunnelProtocol)]
     pub protocol: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub require_auth: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub is_enabled: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<i64>>)]
+    #[schema(value_type = Option<Vec<i64>>, max_items = 1000)]
     pub allowed_user_ids: Option<Option<Vec<i64>>>,
 }
 
@@ -83,6 +95,7 @@ pub struct ReverseTunnelResponse {
     pub description: Option<String>,
     pub public_url: String,
     pub local_port: i64,
+    #[schema(value_type = TunnelProtocol)]
     pub protocol: String,
     pub is_enabled: bool,
     pub require_auth: bool,
@@ -171,7 +184,10 @@ async fn check_allowed(state: &AppState, device: &Device, ids: &[i64]) -> ApiRes
 }
 
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
-    responses((status = 200, body = ReverseTunnelList), (status = 404)), security(("bearer" = [])))]
+    operation_id = "list_reverse_tunnels", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 200, description = "the device's tunnels", body = ReverseTunnelList)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -187,8 +203,11 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels",
+    operation_id = "create_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
     request_body = CreateReverseTunnel,
-    responses((status = 201, body = ReverseTunnelResponse), (status = 409), (status = 422)),
+    responses((status = 201, description = "the new tunnel", body = ReverseTunnelResponse),
+        (status = 409, description = "the subdomain is taken")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -253,7 +272,11 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
-    responses((status = 200, body = ReverseTunnelResponse), (status = 404)), security(("bearer" = [])))]
+    operation_id = "get_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    responses((status = 200, description = "the tunnel", body = ReverseTunnelResponse)),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -265,8 +288,11 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
+    operation_id = "update_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
     request_body = UpdateReverseTunnel,
-    responses((status = 200, body = ReverseTunnelResponse), (status = 404), (status = 422)),
+    responses((status = 200, description = "the tunnel, updated", body = ReverseTunnelResponse)),
     security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -335,7 +361,11 @@ pub struct Message {
 }
 
 #[utoipa::path(delete, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}",
-    responses((status = 200, body = Message), (status = 404)), security(("bearer" = [])))]
+    operation_id = "delete_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    responses((status = 200, description = "deleted", body = Message)),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -353,7 +383,13 @@ pub async fn delete(
 /// Rotate the tunnel now (the seed's troubleshooting step): a new broker tunnel and tokens,
 /// answered as the tunnel with its new `tunnel_id` and `expires_at` (never a token).
 #[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/rotate",
-    responses((status = 200, body = ReverseTunnelResponse), (status = 404), (status = 503)),
+    operation_id = "rotate_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    responses((status = 200, description = "the tunnel with its new broker tunnel",
+            body = ReverseTunnelResponse),
+        (status = 409, description = "the tunnel is disabled"),
+        (status = 503, description = "this server has no tunnel broker")),
     security(("bearer" = [])))]
 pub async fn rotate(
     State(state): State<AppState>,
@@ -401,15 +437,25 @@ pub struct AccessLogList {
 
 /// The edge's access log of a tunnel, newest first (`?limit=`, default 100, at most 1000).
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/access-log",
-    responses((status = 200, body = AccessLogList)), security(("bearer" = [])))]
+    operation_id = "get_reverse_tunnel_access_log", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
+        ("limit" = Option<i64>, Query,
+            description = "How many entries (default 100; clamped to 1-1000)")),
+    responses((status = 200, description = "the newest entries first", body = AccessLogList),
+        (status = 422, description = "limit is not one whole number")),
+    security(("bearer" = [])))]
 pub async fn access_log(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
-    Query(q): Query<LogQuery>,
+    query: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Json<AccessLogList>> {
     let device = visible_device(&state, &user, &dsn).await?;
     let t = tunnel_of(&state, &device, &id).await?;
+    let q = query
+        .map_err(|_| ApiError::validation("limit", "expected at most one limit=N"))?
+        .0;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(v) => v
@@ -440,30 +486,64 @@ pub async fn access_log(
 /// Troubleshooting view of a tunnel (the seed's `describe_tunnel`): the broker tunnel's status,
 /// source and destination connection states, expiry, and the device's last contact.
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/describe",
-    responses((status = 200, description = "status, connection states, expiry, last contact")),
+    operation_id = "describe_reverse_tunnel", tag = "reverse-tunnels",
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    responses((status = 200, description = "status, connection states, expiry, last contact",
+        body = TunnelDescription)),
     security(("bearer" = [])))]
 pub async fn describe(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TunnelDescription>> {
     let device = visible_device(&state, &user, &dsn).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let broker = state.lifecycle.tunnel_describe(&t).await?;
     let now = chrono::Utc::now();
-    Ok(Json(serde_json::json!({
-        "id": t.id,
-        "name": t.name,
-        "public_url": t.public_url,
-        "is_enabled": t.is_enabled,
-        "tunnel_id": t.tunnel_id,
-        "expires_at": t.expires_at.as_ref().map(crate::time::rfc3339),
-        "tunnel": broker,
-        "device": {
-            "dsn": device.dsn,
-            "last_seen_at": device.last_seen_at.as_ref().map(crate::time::rfc3339),
-            "online": device.revoked_at.is_none()
-                && device.last_seen_at.is_some_and(|s| now - s <= state.config.online_window),
+    Ok(Json(TunnelDescription {
+        id: t.id,
+        name: t.name,
+        public_url: t.public_url,
+        is_enabled: t.is_enabled,
+        tunnel_id: t.tunnel_id,
+        expires_at: t.expires_at,
+        tunnel: broker,
+        device: DeviceContact {
+            online: device.revoked_at.is_none()
+                && device
+                    .last_seen_at
+                    .is_some_and(|s| now - s <= state.config.online_window),
+            dsn: device.dsn,
+            last_seen_at: device.last_seen_at,
         },
-    })))
+    }))
+}
+
+/// The answer of `describe`.
+#[derive(Serialize, ToSchema)]
+pub struct TunnelDescription {
+    pub id: i64,
+    pub name: String,
+    pub public_url: String,
+    pub is_enabled: bool,
+    pub tunnel_id: Option<String>,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Ts>,
+    /// The broker's view (AWS `DescribeTunnel`'s shape: status, connection states, expiry),
+    /// or null when the tunnel has no broker tunnel.
+    #[schema(value_type = Option<Object>)]
+    pub tunnel: Option<serde_json::Value>,
+    pub device: DeviceContact,
+}
+
+/// The device's last contact, as `describe` shows it.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceContact {
+    pub dsn: String,
+    #[serde(serialize_with = "crate::time::ser_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<Ts>,
+    pub online: bool,
 }

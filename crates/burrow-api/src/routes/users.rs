@@ -13,9 +13,14 @@ use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "operator@example.com", "password": "a-long-password"}))]
 pub struct CreateUser {
+    /// A valid address (stored lower case).
     pub email: String,
+    /// 8-1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    /// Default false.
     #[serde(default)]
     pub is_admin: bool,
 }
@@ -42,8 +47,11 @@ impl From<&User> for UserResponse {
 }
 
 /// Create a user (administrators only).
-#[utoipa::path(post, path = "/api/v1/users", request_body = CreateUser,
-    responses((status = 201, body = UserResponse), (status = 409, description = "email taken")),
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", tag = "users",
+    request_body = CreateUser,
+    responses((status = 201, description = "the new user", body = UserResponse),
+        (status = 403, description = "the caller is no administrator"),
+        (status = 409, description = "a user with this email exists")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -72,7 +80,9 @@ pub async fn create(
 }
 
 /// List users (administrators only).
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = [UserResponse])),
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "users",
+    responses((status = 200, description = "every user", body = [UserResponse]),
+        (status = 403, description = "the caller is no administrator")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,

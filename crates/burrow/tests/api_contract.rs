@@ -1,0 +1,174 @@
+//! The API contract, checked against a live server on SQLite from outside: schemathesis (a
+//! property-based API fuzzer) over the whole OpenAPI document, and a Python client generated
+//! from the document driving the seed's walk-through. The Python side is tests/api_contract.py.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use burrow::testkit::{Backend, TestStack};
+use serde_json::{json, Value};
+
+/// (module, pip requirement): the versions whose command lines api_contract.py speaks.
+const PACKAGES: [(&str, &str); 2] = [
+    ("schemathesis", "schemathesis>=4.32,<5"),
+    ("openapi_python_client", "openapi-python-client>=0.29,<0.30"),
+];
+
+/// The project's `.venv` python (or `BURROW_TEST_PYTHON`), with the tools installed.
+fn python() -> PathBuf {
+    // The two tests may ask at once: one pip at a time.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = std::env::var("BURROW_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv/bin/python"));
+    let has = |module: &str| {
+        Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(module, _)| !has(module))
+        .map(|(_, package)| *package)
+        .collect();
+    if !missing.is_empty() {
+        if !py.exists() {
+            let ok = Command::new("python3")
+                .args(["-m", "venv", ".venv"])
+                .current_dir(&root)
+                .status()
+                .expect("python3 -m venv");
+            assert!(ok.success(), "creating .venv failed");
+        }
+        let ok = Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(&missing)
+            .status()
+            .expect("pip install");
+        assert!(ok.success(), "installing {missing:?} failed");
+    }
+    py
+}
+
+/// Runs `api_contract.py <command>`; answers (success, stdout, stderr).
+async fn run_script(
+    python: &PathBuf,
+    command: &str,
+    env: &[(&str, String)],
+    limit: Duration,
+) -> (bool, String, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api_contract.py");
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(script)
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("api_contract.py {command} took longer than {limit:?}"))
+        .expect("running python");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A server with what the document's examples name (the README's walk-through): the example
+/// user, so that the examples of `POST /api/v1/auth/login` and `POST /edge/login` sign in, and
+/// project 1 with device `ABC123` and its tunnel 1 (`device-abc123.localhost`).
+async fn stack() -> (TestStack, String) {
+    let stack = TestStack::start(Backend::Sqlite).await.expect("server");
+    let admin = stack.admin_token().await.expect("admin token");
+    let seed = [
+        (
+            "/api/v1/users",
+            json!({"email": "admin@example.com", "password": "change-me-please", "is_admin": true}),
+        ),
+        ("/api/v1/projects", json!({"name": "robots"})),
+        (
+            "/api/v1/projects/1/devices",
+            json!({"dsn": "ABC123", "name": "robot 1"}),
+        ),
+        (
+            "/api/v1/reverse-tunnels/devices/ABC123/reverse-tunnels",
+            json!({"name": "Web Dashboard", "local_port": 8080}),
+        ),
+    ];
+    for (path, body) in seed {
+        let (status, answer) = stack
+            .call(reqwest::Method::POST, path, &admin, Some(&body))
+            .await
+            .expect("seeding");
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+    (stack, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_contract_violation() {
+    let python = python();
+    let (stack, admin) = stack().await;
+    // A device enrolled by the agent's own code: its certificate reaches the config endpoint
+    // on the device listener. It belongs to another user's project, so that the fuzzer (the
+    // administrator, no member there) cannot revoke or delete it along the way.
+    let dsn = "contract-device";
+    let (_, owner) = stack.user("device-owner@test.local").await.expect("owner");
+    let (_, device) = stack
+        .project_with_device(&owner, dsn)
+        .await
+        .expect("device");
+    let token = device["enrollment_token"]
+        .as_str()
+        .expect("enrollment token");
+    let dir = tempfile::tempdir().expect("tempdir");
+    stack.enroll_agent(token, dir.path()).await.expect("enroll");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let env = [
+        ("BURROW_API_URL", stack.url("")),
+        ("BURROW_TOKEN", admin.clone()),
+        ("BURROW_DEVICE_DSN", dsn.to_string()),
+        ("BURROW_DEVICE_CERT", file("device.pem")),
+        ("BURROW_DEVICE_KEY", file("device.key")),
+        ("BURROW_DEVICE_CA", file("ca.pem")),
+    ];
+    let (ok, stdout, stderr) = run_script(&python, "fuzz", &env, Duration::from_secs(600)).await;
+    assert!(
+        ok,
+        "schemathesis found contract violations:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("every operation answered at least one request without an error"),
+        "{stdout}"
+    );
+    println!("{stdout}");
+    // The server survived it, and still answers as documented.
+    let (status, me) = stack
+        .call(reqwest::Method::GET, "/api/v1/auth/me", &admin, None)
+        .await
+        .expect("me");
+    assert_eq!(status, 200, "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_python_client_walks_through_the_seed() {
+    let python = python();
+    let (stack, admin) = stack().await;
+    let env = [("BURROW_API_URL", stack.url("")), ("BURROW_TOKEN", admin)];
+    let (ok, stdout, stderr) = run_script(&python, "client", &env, Duration::from_secs(300)).await;
+    assert!(ok, "the generated client's walk-through failed:\n{stderr}");
+    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(result["public_url"], "device-client1.localhost", "{result}");
+    assert_eq!(result["updated_enabled"], false, "{result}");
+}
