@@ -18,8 +18,11 @@ use std::sync::Arc;
 use axum::Router;
 use burrow_store::{Store, User};
 
-pub use auth::{hash_password, verify_password, Claims, JwtKeys};
-pub use error::{ApiError, ApiResult};
+pub use auth::{
+    client_key, hash_password, verify_password, Claims, ClientIp, JwtKeys, LoginGuard, LoginLimits,
+    LoginRefused,
+};
+pub use error::{retry_after_secs, ApiError, ApiResult};
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
 pub use openapi::openapi_json;
 
@@ -47,6 +50,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub config: Arc<ApiConfig>,
     pub lifecycle: Arc<dyn Lifecycle>,
+    /// Throttles password logins; share one with the edge's login form.
+    pub login_guard: Arc<LoginGuard>,
 }
 
 impl AppState {
@@ -61,6 +66,7 @@ impl AppState {
             jwt,
             config: Arc::new(config),
             lifecycle,
+            login_guard: Arc::default(),
         }
     }
 

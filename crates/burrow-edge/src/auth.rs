@@ -14,11 +14,14 @@ use http::{HeaderMap, Response, StatusCode};
 
 use crate::cache::TtlCache;
 use crate::codes::CodeStore;
+use crate::codes::{new_state, valid_state};
 use crate::headers::{is_bearer, EdgeUser};
 use crate::host::HostInfo;
 use crate::pages::{error_page, redirect, EdgeError};
 use crate::route::Route;
-use crate::session_cookie::{cookie_values, session_cookie_name, set_cookie, SessionKey};
+use crate::session_cookie::{
+    cookie_values, session_cookie_name, set_cookie, state_cookie_name, SessionKey,
+};
 use crate::url::{encode, query_param, valid_return};
 
 /// Why a request was not let through.
@@ -46,6 +49,9 @@ pub struct Auth {
     pub api_origin: String,
     pub max_return_len: usize,
 }
+
+/// How long a browser has to finish a login it started on a tunnel host.
+const STATE_TTL_SECS: i64 = 600;
 
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
@@ -101,6 +107,13 @@ impl Auth {
         let member = self.store.is_member(key.0, user_id).await?;
         self.members.insert(key, member);
         Ok(member)
+    }
+
+    /// Whether `token` is a credential burrow issued (signed with its JWT key, expired or not).
+    pub fn issued(&self, token: &str) -> bool {
+        token.len() > 20
+            && token.bytes().filter(|b| *b == b'.').count() == 2
+            && self.jwt.signed_by_us(token)
     }
 
     /// The user of a valid bearer JWT: `Ok(None)` when the header carries no bearer token.
@@ -168,20 +181,37 @@ impl Auth {
         }))
     }
 
-    /// Where a browser without a session is sent: the API host's authorize step, which logs
-    /// the user in if needed and comes back with a one-time code.
-    pub fn login_redirect(&self, host: &HostInfo, ret: &str) -> String {
+    /// Sends a browser without a session to the API host's authorize step, which logs the
+    /// user in if needed and comes back with a one-time code. The browser keeps (or gets) a
+    /// login-state cookie on this host; the code will only be taken together with it.
+    pub fn login_redirect(
+        &self,
+        host: &HostInfo,
+        ret: &str,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
         let ret = if valid_return(ret, self.max_return_len) {
             ret
         } else {
             "/"
         };
-        format!(
-            "{}/edge/authorize?host={}&return={}",
+        let name = state_cookie_name(self.https);
+        // Reused while it lasts, so parallel tabs and stray requests do not undo each other.
+        let state = cookie_values(headers, name)
+            .into_iter()
+            .find(|s| valid_state(s))
+            .map_or_else(new_state, str::to_string);
+        let mut resp = redirect(&format!(
+            "{}/edge/authorize?host={}&return={}&state={state}",
             self.api_origin,
             encode(&host.authority()),
             encode(ret)
-        )
+        ));
+        resp.headers_mut().append(
+            SET_COOKIE,
+            set_cookie(name, &state, "/", STATE_TTL_SECS, self.https),
+        );
+        resp
     }
 
     /// The tunnel host's reserved paths (`/__burrow/...`).
@@ -190,10 +220,11 @@ impl Auth {
         path: &str,
         query: Option<&str>,
         host: &HostInfo,
+        headers: &HeaderMap,
         json: bool,
     ) -> Response<Body> {
         match path {
-            "/__burrow/callback" => self.callback(query, host, json),
+            "/__burrow/callback" => self.callback(query, host, headers, json),
             "/__burrow/logout" => {
                 let mut resp = error_page(
                     StatusCode::OK,
@@ -211,13 +242,20 @@ impl Auth {
 
     /// `/__burrow/callback?code=..&return=..`: spends the code (bound to this host), sets the
     /// host-only session cookie and goes to `return` (a path on this host).
-    fn callback(&self, query: Option<&str>, host: &HostInfo, json: bool) -> Response<Body> {
+    fn callback(
+        &self,
+        query: Option<&str>,
+        host: &HostInfo,
+        headers: &HeaderMap,
+        json: bool,
+    ) -> Response<Body> {
         let ret = query_param(query, "return").unwrap_or_else(|| "/".to_string());
         if !valid_return(&ret, self.max_return_len) {
             return EdgeError::BadRequest("return must be a path on this host").response(json);
         }
         let code = query_param(query, "code").unwrap_or_default();
-        let Some(user_id) = self.codes.redeem(&code, &host.name) else {
+        let states = cookie_values(headers, state_cookie_name(self.https));
+        let Some(user_id) = self.codes.redeem(&code, &host.name, &states) else {
             return EdgeError::BadRequest("the login code is invalid, expired or already used")
                 .response(json);
         };
@@ -235,6 +273,10 @@ impl Auth {
                 ttl,
                 self.https,
             ),
+        );
+        resp.headers_mut().append(
+            SET_COOKIE,
+            set_cookie(state_cookie_name(self.https), "", "/", 0, self.https),
         );
         resp
     }

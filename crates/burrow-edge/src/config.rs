@@ -52,6 +52,12 @@ pub struct EdgeConfig {
     pub max_h2_streams: u32,
     /// Access log entries buffered between flushes; the oldest are dropped (and counted) above.
     pub access_log_capacity: usize,
+    /// Throttles the login form's password checks; share the API's so both endpoints count
+    /// against the same quotas. `None`: the edge makes its own.
+    pub login_guard: Option<Arc<burrow_api::LoginGuard>>,
+    /// The port tunnel hosts are served on for browsers (`None`: the scheme's default). The
+    /// login handoff only ever sends a browser to `scheme://<tunnel host>[:public_port]`.
+    pub public_port: Option<u16>,
 }
 
 impl Default for EdgeConfig {
@@ -61,7 +67,7 @@ impl Default for EdgeConfig {
             api_host: None,
             https: false,
             idle_timeout: Duration::from_secs(300),
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             max_uri_len: 8 * 1024,
@@ -76,6 +82,8 @@ impl Default for EdgeConfig {
             pool_idle_per_tunnel: 256,
             max_h2_streams: 100,
             access_log_capacity: 10_000,
+            login_guard: None,
+            public_port: None,
         }
     }
 }
@@ -105,6 +113,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("pool_idle_per_tunnel", &self.pool_idle_per_tunnel)
             .field("max_h2_streams", &self.max_h2_streams)
             .field("access_log_capacity", &self.access_log_capacity)
+            .field("public_port", &self.public_port)
             .finish()
     }
 }

@@ -19,7 +19,8 @@ use crate::dialer::TunnelDialer;
 use crate::forward::{forward, Client};
 use crate::host::{normalize, request_host, HostInfo, HostKind, HostMatcher};
 use crate::limits::check_request;
-use crate::pages::{redirect, wants_json, EdgeError};
+use crate::origin::{is_unsafe, same_origin};
+use crate::pages::{wants_json, EdgeError};
 use crate::pool::Pool;
 use crate::route::{Route, RouteTable};
 use crate::session_cookie::SessionKey;
@@ -37,6 +38,7 @@ pub struct Edge {
     pub(crate) counters: Arc<Counters>,
     pub(crate) pool: Arc<Pool>,
     pub(crate) connector: Connector,
+    pub(crate) login_guard: Arc<burrow_api::LoginGuard>,
 }
 
 impl Edge {
@@ -81,6 +83,7 @@ impl Edge {
             auth,
             store,
             dialer,
+            login_guard: config.login_guard.clone().unwrap_or_default(),
             config,
         })
     }
@@ -95,6 +98,33 @@ impl Edge {
         } else {
             80
         }
+    }
+
+    /// `scheme://authority` of a tunnel host, as browsers write it in `Origin`.
+    pub(crate) fn origin_of(&self, host: &HostInfo) -> String {
+        let scheme = if self.config.https { "https" } else { "http" };
+        format!("{scheme}://{}", host.authority())
+    }
+
+    /// The port browsers reach tunnel hosts on (`None`: the scheme's default).
+    pub(crate) fn public_port(&self) -> Option<u16> {
+        self.config
+            .public_port
+            .filter(|p| *p != self.default_port())
+    }
+
+    /// `scheme://<name>[:public port]`: the only origin the login handoff sends a browser to.
+    pub(crate) fn public_origin(&self, name: &str) -> String {
+        let scheme = if self.config.https { "https" } else { "http" };
+        match self.public_port() {
+            Some(p) => format!("{scheme}://{name}:{p}"),
+            None => format!("{scheme}://{name}"),
+        }
+    }
+
+    /// Requests to tunnel hosts the edge refused itself (counted, not logged one row each).
+    pub fn refused_requests(&self) -> u64 {
+        self.counters.refused()
     }
 
     /// The normalised host name if `host` (`name[:port]`, any case, trailing dot allowed) is a
@@ -192,13 +222,19 @@ impl Edge {
         pending: &mut Pending,
         json: bool,
     ) -> Response<Body> {
+        // Whatever the edge answers itself is counted, not logged one row each.
+        pending.refused = true;
         if !route.tunnel.is_enabled {
             return EdgeError::NotFound.response(json);
         }
         if req.uri().path().starts_with("/__burrow/") {
-            return self
-                .auth
-                .reserved(req.uri().path(), req.uri().query(), host, json);
+            return self.auth.reserved(
+                req.uri().path(),
+                req.uri().query(),
+                host,
+                req.headers(),
+                json,
+            );
         }
         let user = if route.tunnel.require_auth {
             match self.auth.check(route, host, req.headers()).await {
@@ -208,6 +244,13 @@ impl Edge {
         } else {
             None
         };
+        if user.as_ref().is_some_and(|u| !u.via_bearer)
+            && is_unsafe(req.method(), req.headers())
+            && !same_origin(req.headers(), &self.origin_of(host))
+        {
+            return EdgeError::CrossOrigin.response(json);
+        }
+        pending.refused = false;
         pending.user_id = user.as_ref().map(|u| u.id);
         let authority = host.authority();
         let client = Client {
@@ -233,7 +276,7 @@ impl Edge {
         let err = match d {
             Denied::NeedLogin if browser => {
                 let ret = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                return redirect(&self.auth.login_redirect(host, ret));
+                return self.auth.login_redirect(host, ret, req.headers());
             }
             Denied::NeedLogin => EdgeError::Unauthorized("authentication required"),
             Denied::BadToken => EdgeError::Unauthorized("invalid or expired token"),

@@ -22,6 +22,7 @@ mod host;
 mod idle;
 mod limits;
 mod login;
+mod origin;
 mod pages;
 mod pool;
 mod redirect;

@@ -9,6 +9,22 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub User);
 
+/// The client's address, when the server put it in the request (`ConnectInfo`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer))
+    }
+}
+
 /// An authenticated user who is an administrator (403 otherwise).
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub User);

@@ -2,8 +2,10 @@
 
 mod extract;
 mod jwt;
+mod login_guard;
 mod password;
 
-pub use extract::{AdminUser, AuthUser};
+pub use extract::{AdminUser, AuthUser, ClientIp};
 pub use jwt::{Claims, JwtKeys};
+pub use login_guard::{client_key, LoginGuard, LoginLimits, LoginRefused};
 pub use password::{hash_password, verify_password};

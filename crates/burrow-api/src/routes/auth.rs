@@ -3,7 +3,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{verify_password, AuthUser};
+use crate::auth::{AuthUser, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::routes::UserResponse;
@@ -29,16 +29,19 @@ pub struct LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, description = "bad credentials")))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    // Per address first: an attacker's own throttle must not spend the account's quota.
+    state.login_guard.check_address(ip)?;
     let email = req.email.trim().to_ascii_lowercase();
     let user = state.store.user_by_email(&email).await?;
-    let password = req.password;
+    if let Some(u) = &user {
+        state.login_guard.check_account(u.id)?;
+    }
     let phc = user.as_ref().map(|u| u.password_hash.clone());
-    // argon2 is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    // argon2 is slow and big on purpose: bounded, on the guard's own threads.
+    let ok = state.login_guard.verify(req.password, phc).await?;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => return Err(ApiError::Unauthorized("invalid email or password")),
