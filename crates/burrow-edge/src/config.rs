@@ -58,6 +58,9 @@ pub struct EdgeConfig {
     /// The port tunnel hosts are served on for browsers (`None`: the scheme's default). The
     /// login handoff only ever sends a browser to `scheme://<tunnel host>[:public_port]`.
     pub public_port: Option<u16>,
+    /// How often an open WebSocket re-checks that its user may still use the tunnel (closed
+    /// within this plus `lookup_cache_ttl` after access is taken away).
+    pub access_recheck: Duration,
 }
 
 impl Default for EdgeConfig {
@@ -84,6 +87,7 @@ impl Default for EdgeConfig {
             access_log_capacity: 10_000,
             login_guard: None,
             public_port: None,
+            access_recheck: Duration::from_secs(2),
         }
     }
 }
@@ -114,6 +118,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("max_h2_streams", &self.max_h2_streams)
             .field("access_log_capacity", &self.access_log_capacity)
             .field("public_port", &self.public_port)
+            .field("access_recheck", &self.access_recheck)
             .finish()
     }
 }

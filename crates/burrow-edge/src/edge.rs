@@ -16,7 +16,7 @@ use crate::auth::{Auth, Denied};
 use crate::config::EdgeConfig;
 use crate::counting::{CountOut, Counters, Pending};
 use crate::dialer::TunnelDialer;
-use crate::forward::{forward, Client};
+use crate::forward::{forward, Client, Recheck};
 use crate::host::{normalize, request_host, HostInfo, HostKind, HostMatcher};
 use crate::limits::check_request;
 use crate::origin::{is_unsafe, same_origin};
@@ -122,6 +122,30 @@ impl Edge {
         }
     }
 
+    /// Whether a long-lived connection opened on tunnel host `name` (by `user_id`, `None` on a
+    /// public tunnel) is still allowed: the tunnel still exists and is enabled, and — if it
+    /// requires auth now — the user still exists, is a member and is listed. Lookups go
+    /// through the same short caches as requests; a store error keeps the connection.
+    pub(crate) async fn still_allowed(&self, name: &str, user_id: Option<i64>) -> bool {
+        let route = match self.routes.resolve(name).await {
+            Ok(Some(r)) if r.tunnel.is_enabled => r,
+            Ok(_) => return false,
+            Err(_) => return true,
+        };
+        if !route.tunnel.require_auth {
+            return true;
+        }
+        let Some(id) = user_id else {
+            return false;
+        };
+        match self.auth.user_email(id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+        self.auth.may_access(&route, id).await.unwrap_or(true)
+    }
+
     /// Requests to tunnel hosts the edge refused itself (counted, not logged one row each).
     pub fn refused_requests(&self) -> u64 {
         self.counters.refused()
@@ -214,7 +238,7 @@ impl Edge {
     }
 
     async fn serve(
-        &self,
+        self: &Arc<Self>,
         route: &Route,
         host: &HostInfo,
         req: Request<Body>,
@@ -256,6 +280,11 @@ impl Edge {
         let client = Client {
             authority: &authority,
             peer: peer.ip(),
+            recheck: Recheck {
+                edge: self.clone(),
+                host: host.name.clone(),
+                user_id: user.as_ref().map(|u| u.id),
+            },
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),
         };

@@ -22,8 +22,25 @@ use crate::upstream::{classify, Target};
 pub struct Client<'a> {
     pub authority: &'a str,
     pub peer: IpAddr,
+    /// Re-checks access while an upgraded connection stays open.
+    pub recheck: Recheck,
     pub user: Option<&'a EdgeUser>,
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What a WebSocket pipe re-checks every `access_recheck`: whether its user may still use
+/// the tunnel (removed from the project or from `allowed_user_ids`, tunnel disabled, deleted
+/// or made private). A pipe no longer allowed is closed.
+pub struct Recheck {
+    pub edge: std::sync::Arc<Edge>,
+    pub host: String,
+    pub user_id: Option<i64>,
+}
+
+impl Recheck {
+    async fn allowed(&self) -> bool {
+        self.edge.still_allowed(&self.host, self.user_id).await
+    }
 }
 
 fn uses_tls(protocol: &str) -> Option<bool> {
@@ -96,7 +113,7 @@ pub async fn forward(
     if let Some(client_upgrade) = client_upgrade {
         let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
-        return Ok(switch_or_pass(resp, client_upgrade));
+        return Ok(switch_or_pass(resp, client_upgrade, client.recheck));
     }
 
     // A parked keep-alive connection first; if it turns out dead before the request was
@@ -141,7 +158,11 @@ fn finish(
 
 /// 101 from the service: answer 101 to the client and pipe bytes between the two upgraded
 /// connections. Anything else is passed through as an ordinary response.
-fn switch_or_pass(mut resp: Response<hyper::body::Incoming>, client: OnUpgrade) -> Response<Body> {
+fn switch_or_pass(
+    mut resp: Response<hyper::body::Incoming>,
+    client: OnUpgrade,
+    recheck: Recheck,
+) -> Response<Body> {
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = resp.into_parts();
         headers::to_client(&mut parts.headers, false);
@@ -158,8 +179,26 @@ fn switch_or_pass(mut resp: Response<hyper::body::Incoming>, client: OnUpgrade) 
         };
         let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
         // The tunnel side carries the idle timeout, which ends a silent pipe.
-        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
-            tracing::debug!(error = %e, "edge: websocket pipe ended");
+        let pipe = tokio::io::copy_bidirectional(&mut c, &mut u);
+        tokio::pin!(pipe);
+        let mut tick = tokio::time::interval(recheck.edge.config.access_recheck);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                ended = &mut pipe => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, "edge: websocket pipe ended");
+                    }
+                    return;
+                }
+                _ = tick.tick() => {
+                    if !recheck.allowed().await {
+                        tracing::debug!(host = %recheck.host, "edge: access revoked, websocket closed");
+                        return;
+                    }
+                }
+            }
         }
     });
     let (mut parts, _) = resp.into_parts();
