@@ -3,9 +3,9 @@
 //! of argon2 verifications at once.
 //!
 //! - **Memory.** Each argon2 verification takes 19 MiB. They run on a few dedicated threads
-//!   (`verifiers`, default 2), so at most that many blocks exist at once and the allocator
-//!   keeps at most one per thread afterwards; a login that cannot get a verifier within
-//!   `wait` answers 503 instead of queueing without bound.
+//!   (`verifiers`, default 2), each with its own working memory allocated once and reused, so
+//!   logins hold `verifiers` × 19 MiB at most, however many arrive; a login that cannot get a
+//!   verifier within `wait` answers 503 instead of queueing without bound.
 //! - **Guessing.** Attempts are counted per client address (IPv6 by /64) in two tiers, a
 //!   short burst and a slow hourly budget, so the wait grows as an address keeps failing;
 //!   then per account, with a looser, short-lived quota: many addresses together can slow
@@ -21,7 +21,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::verify_password;
+use super::password::verify_password_in;
 
 /// Keys tracked per limiter before idle ones are swept (the sweep also runs every
 /// [`SWEEP_EVERY`] checks).
@@ -203,14 +203,18 @@ fn spawn_verifiers(n: usize) -> mpsc::SyncSender<Job> {
         let rx = rx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("burrow-argon2-{i}"))
-            .spawn(move || loop {
-                let job = {
-                    let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-                    rx.recv()
-                };
-                let Ok(job) = job else { return };
-                let ok = verify_password(&job.password, job.phc.as_deref());
-                let _ = job.reply.send(ok);
+            .spawn(move || {
+                // Each verifier keeps its argon2 memory: allocated once, never given back.
+                let mut memory = Vec::new();
+                loop {
+                    let job = {
+                        let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                        rx.recv()
+                    };
+                    let Ok(job) = job else { return };
+                    let ok = verify_password_in(&mut memory, &job.password, job.phc.as_deref());
+                    let _ = job.reply.send(ok);
+                }
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start a password verifier thread");
