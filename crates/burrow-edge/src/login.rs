@@ -142,7 +142,11 @@ pub async fn login_submit(
         Ok(ok) => ok,
         Err(r) => return refused(&next, r),
     };
+    let account = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| ok) else {
+        if let Err(r) = edge.login_guard.failed(ip, account) {
+            return refused(&next, r);
+        }
         return form(
             &next,
             Some("invalid email or password"),

@@ -70,7 +70,10 @@ async fn two_hundred_concurrent_wrong_logins_keep_memory_bounded() {
     done.store(true, Ordering::SeqCst);
     sampler.await.expect("sampler");
     let grew = peak.load(Ordering::SeqCst).saturating_sub(baseline);
-    eprintln!("peak RSS grew by {} MiB; {unauthorized} verified", grew / MIB);
+    eprintln!(
+        "peak RSS grew by {} MiB; {unauthorized} verified",
+        grew / MIB
+    );
     assert!(unauthorized > 0, "some logins were verified");
     assert!(grew < 64 * MIB, "RSS grew by {} MiB", grew / MIB);
 }

@@ -6,17 +6,19 @@
 //!   (`verifiers`, default 2), each with its own working memory allocated once and reused, so
 //!   logins hold `verifiers` × 19 MiB at most, however many arrive; a login that cannot get a
 //!   verifier within `wait` answers 503 instead of queueing without bound.
-//! - **Guessing.** Attempts are counted per client address (IPv6 by /64) in two tiers, a
-//!   short burst and a slow hourly budget, so the wait grows as an address keeps failing;
+//! - **Guessing.** Failed logins are counted per client address (IPv6 by /64) in two tiers,
+//!   a short burst and a slow hourly budget, so the wait grows as an address keeps failing;
 //!   then per account, with a looser, short-lived quota: many addresses together can slow
-//!   one account's guessing without locking its owner out for more than seconds.
-//!   Throttled attempts answer 429 with `Retry-After` and spend no verification.
+//!   one account's guessing without locking its owner out for more than seconds. The failure
+//!   that goes over a quota answers 429 with `Retry-After`, and so does every attempt until
+//!   the wait is over, without spending a verification. Successful logins are not counted.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -24,7 +26,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::password::verify_password_in;
 
 /// Keys tracked per limiter before idle ones are swept (the sweep also runs every
-/// [`SWEEP_EVERY`] checks).
+/// [`SWEEP_EVERY`] failures).
 const MAX_KEYS: usize = 100_000;
 const SWEEP_EVERY: u64 = 4096;
 
@@ -70,31 +72,68 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<bool>,
 }
 
-struct Keyed<K: std::hash::Hash + Eq + Clone> {
-    limiter: DefaultKeyedRateLimiter<K>,
+/// Failed logins per key, in tiers (each a governor GCRA quota), and the keys that went over
+/// one, until when. Only failures are counted: a user who signs in often is never throttled.
+struct Failures<K: std::hash::Hash + Eq + Clone> {
+    tiers: Vec<DefaultKeyedRateLimiter<K>>,
+    blocked: Mutex<HashMap<K, Instant>>,
     checks: AtomicU64,
 }
 
-impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
-    fn new((burst, period): (u32, Duration)) -> Self {
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period.max(Duration::from_millis(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
-        Keyed {
-            limiter: RateLimiter::keyed(quota),
+impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
+    fn new(tiers: &[(u32, Duration)]) -> Self {
+        let tiers = tiers
+            .iter()
+            .map(|&(burst, period)| {
+                let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+                let quota = Quota::with_period(period.max(Duration::from_millis(1)))
+                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                    .allow_burst(burst);
+                RateLimiter::keyed(quota)
+            })
+            .collect();
+        Failures {
+            tiers,
+            blocked: Mutex::default(),
             checks: AtomicU64::new(0),
         }
     }
 
-    fn check(&self, key: &K) -> Result<(), LoginRefused> {
-        let n = self.checks.fetch_add(1, Ordering::Relaxed);
-        if n % SWEEP_EVERY == SWEEP_EVERY - 1 || self.limiter.len() > MAX_KEYS {
-            self.limiter.retain_recent();
+    /// How long `key` must still wait, if it is over a quota.
+    fn blocked(&self, key: &K) -> Option<Duration> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *blocked.get(key)?;
+        let now = Instant::now();
+        if until <= now {
+            blocked.remove(key);
+            return None;
         }
-        self.limiter.check_key(key).map_err(|not_until| {
-            LoginRefused::Throttled(not_until.wait_time_from(DefaultClock::default().now()))
-        })
+        Some(until - now)
+    }
+
+    /// Counts a failure of `key`; the wait when it went over a quota (the longest tier's).
+    fn fail(&self, key: &K) -> Option<Duration> {
+        let n = self.checks.fetch_add(1, Ordering::Relaxed);
+        let sweep = n % SWEEP_EVERY == SWEEP_EVERY - 1;
+        let clock = DefaultClock::default();
+        let mut wait: Option<Duration> = None;
+        for tier in &self.tiers {
+            if sweep || tier.len() > MAX_KEYS {
+                tier.retain_recent();
+            }
+            if let Err(not_until) = tier.check_key(key) {
+                let w = not_until.wait_time_from(clock.now());
+                wait = Some(wait.map_or(w, |cur| cur.max(w)));
+            }
+        }
+        let w = wait?;
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        if sweep || blocked.len() > MAX_KEYS {
+            blocked.retain(|_, until| *until > now);
+        }
+        blocked.insert(key.clone(), now + w);
+        Some(w)
     }
 }
 
@@ -103,9 +142,8 @@ pub struct LoginGuard {
     limits: LoginLimits,
     slots: Arc<tokio::sync::Semaphore>,
     jobs: OnceLock<Mutex<mpsc::SyncSender<Job>>>,
-    by_address: Keyed<IpAddr>,
-    by_address_slow: Keyed<IpAddr>,
-    by_account: Keyed<i64>,
+    by_address: Failures<IpAddr>,
+    by_account: Failures<i64>,
 }
 
 impl std::fmt::Debug for LoginGuard {
@@ -120,6 +158,10 @@ impl Default for LoginGuard {
     fn default() -> Self {
         LoginGuard::new(LoginLimits::default())
     }
+}
+
+fn address_key(ip: Option<IpAddr>) -> IpAddr {
+    ip.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), client_key)
 }
 
 /// The throttling key of a client address: IPv4 as is, IPv6 by /64 (one host usually owns a
@@ -142,24 +184,40 @@ impl LoginGuard {
         LoginGuard {
             slots: Arc::new(tokio::sync::Semaphore::new(limits.verifiers.max(1))),
             jobs: OnceLock::new(),
-            by_address: Keyed::new(limits.per_address),
-            by_address_slow: Keyed::new(limits.per_address_slow),
-            by_account: Keyed::new(limits.per_account),
+            by_address: Failures::new(&[limits.per_address, limits.per_address_slow]),
+            by_account: Failures::new(&[limits.per_account]),
             limits,
         }
     }
 
-    /// Counts an attempt from `ip` (unknown address: one shared key); refused when the
-    /// address is over either tier. Check this before anything else.
+    /// Refused while `ip` (unknown address: one shared key) is over its failure quota. Check
+    /// this before anything else.
     pub fn check_address(&self, ip: Option<IpAddr>) -> Result<(), LoginRefused> {
-        let key = ip.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), client_key);
-        self.by_address.check(&key)?;
-        self.by_address_slow.check(&key)
+        match self.by_address.blocked(&address_key(ip)) {
+            Some(wait) => Err(LoginRefused::Throttled(wait)),
+            None => Ok(()),
+        }
     }
 
-    /// Counts an attempt on account `user_id` (after [`LoginGuard::check_address`]).
+    /// Refused while account `user_id` is over its failure quota (check after the address).
     pub fn check_account(&self, user_id: i64) -> Result<(), LoginRefused> {
-        self.by_account.check(&user_id)
+        match self.by_account.blocked(&user_id) {
+            Some(wait) => Err(LoginRefused::Throttled(wait)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed login from `ip` on `account` (`None`: no such user). `Err` when this
+    /// failure went over a quota: answer it 429 rather than 401. An address over its quota
+    /// does not count against the account, so one attacker cannot lock a user out.
+    pub fn failed(&self, ip: Option<IpAddr>, account: Option<i64>) -> Result<(), LoginRefused> {
+        if let Some(wait) = self.by_address.fail(&address_key(ip)) {
+            return Err(LoginRefused::Throttled(wait));
+        }
+        match account.and_then(|id| self.by_account.fail(&id)) {
+            Some(wait) => Err(LoginRefused::Throttled(wait)),
+            None => Ok(()),
+        }
     }
 
     /// Verifies `password` against `phc` (`None`: unknown user, same cost) on one of the
@@ -228,35 +286,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_are_throttled_before_accounts() {
+    fn failures_are_throttled_by_address_then_account() {
         let g = LoginGuard::new(LoginLimits {
             per_address: (3, Duration::from_secs(60)),
             per_account: (5, Duration::from_secs(60)),
             ..LoginLimits::default()
         });
-        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let a: Option<IpAddr> = Some("10.0.0.1".parse().expect("ip"));
         for _ in 0..3 {
-            assert_eq!(g.check_address(Some(a)), Ok(()));
+            assert_eq!(g.check_address(a), Ok(()));
+            assert_eq!(g.failed(a, Some(7)), Ok(()));
         }
-        match g.check_address(Some(a)) {
+        assert_eq!(g.check_address(a), Ok(()), "not over yet");
+        match g.failed(a, Some(7)) {
             Err(LoginRefused::Throttled(wait)) => assert!(wait > Duration::from_secs(50)),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            g.check_address(Some("10.0.0.2".parse().expect("ip"))),
-            Ok(())
+        assert!(
+            g.check_address(a).is_err(),
+            "blocked until the wait is over"
         );
-        let v6a: IpAddr = "2001:db8::1".parse().expect("ip");
-        let v6b: IpAddr = "2001:db8::2".parse().expect("ip");
-        for _ in 0..3 {
-            assert_eq!(g.check_address(Some(v6a)), Ok(()));
-        }
-        assert!(g.check_address(Some(v6b)).is_err(), "same /64");
-        for _ in 0..5 {
-            assert_eq!(g.check_account(7), Ok(()));
-        }
+        assert_eq!(
+            g.check_account(7),
+            Ok(()),
+            "3 failures so far on the account"
+        );
+        let b = Some("10.0.0.2".parse().expect("ip"));
+        assert_eq!(g.check_address(b), Ok(()));
+        assert_eq!(g.failed(b, Some(7)), Ok(()));
+        assert_eq!(g.failed(b, Some(7)), Ok(()));
+        assert!(g.failed(b, Some(7)).is_err(), "6th failure on the account");
         assert!(g.check_account(7).is_err());
         assert_eq!(g.check_account(8), Ok(()));
+        let v6a = Some("2001:db8::1".parse().expect("ip"));
+        let v6b = Some("2001:db8::2".parse().expect("ip"));
+        for _ in 0..3 {
+            assert_eq!(g.failed(v6a, None), Ok(()));
+        }
+        assert!(g.failed(v6a, None).is_err());
+        assert!(g.check_address(v6b).is_err(), "same /64");
     }
 
     #[tokio::test]

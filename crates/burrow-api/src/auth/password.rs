@@ -83,7 +83,10 @@ mod tests {
         assert!(!verify_password("wrong", Some(&h)));
         assert!(!verify_password("correct horse", None));
         assert!(!verify_password("x", Some("not a phc string")));
-        assert!(!verify_password("burrow-dummy-password", None), "unknown user");
+        assert!(
+            !verify_password("burrow-dummy-password", None),
+            "unknown user"
+        );
         assert!(verify_password("burrow-dummy-password", Some(DUMMY_HASH)));
         let mut memory = Vec::new();
         assert!(verify_password_in(&mut memory, "correct horse", Some(&h)));

@@ -32,7 +32,7 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    // Per address first: an attacker's own throttle must not spend the account's quota.
+    // Per address first: an attacker's own failures must not spend the account's quota.
     state.login_guard.check_address(ip)?;
     let email = req.email.trim().to_ascii_lowercase();
     let user = state.store.user_by_email(&email).await?;
@@ -44,7 +44,10 @@ pub async fn login(
     let ok = state.login_guard.verify(req.password, phc).await?;
     let user = match (ok, user) {
         (true, Some(u)) => u,
-        _ => return Err(ApiError::Unauthorized("invalid email or password")),
+        (_, user) => {
+            state.login_guard.failed(ip, user.map(|u| u.id))?;
+            return Err(ApiError::Unauthorized("invalid email or password"));
+        }
     };
     let token = state
         .jwt
