@@ -120,7 +120,7 @@ fn strip_burrow_credentials(h: &mut HeaderMap, u: &Upstream<'_>) {
     let kept: Vec<HeaderValue> = h
         .get_all(AUTHORIZATION)
         .iter()
-        .filter(|v| !(consumed && is_bearer(v)) && !carries_issued(v, u.issued))
+        .filter(|v| !(carries_issued(v, u.issued) || (consumed && is_bearer(v))))
         .cloned()
         .collect();
     h.remove(AUTHORIZATION);
