@@ -236,3 +236,56 @@ async fn public_scheme_https_behind_a_proxy() {
         "{cookie}"
     );
 }
+
+/// Item 2: the API/UI may live on another domain than the tunnels (`api_origin`): its host is
+/// served by the API, and tunnel hosts send browsers there to log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_can_live_on_another_domain_than_the_tunnels() {
+    let s = TestStack::start_configured(Backend::Sqlite, |c| {
+        c.base_domain = "tunnels.test".into();
+        c.api_origin = Some("http://fleet.example.test".into());
+    })
+    .await
+    .expect("stack");
+    let http = client_from("127.0.0.1");
+    let r = http
+        .post(s.url("/api/v1/auth/login"))
+        .header("host", "fleet.example.test")
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::OK);
+    let admin = r.json::<Value>().await.expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    s.project_with_device(&admin, "SPLIT1")
+        .await
+        .expect("device");
+    let (status, t) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/reverse-tunnels/devices/SPLIT1/reverse-tunnels",
+            &admin,
+            Some(&json!({"name": "svc", "local_port": 8080, "require_auth": true})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let host = t["public_url"].as_str().expect("host").to_string();
+    assert!(host.ends_with(".tunnels.test"), "{host}");
+    let r = http
+        .get(s.url("/"))
+        .header("host", &host)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let to = r.headers()["location"].to_str().expect("ascii");
+    assert!(
+        to.starts_with("http://fleet.example.test/edge/authorize?host="),
+        "{to}"
+    );
+}
