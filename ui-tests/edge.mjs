@@ -9,6 +9,30 @@
 //   CHROMIUM the browser (default /usr/bin/chromium)
 // Prints one JSON line `RESULT {...}` for the Rust side to check. Bounded waits only.
 import { chromium } from 'playwright-core';
+import http from 'node:http';
+
+/** GET `url` on loopback (names under burrow.test resolve there), redirects not followed. */
+function rawGet(url, cookie) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: u.port,
+        path: u.pathname + u.search,
+        headers: { host: u.host, cookie, accept: 'text/html' },
+        timeout: 10000,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
+    req.end();
+  });
+}
 
 const env = (k, d) => {
   const v = process.env[k] ?? d;
@@ -99,6 +123,39 @@ try {
       return `error: ${e}`;
     }
   }, `${B}/submit`);
+
+  // Item 5, login CSRF: an attacker signs in in their own browser, keeps the callback link
+  // (code) instead of following it, and gets the victim's browser to open it. The code is
+  // bound to the attacker's state cookie: the victim is not signed in.
+  const attacker = await browser.newContext();
+  const apage = await attacker.newPage();
+  apage.setDefaultTimeout(15000);
+  await apage.goto(`${B}/page`);
+  await apage.waitForSelector('input[name=password]');
+  await apage.fill('input[name=email]', EMAIL);
+  await apage.fill('input[name=password]', PASSWORD);
+  await Promise.all([apage.waitForURL(`${B}/page`), apage.click('button[type=submit]')]);
+  // Signed in on the API host; now a fresh login to B, stopped before the callback (plain
+  // HTTP from here, with the attacker's cookies: the link is what they would send around).
+  const jar = await attacker.cookies();
+  const cookieFor = (url) =>
+    jar
+      .filter((c) => new URL(url).hostname === c.domain.replace(/^\./, ''))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+  const toAuthorize = await rawGet(`${B}/page`, '');
+  const authorize = toAuthorize.headers.location;
+  const toCallback = await rawGet(authorize, cookieFor(authorize));
+  const link = toCallback.headers.location;
+  result.csrf_link = Boolean(link && link.includes('/__burrow/callback?code='));
+  const victim = await browser.newContext();
+  const vpage = await victim.newPage();
+  vpage.setDefaultTimeout(15000);
+  await vpage.goto(`${B}/page`); // the victim's browser has its own login state
+  const answer = await vpage.goto(link);
+  result.csrf_status = answer.status();
+  await vpage.goto(`${B}/page`);
+  result.csrf_victim_signed_in = new URL(vpage.url()).host === new URL(B).host;
 } finally {
   await browser.close();
 }

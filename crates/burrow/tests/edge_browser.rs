@@ -1,7 +1,8 @@
 //! Edge hardening in headless Chromium (issue 19, items 2, 3 and 5): a real server whose
 //! tunnels live under `burrow.test`, two devices behind real tunnels (A public, the attacker's;
-//! B `require_auth`), and `ui-tests/edge.mjs` driving the browser: the login handoff, a
-//! device's domain-wide cookie, a WebSocket and a form post from A's page to B.
+//! B `require_auth`), and `ui-tests/edge.mjs` driving the browser: the login handoff, a login
+//! link minted in an attacker's browser opened in the victim's, a device's domain-wide cookie,
+//! a WebSocket and a post from A's page to B.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `ui-tests/node_modules` (`scripts/test` installs
 //! them); fails, saying so, when one is missing.
@@ -98,7 +99,7 @@ async fn device_a() -> std::net::SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tunnel_page_cannot_reach_another_tunnel_with_its_cookie() {
+async fn tunnels_are_isolated_and_logins_bound_in_chromium() {
     let ui = ui_dir();
     assert!(
         std::process::Command::new("node")
@@ -130,7 +131,9 @@ async fn a_tunnel_page_cannot_reach_another_tunnel_with_its_cookie() {
         .await
         .expect("tunnel A");
     let svc_b = device_b(seen.clone()).await;
-    s.project_with_device(&admin, "VICTIM1").await.expect("device B");
+    s.project_with_device(&admin, "VICTIM1")
+        .await
+        .expect("device B");
     let (status, b) = s
         .call(
             reqwest::Method::POST,
@@ -177,17 +180,35 @@ async fn a_tunnel_page_cannot_reach_another_tunnel_with_its_cookie() {
     // Item 5: the handoff works in a browser (state cookie, form, code, callback).
     assert_eq!(result["logged_in"], true, "{result}");
     assert_eq!(result["own_ws"], "open", "B's own page: {result}");
+    // Item 5: a callback link minted in the attacker's browser does not sign the victim in.
+    assert_eq!(result["csrf_link"], true, "{result}");
+    assert_eq!(result["csrf_status"], 400, "{result}");
+    assert_eq!(result["csrf_victim_signed_in"], false, "{result}");
     // Item 3: A's domain-wide cookie stayed on A.
     assert!(
-        result["a_cookies"].as_str().unwrap_or("").contains("planted=1"),
+        result["a_cookies"]
+            .as_str()
+            .unwrap_or("")
+            .contains("planted=1"),
         "{result}"
     );
     assert!(
-        !result["b_saw_cookie"].as_str().unwrap_or("").contains("planted"),
+        !result["b_saw_cookie"]
+            .as_str()
+            .unwrap_or("")
+            .contains("planted"),
         "A's cookie reached B: {result}"
     );
     // Item 2: neither the WebSocket nor the post from A's page reached B's device.
     assert_ne!(result["cross_ws"], "open", "{result}");
-    assert_eq!(seen.ws_opened.load(Ordering::SeqCst), 1, "only B's own socket");
-    assert_eq!(seen.submits.load(Ordering::SeqCst), 0, "the cross-site post");
+    assert_eq!(
+        seen.ws_opened.load(Ordering::SeqCst),
+        1,
+        "only B's own socket"
+    );
+    assert_eq!(
+        seen.submits.load(Ordering::SeqCst),
+        0,
+        "the cross-site post"
+    );
 }
