@@ -19,8 +19,8 @@ use axum::Router;
 use burrow_store::{Store, User};
 
 pub use auth::{
-    client_key, hash_password, verify_password, Claims, ClientIp, JwtKeys, LoginGuard, LoginLimits,
-    LoginRefused,
+    client_key, hash_password, issued_after, revoke_sessions, sessions_valid_after,
+    verify_password, Claims, ClientIp, JwtKeys, LoginGuard, LoginLimits, LoginRefused,
 };
 pub use error::{retry_after_secs, ApiError, ApiResult};
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
@@ -78,7 +78,12 @@ impl AppState {
         let Ok(id) = claims.sub.parse::<i64>() else {
             return Ok(None);
         };
-        Ok(self.store.user_by_id(id).await?)
+        let Some(user) = self.store.user_by_id(id).await? else {
+            return Ok(None);
+        };
+        // Signed out everywhere after this token was issued?
+        let after = sessions_valid_after(self.store.as_ref(), id).await?;
+        Ok(issued_after(claims.iat, after).then_some(user))
     }
 }
 

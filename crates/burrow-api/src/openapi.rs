@@ -12,6 +12,7 @@ use crate::routes::*;
     paths(
         crate::routes::auth::login,
         crate::routes::auth::me,
+        crate::routes::auth::logout_all,
         crate::routes::users::create,
         crate::routes::users::list,
         crate::routes::projects::create,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use burrow_api::JwtKeys;
+use burrow_api::{issued_after, sessions_valid_after, JwtKeys};
 use burrow_store::{Store, StoreError};
 use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Response, StatusCode};
@@ -41,7 +41,8 @@ pub struct Auth {
     jwt: JwtKeys,
     pub key: SessionKey,
     pub codes: CodeStore,
-    users: TtlCache<i64, Option<String>>,
+    /// Email and "signed out everywhere" time of a user (`None`: no such user).
+    users: TtlCache<i64, Option<(String, Option<i64>)>>,
     members: TtlCache<(i64, i64), bool>,
     pub session_ttl: Duration,
     pub https: bool,
@@ -84,14 +85,32 @@ impl Auth {
         }
     }
 
-    /// The email of user `id`, `None` if there is no such user (any more).
-    pub async fn user_email(&self, id: i64) -> Result<Option<String>, StoreError> {
-        if let Some(hit) = self.users.get(&id) {
-            return Ok(hit);
-        }
-        let email = self.store.user_by_id(id).await?.map(|u| u.email);
-        self.users.insert(id, email.clone());
-        Ok(email)
+    /// The email of user `id` if there is such a user (still) and a credential of theirs
+    /// issued at `issued_at` has not been revoked by "sign out everywhere".
+    pub async fn user_email(&self, id: i64, issued_at: i64) -> Result<Option<String>, StoreError> {
+        let state = match self.users.get(&id) {
+            Some(hit) => hit,
+            None => {
+                let state = match self.store.user_by_id(id).await? {
+                    Some(u) => Some((
+                        u.email,
+                        sessions_valid_after(self.store.as_ref(), id).await?,
+                    )),
+                    None => None,
+                };
+                self.users.insert(id, state.clone());
+                state
+            }
+        };
+        Ok(state
+            .filter(|(_, after)| issued_after(issued_at, *after))
+            .map(|(email, _)| email))
+    }
+
+    /// When a session cookie expiring at `exp` was issued.
+    pub fn cookie_issued_at(&self, exp: i64) -> i64 {
+        let ttl = i64::try_from(self.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        exp.saturating_sub(ttl)
     }
 
     /// Member of the device's project and, if the tunnel lists users, one of them.
@@ -124,12 +143,16 @@ impl Auth {
         let token = value.to_str().map_err(|_| Denied::BadToken)?[7..].trim();
         let claims = self.jwt.verify(token).ok_or(Denied::BadToken)?;
         let id: i64 = claims.sub.parse().map_err(|_| Denied::BadToken)?;
-        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        let email = self
+            .user_email(id, claims.iat)
+            .await
+            .map_err(|_| Denied::Store)?;
         let email = email.ok_or(Denied::BadToken)?;
         Ok(Some(EdgeUser {
             id,
             email,
             via_bearer: true,
+            issued_at: claims.iat,
         }))
     }
 
@@ -167,17 +190,22 @@ impl Auth {
         headers: &HeaderMap,
     ) -> Result<Option<EdgeUser>, Denied> {
         let now = now_unix();
-        let Some(id) = cookie_values(headers, session_cookie_name(self.https))
+        let Some((id, exp)) = cookie_values(headers, session_cookie_name(self.https))
             .into_iter()
-            .find_map(|v| self.key.verify(v, &host.name, now))
+            .find_map(|v| self.key.verify_exp(v, &host.name, now))
         else {
             return Ok(None);
         };
-        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        let issued_at = self.cookie_issued_at(exp);
+        let email = self
+            .user_email(id, issued_at)
+            .await
+            .map_err(|_| Denied::Store)?;
         Ok(email.map(|email| EdgeUser {
             id,
             email,
             via_bearer: false,
+            issued_at,
         }))
     }
 

@@ -122,8 +122,9 @@ async fn authorize_get(
     let now = now_unix();
     let mut user = None;
     for v in cookie_values(&headers, login_cookie(edge.config.https).0) {
-        if let Some(id) = edge.auth.key.verify(v, API_SCOPE, now) {
-            if let Ok(Some(_)) = edge.auth.user_email(id).await {
+        if let Some((id, exp)) = edge.auth.key.verify_exp(v, API_SCOPE, now) {
+            let issued_at = edge.auth.cookie_issued_at(exp);
+            if let Ok(Some(_)) = edge.auth.user_email(id, issued_at).await {
                 user = Some(id);
                 break;
             }

@@ -124,9 +124,10 @@ impl Edge {
 
     /// Whether a long-lived connection opened on tunnel host `name` (by `user_id`, `None` on a
     /// public tunnel) is still allowed: the tunnel still exists and is enabled, and — if it
-    /// requires auth now — the user still exists, is a member and is listed. Lookups go
+    /// requires auth now — the user still exists, has not signed out everywhere since their
+    /// credential was issued, is a member and is listed. Lookups go
     /// through the same short caches as requests; a store error keeps the connection.
-    pub(crate) async fn still_allowed(&self, name: &str, user_id: Option<i64>) -> bool {
+    pub(crate) async fn still_allowed(&self, name: &str, user: Option<(i64, i64)>) -> bool {
         let route = match self.routes.resolve(name).await {
             Ok(Some(r)) if r.tunnel.is_enabled => r,
             Ok(_) => return false,
@@ -135,10 +136,10 @@ impl Edge {
         if !route.tunnel.require_auth {
             return true;
         }
-        let Some(id) = user_id else {
+        let Some((id, issued_at)) = user else {
             return false;
         };
-        match self.auth.user_email(id).await {
+        match self.auth.user_email(id, issued_at).await {
             Ok(Some(_)) => {}
             Ok(None) => return false,
             Err(_) => return true,
@@ -283,7 +284,7 @@ impl Edge {
             recheck: Recheck {
                 edge: self.clone(),
                 host: host.name.clone(),
-                user_id: user.as_ref().map(|u| u.id),
+                user: user.as_ref().map(|u| (u.id, u.issued_at)),
             },
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),

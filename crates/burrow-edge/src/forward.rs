@@ -29,17 +29,18 @@ pub struct Client<'a> {
 }
 
 /// What a WebSocket pipe re-checks every `access_recheck`: whether its user may still use
-/// the tunnel (removed from the project or from `allowed_user_ids`, tunnel disabled, deleted
-/// or made private). A pipe no longer allowed is closed.
+/// the tunnel (removed from the project or from `allowed_user_ids`, signed out everywhere,
+/// tunnel disabled, deleted or made private). A pipe no longer allowed is closed.
 pub struct Recheck {
     pub edge: std::sync::Arc<Edge>,
     pub host: String,
-    pub user_id: Option<i64>,
+    /// The user and when their credential was issued (`None` on a public tunnel).
+    pub user: Option<(i64, i64)>,
 }
 
 impl Recheck {
     async fn allowed(&self) -> bool {
-        self.edge.still_allowed(&self.host, self.user_id).await
+        self.edge.still_allowed(&self.host, self.user).await
     }
 }
 

@@ -35,6 +35,8 @@ pub struct EdgeUser {
     pub email: String,
     /// The user came with `Authorization: Bearer` (the edge consumed it: not forwarded).
     pub via_bearer: bool,
+    /// When the credential was issued (Unix seconds): "sign out everywhere" ends it.
+    pub issued_at: i64,
 }
 
 pub struct Upstream<'a> {
@@ -259,6 +261,7 @@ mod tests {
             id: 5,
             email: "u@x.y".into(),
             via_bearer: true,
+            issued_at: 0,
         };
         let u = Upstream {
             authority: "a.localhost:8080",

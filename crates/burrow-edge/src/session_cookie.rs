@@ -113,7 +113,13 @@ impl SessionKey {
     }
 
     /// The user id of a valid, unexpired session for `host` (constant-time MAC check).
+    #[cfg(test)]
     pub fn verify(&self, value: &str, host: &str, now: i64) -> Option<i64> {
+        self.verify_exp(value, host, now).map(|(id, _)| id)
+    }
+
+    /// [`SessionKey::verify`], with the session's expiry time.
+    pub fn verify_exp(&self, value: &str, host: &str, now: i64) -> Option<(i64, i64)> {
         let mut parts = value.split('.');
         let (v, uid, exp, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if v != "v1" || parts.next().is_some() {
@@ -123,7 +129,7 @@ impl SessionKey {
         let exp: i64 = exp.parse().ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(user_id, host, exp).verify_slice(&tag).ok()?;
-        (exp > now).then_some(user_id)
+        (exp > now).then_some((user_id, exp))
     }
 }
 

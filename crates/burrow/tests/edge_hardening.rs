@@ -289,3 +289,168 @@ async fn the_api_can_live_on_another_domain_than_the_tunnels() {
         "{to}"
     );
 }
+
+/// A device service with a WebSocket echo at `/ws`.
+async fn ws_echo_service() -> SocketAddr {
+    use axum::extract::ws::WebSocketUpgrade;
+    let app = axum::Router::new().route(
+        "/ws",
+        get(|ws: WebSocketUpgrade| async move {
+            ws.on_upgrade(|mut socket| async move {
+                while let Some(Ok(m)) = socket.recv().await {
+                    if socket.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }),
+    );
+    serve_local(app).await.expect("service")
+}
+
+/// Item 7: "sign out everywhere" ends the user's API tokens, tunnel sessions and open
+/// WebSockets (within 5 s); a fresh login works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_everywhere_ends_tokens_sessions_and_websockets() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let s = TestStack::start(Backend::Sqlite).await.expect("stack");
+    let admin = s.admin_token().await.expect("login");
+    let svc = ws_echo_service().await;
+    s.project_with_device(&admin, "SIGNOUT1")
+        .await
+        .expect("device");
+    let (status, t) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/reverse-tunnels/devices/SIGNOUT1/reverse-tunnels",
+            &admin,
+            Some(&json!({"name": "svc", "local_port": svc.port(), "require_auth": true})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let _peer = s
+        .connect_destination(t["tunnel_id"].as_str().expect("tunnel_id"), svc)
+        .await
+        .expect("device connected");
+    let host = t["public_url"].as_str().expect("host").to_string();
+    let authority = format!("{host}:{}", s.addr.port());
+
+    // A browser session on the tunnel host, through the handoff.
+    let state = "signout-state-0123456789abcdef";
+    let r = s
+        .http
+        .post(s.url(&format!(
+            "/edge/authorize?host={authority}&return=%2F&state={state}"
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(r.status(), StatusCode::OK);
+    let link = r.json::<Value>().await.expect("json")["redirect"]
+        .as_str()
+        .expect("redirect")
+        .to_string();
+    let callback = link
+        .split_once(&authority)
+        .expect("back to the tunnel")
+        .1
+        .to_string();
+    let http = client_from("127.0.0.1");
+    let r = http
+        .get(s.url(&callback))
+        .header("host", &authority)
+        .header("cookie", format!("__burrow_state={state}"))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let session = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let page = |cookie: String| {
+        http.get(s.url("/ws"))
+            .header("host", &authority)
+            .header("accept", "application/json")
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_ne!(page(session.clone()).await.expect("get").status(), 401);
+
+    // An open WebSocket with that session.
+    let mut req = format!("ws://{authority}/ws")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut()
+        .insert("cookie", session.parse().expect("cookie"));
+    req.headers_mut().insert(
+        "origin",
+        format!("http://{authority}").parse().expect("origin"),
+    );
+    let stream = tokio::net::TcpStream::connect(s.addr).await.expect("tcp");
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream)
+        .await
+        .expect("websocket");
+    ws.send(Message::text("hi")).await.expect("send");
+    let echo = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    assert!(matches!(echo, Ok(Some(Ok(_)))), "{echo:?}");
+
+    let r = s
+        .http
+        .post(s.url("/api/v1/auth/logout-all"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("logout-all");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let (status, _) = s
+        .call(reqwest::Method::GET, "/api/v1/auth/me", &admin, None)
+        .await
+        .expect("me");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the API token is revoked");
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(m)) if m.is_close() => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the WebSocket is still open after 5 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let r = page(session).await.expect("get");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the tunnel session is revoked"
+    );
+
+    // Signing in again works (tokens of the revocation's own second are revoked too).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let fresh = s.admin_token().await.expect("login");
+        let (status, _) = s
+            .call(reqwest::Method::GET, "/api/v1/auth/me", &fresh, None)
+            .await
+            .expect("me");
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a fresh login never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

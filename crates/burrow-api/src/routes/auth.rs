@@ -3,7 +3,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthUser, ClientIp};
+use crate::auth::{revoke_sessions, AuthUser, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::routes::UserResponse;
@@ -58,6 +58,24 @@ pub async fn login(
         token_type: "bearer",
         expires_in: state.jwt.ttl().num_seconds(),
     }))
+}
+
+/// Sign out everywhere: every token and edge session issued to the caller until now stops
+/// working (API tokens, tunnel sessions, open WebSockets within seconds).
+#[utoipa::path(post, path = "/api/v1/auth/logout-all",
+    responses((status = 204, description = "signed out everywhere")),
+    security(("bearer" = [])))]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<axum::http::StatusCode> {
+    revoke_sessions(
+        state.store.as_ref(),
+        user.id,
+        chrono::Utc::now().timestamp(),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The user the bearer token belongs to.
