@@ -13,8 +13,7 @@ use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::cache::TtlCache;
-use crate::codes::CodeStore;
-use crate::codes::{new_state, valid_state};
+use crate::codes::{new_state, valid_state, CodeStore};
 use crate::headers::{is_bearer, EdgeUser};
 use crate::host::HostInfo;
 use crate::pages::{error_page, redirect, EdgeError};
