@@ -16,32 +16,17 @@ use crate::edge::Edge;
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
 use crate::pool::Sender;
+use crate::recheck::{Recheck, Revocable};
 use crate::route::Route;
 use crate::upstream::{classify, Target};
 
 pub struct Client<'a> {
     pub authority: &'a str,
     pub peer: IpAddr,
-    /// Re-checks access while an upgraded connection stays open.
+    /// Re-checks access while a WebSocket or a streaming response stays open.
     pub recheck: Recheck,
     pub user: Option<&'a EdgeUser>,
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// What a WebSocket pipe re-checks every `access_recheck`: whether its user may still use
-/// the tunnel (removed from the project or from `allowed_user_ids`, signed out everywhere,
-/// tunnel disabled, deleted or made private). A pipe no longer allowed is closed.
-pub struct Recheck {
-    pub edge: std::sync::Arc<Edge>,
-    pub host: String,
-    /// The user and when their credential was issued (`None` on a public tunnel).
-    pub user: Option<(i64, i64)>,
-}
-
-impl Recheck {
-    async fn allowed(&self) -> bool {
-        self.edge.still_allowed(&self.host, self.user).await
-    }
 }
 
 fn uses_tls(protocol: &str) -> Option<bool> {
@@ -123,7 +108,7 @@ pub async fn forward(
     if let Some(mut sender) = edge.pool.take(tunnel_id) {
         if let Some(req) = up.take() {
             match sender.try_send_request(req).await {
-                Ok(resp) => return finish(edge, tunnel_id, sender, resp),
+                Ok(resp) => return finish(edge, tunnel_id, sender, resp, client.recheck),
                 Err(mut e) => {
                     up = e.take_message();
                     let failure = classify(e.error());
@@ -137,7 +122,7 @@ pub async fn forward(
     let up = up.unwrap_or_else(|| build(Body::empty()));
     let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
     let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
-    finish(edge, tunnel_id, sender, resp)
+    finish(edge, tunnel_id, sender, resp, client.recheck)
 }
 
 fn finish(
@@ -145,6 +130,7 @@ fn finish(
     tunnel_id: &str,
     sender: Sender,
     resp: Response<hyper::body::Incoming>,
+    recheck: Recheck,
 ) -> Result<Response<Body>, EdgeError> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(EdgeError::BadGateway(
@@ -154,7 +140,10 @@ fn finish(
     edge.pool.park_when_ready(tunnel_id.to_string(), sender);
     let (mut parts, body) = resp.into_parts();
     headers::to_client(&mut parts.headers, false);
-    Ok(Response::from_parts(parts, Body::new(body)))
+    Ok(Response::from_parts(
+        parts,
+        Body::new(Revocable::new(body, recheck)),
+    ))
 }
 
 /// 101 from the service: answer 101 to the client and pipe bytes between the two upgraded
@@ -167,9 +156,10 @@ fn switch_or_pass(
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = resp.into_parts();
         headers::to_client(&mut parts.headers, false);
-        return Response::from_parts(parts, Body::new(body));
+        return Response::from_parts(parts, Body::new(Revocable::new(body, recheck)));
     }
     let upstream = hyper::upgrade::on(&mut resp);
+    let revoked = recheck.watch();
     tokio::spawn(async move {
         let (c, u) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
@@ -181,25 +171,14 @@ fn switch_or_pass(
         let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
         // The tunnel side carries the idle timeout, which ends a silent pipe.
         let pipe = tokio::io::copy_bidirectional(&mut c, &mut u);
-        tokio::pin!(pipe);
-        let mut tick = tokio::time::interval(recheck.edge.config.access_recheck);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                ended = &mut pipe => {
-                    if let Err(e) = ended {
-                        tracing::debug!(error = %e, "edge: websocket pipe ended");
-                    }
-                    return;
-                }
-                _ = tick.tick() => {
-                    if !recheck.allowed().await {
-                        tracing::debug!(host = %recheck.host, "edge: access revoked, websocket closed");
-                        return;
-                    }
+        tokio::select! {
+            ended = pipe => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "edge: websocket pipe ended");
                 }
             }
+            // Access revoked: dropping both ends closes the pipe.
+            Ok(()) = revoked => {}
         }
     });
     let (mut parts, _) = resp.into_parts();

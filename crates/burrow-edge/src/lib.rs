@@ -25,6 +25,7 @@ mod login;
 mod origin;
 mod pages;
 mod pool;
+mod recheck;
 mod redirect;
 mod route;
 mod session_cookie;

@@ -483,3 +483,48 @@ async fn open_websockets_close_when_access_is_taken_away() {
     let echo = tokio::time::timeout(Duration::from_secs(5), owner.next()).await;
     assert!(matches!(echo, Ok(Some(Ok(_)))), "the owner stays: {echo:?}");
 }
+
+/// Item 7: a response still streaming (SSE) is cut within 5 s once its user loses access.
+#[tokio::test]
+async fn streaming_responses_end_when_access_is_taken_away() {
+    use http_body_util::BodyExt;
+    let w = world().await;
+    let svc = http_service(false).await;
+    let id = w.tunnel("stream", "http", true, vec![]).await;
+    w.dialer.set("t-stream", Dest::Tcp(svc.addr));
+    let req = get("stream.localhost", "/sse")
+        .header("authorization", format!("Bearer {}", w.token(&w.member)))
+        .body(empty())
+        .unwrap();
+    let resp = send(w.addr, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    svc.sse.send("data: one\n\n".into()).unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("first event in time");
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
+    w.store
+        .update_reverse_tunnel(
+            id,
+            burrow_store::ReverseTunnelPatch {
+                allowed_user_ids: Some(vec![w.owner.0]),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match body.frame().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream is still open after 5 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
