@@ -1,13 +1,14 @@
 //! The API-host half of the browser login handoff.
 //!
-//! - `GET /edge/authorize?host=H&return=R&state=S`: with the API-host edge-login cookie, checks that the
-//!   user may use tunnel host `H`, mints a one-time code and redirects to
-//!   `<scheme>://H/__burrow/callback?code=..&return=R`; without it, redirects to the login page
-//!   with `next=/edge/authorize?...`.
-//! - `POST /edge/authorize?host=H&return=R` with `Authorization: Bearer`: the same check,
-//!   answers `{"redirect": url}` (for the UI, which holds the JWT).
+//! - `GET /edge/authorize?host=H&return=R&state=S`: with the API-host edge-login cookie,
+//!   checks that the user may use tunnel host `H`, mints a one-time code and redirects to
+//!   `<scheme>://H[:public port]/__burrow/callback?code=..&return=R`; without it, redirects to
+//!   the login page with `next=/edge/authorize?...`.
+//! - `POST /edge/authorize?host=H&return=R&state=S` with `Authorization: Bearer`: the same
+//!   check, answers `{"redirect": url}` (for a UI that holds the JWT).
 //! - `POST /edge/session` with `Authorization: Bearer`: sets the edge-login cookie (host-only,
-//!   `Path=/edge`, `HttpOnly`, `SameSite=Lax`); `DELETE /edge/session` clears it.
+//!   `Path=/edge`, or `__Host-` and `Path=/` over HTTPS, `HttpOnly`, `SameSite=Lax`);
+//!   `DELETE /edge/session` clears it.
 //!
 //! - `GET/POST /edge/login`: a minimal built-in login form (see `login.rs`), for when the UI's
 //!   login page does not call `POST /edge/session`.
