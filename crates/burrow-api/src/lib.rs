@@ -19,8 +19,9 @@ use axum::Router;
 use burrow_store::{Store, User};
 
 pub use auth::{
-    client_key, hash_password, issued_after, revoke_sessions, sessions_valid_after,
-    verify_password, Claims, ClientIp, JwtKeys, LoginGuard, LoginLimits, LoginRefused,
+    client_key, forwarded_client, hash_password, issued_after, revoke_sessions,
+    sessions_valid_after, verify_password, Claims, ClientIp, ForwardedClient, JwtKeys, LoginGuard,
+    LoginLimits, LoginRefused,
 };
 pub use error::{retry_after_secs, ApiError, ApiResult};
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};

@@ -61,6 +61,9 @@ pub struct EdgeConfig {
     /// How often an open WebSocket re-checks that its user may still use the tunnel (closed
     /// within this plus `lookup_cache_ttl` after access is taken away).
     pub access_recheck: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (login throttling, what the device is
+    /// told); any other peer is the client itself.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for EdgeConfig {
@@ -88,6 +91,7 @@ impl Default for EdgeConfig {
             login_guard: None,
             public_port: None,
             access_recheck: Duration::from_secs(2),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -119,6 +123,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("access_log_capacity", &self.access_log_capacity)
             .field("public_port", &self.public_port)
             .field("access_recheck", &self.access_recheck)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

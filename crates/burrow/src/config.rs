@@ -34,7 +34,8 @@ pub struct Config {
     /// Region and account id that appear in tunnel ARNs.
     pub region: String,
     pub account_id: String,
-    /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`.
+    /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`, and whose
+    /// `X-Forwarded-For` names the client on the main port (login throttling, the edge).
     pub trusted_proxies: Vec<IpAddr>,
     /// Production: the wildcard certificate (`*.<base_domain>` and `<base_domain>`) and its
     /// key, PEM. With both set, `listen` serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN); the

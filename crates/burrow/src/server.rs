@@ -211,6 +211,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             login_url: format!("{}/edge/login", config.api_origin(addr.port())),
             public_port: config.public_port(addr.port()),
             login_guard: Some(login_guard),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..EdgeConfig::default()
         },
     );

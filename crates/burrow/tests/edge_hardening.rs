@@ -454,3 +454,51 @@ async fn signing_out_everywhere_ends_tokens_sessions_and_websockets() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Item 1 behind a proxy: with the proxy in `trusted_proxies`, logins are throttled per client
+/// it forwards for (`X-Forwarded-For`), so one attacker does not lock out everyone behind the
+/// proxy; from an untrusted peer the header changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_logins_are_throttled_per_forwarded_client() {
+    let s = TestStack::start_configured(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.5".parse().expect("ip")];
+    })
+    .await
+    .expect("stack");
+    let url = s.url("/api/v1/auth/login");
+    let login = |http: &reqwest::Client, email: &str, xff: &str, pw: &str| {
+        http.post(url.clone())
+            .header("x-forwarded-for", xff)
+            .json(&json!({"email": email, "password": pw}))
+            .send()
+    };
+    let proxy = client_from("127.0.0.5");
+    for _ in 0..30 {
+        let r = login(&proxy, ADMIN_EMAIL, "198.51.100.1, 203.0.113.9", "wrong");
+        assert_eq!(r.await.expect("login").status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&proxy, ADMIN_EMAIL, "203.0.113.9", "wrong").await;
+    assert_eq!(
+        r.expect("login").status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker"
+    );
+    let r = login(&proxy, ADMIN_EMAIL, "203.0.113.10", ADMIN_PASSWORD).await;
+    assert_eq!(
+        r.expect("login").status(),
+        StatusCode::OK,
+        "another client behind it"
+    );
+
+    // An untrusted peer cannot pick its own address with the header (an unknown account,
+    // so that only the address counts).
+    let untrusted = client_from("127.0.0.6");
+    let nobody = "nobody@example.test";
+    for i in 0..30 {
+        let xff = if i % 2 == 0 { "192.0.2.1" } else { "192.0.2.2" };
+        let r = login(&untrusted, nobody, xff, "wrong").await;
+        assert_eq!(r.expect("login").status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&untrusted, nobody, "192.0.2.3", "wrong").await;
+    assert_eq!(r.expect("login").status(), StatusCode::TOO_MANY_REQUESTS);
+}

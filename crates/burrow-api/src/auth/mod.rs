@@ -6,7 +6,7 @@ mod login_guard;
 mod password;
 mod revocation;
 
-pub use extract::{AdminUser, AuthUser, ClientIp};
+pub use extract::{forwarded_client, AdminUser, AuthUser, ClientIp, ForwardedClient};
 pub use jwt::{Claims, JwtKeys};
 pub use login_guard::{client_key, LoginGuard, LoginLimits, LoginRefused};
 pub use password::{hash_password, verify_password};
