@@ -135,6 +135,8 @@ impl TestStack {
             tls_key: None,
             http_redirect_listen: None,
             api_origin: None,
+            public_scheme: None,
+            device_conns_per_address: 1024,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
