@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::device_url::{DeviceUrl, DeviceUrls};
-use crate::enrollment::{EnrollRequest, EnrollResponse};
+use crate::enrollment::{DeviceCaResponse, EnrollRequest, EnrollResponse};
 use crate::fingerprint::CaFingerprint;
 use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::identity::identity_from_der;
@@ -201,8 +201,9 @@ async fn check_pin_first(
         // An older server without the route: the answer's CA is still checked below.
         return Ok(());
     }
-    let pem = resp.text().await.context("reading the device CA")?;
-    let ca = first_der(&pem).context("the server's device CA")?;
+    let answer: DeviceCaResponse = resp.json().await.context("reading the device CA")?;
+    // The certificate itself is hashed: the `sha256` field is only for people.
+    let ca = first_der(&answer.ca).context("the server's device CA")?;
     check_pin(&ca, pin)
 }
 

@@ -187,18 +187,27 @@ pub(crate) async fn enroll(
     .into_response()
 }
 
-/// `GET /api/v1/devices/ca`: the device CA certificate, PEM.
+/// The device CA, public: what an agent checks its `--ca-sha256` pin against before it
+/// spends its one-time token.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct DeviceCaResponse {
+    /// The device CA certificate, PEM.
+    pub ca: String,
+    /// SHA-256 of its DER, hex: what enrollment commands pin with `--ca-sha256`.
+    pub sha256: String,
+}
+
+/// `GET /api/v1/devices/ca`.
 #[utoipa::path(get, path = "/api/v1/devices/ca", operation_id = "device_ca_certificate",
     tag = "device-agent",
-    responses((status = 200, description = "the device CA certificate (PEM); its SHA-256 is \
-        what enrollment commands pin with --ca-sha256", body = String,
-        content_type = "application/x-pem-file")))]
-pub(crate) async fn ca_certificate(State(state): State<DeviceState>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
-        state.inner.ca.ca_pem().to_string(),
-    )
-        .into_response()
+    responses((status = 200, description = "the device CA certificate and its fingerprint",
+        body = DeviceCaResponse)))]
+pub(crate) async fn ca_certificate(State(state): State<DeviceState>) -> Json<DeviceCaResponse> {
+    let ca = &state.inner.ca;
+    Json(DeviceCaResponse {
+        ca: ca.ca_pem().to_string(),
+        sha256: ca.fingerprint().to_string(),
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {

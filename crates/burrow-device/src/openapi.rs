@@ -4,7 +4,7 @@ use utoipa::openapi::security::SecurityScheme;
 use utoipa::{Modify, OpenApi};
 
 use crate::config_endpoint::{DeviceConfigResponse, TunnelConfig};
-use crate::enrollment::{EnrollRequest, EnrollResponse};
+use crate::enrollment::{DeviceCaResponse, EnrollRequest, EnrollResponse};
 
 /// The name of the client-certificate security scheme of the config endpoint.
 pub const DEVICE_CERTIFICATE: &str = "device_certificate";
@@ -16,7 +16,7 @@ pub const DEVICE_CERTIFICATE: &str = "device_certificate";
         crate::enrollment::ca_certificate,
         crate::config_endpoint::get_config
     ),
-    components(schemas(EnrollRequest, EnrollResponse, DeviceConfigResponse, TunnelConfig)),
+    components(schemas(EnrollRequest, EnrollResponse, DeviceCaResponse, DeviceConfigResponse, TunnelConfig)),
     tags((name = "device-agent", description = "What device agents call: enrollment, and \
         their tunnel configuration on the device listener")),
     modifiers(&DeviceCertificate)

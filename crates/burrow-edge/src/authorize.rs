@@ -58,6 +58,15 @@ struct AuthorizeQuery {
     /// Where to land on the tunnel host: a path (default `/`).
     #[param(example = "/")]
     r#return: Option<String>,
+    /// The login state the tunnel host gave the browser (its state cookie there): the code
+    /// minted here works only together with that cookie.
+    #[param(
+        example = "q2V0b3b1cnJvdy1sb2dpbi1zdGF0ZQ",
+        pattern = r"^[A-Za-z0-9_-]{16,128}$",
+        min_length = 16,
+        max_length = 128
+    )]
+    state: String,
 }
 
 /// Where to send the browser: the tunnel's callback with a one-time code.
@@ -136,7 +145,7 @@ async fn grant(edge: &Edge, t: &Target, user_id: i64) -> Result<String, EdgeErro
     responses(
         (status = 302, description = "to the tunnel's callback (signed in) or to the login page",
             headers(("location" = String, description = "where to go next"))),
-        (status = 400, description = "host or return is not valid", content(
+        (status = 400, description = "host, return or state is not valid", content(
             (burrow_api::ErrorBody = "application/json"), ("text/html"))),
         (status = 403, description = "the user may not use this tunnel", content(
             (burrow_api::ErrorBody = "application/json"), ("text/html"))),
@@ -206,7 +215,7 @@ fn denied(d: Denied) -> Response<Body> {
     responses(
         (status = 200, description = "the tunnel's callback URL with a one-time code",
             body = AuthorizeRedirect),
-        (status = 400, description = "host or return is not valid"),
+        (status = 400, description = "host, return or state is not valid"),
         (status = 403, description = "the user may not use this tunnel"),
         (status = 404, description = "no enabled tunnel at this host"),
         (status = 503, description = "temporarily unavailable")),

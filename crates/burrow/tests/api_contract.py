@@ -79,6 +79,12 @@ warnings = {{ fail-on = {json.dumps([w for w in FAIL_ON_WARNINGS if w != "missin
 include-operation-id = "get_device"
 checks = { use_after_free = { enabled = false } }
 """
+    # Signing out everywhere voids the caller's tokens: a user of its own does it.
+    leaver = "" if "BURROW_LOGOUT_TOKEN" not in os.environ else f"""
+[[operations]]
+include-operation-id = "logout_all"
+headers = {{ Authorization = {toml_string("Bearer " + os.environ["BURROW_LOGOUT_TOKEN"])} }}
+"""
     return f"""
 headers = {{ Authorization = {toml_string("Bearer " + TOKEN)} }}
 workers = 1
@@ -100,6 +106,7 @@ fail-on = {json.dumps(FAIL_ON_WARNINGS)}
 {device}
 {one_time}
 {recreatable}
+{leaver}
 """
 
 

@@ -92,10 +92,14 @@ async fn schemathesis_finds_no_contract_violation() {
         .expect("enrollment token");
     let dir = tempfile::tempdir().expect("tempdir");
     stack.enroll_agent(token, dir.path()).await.expect("enroll");
+    // Sign-out-everywhere voids the caller's tokens: the fuzzer calls it as a user of its
+    // own, so that the administrator's token stays good for every other operation.
+    let (_, leaver) = stack.user("signs-out@test.local").await.expect("user");
     let file = |name: &str| dir.path().join(name).display().to_string();
     let env = [
         ("BURROW_API_URL", stack.url("")),
         ("BURROW_TOKEN", admin.clone()),
+        ("BURROW_LOGOUT_TOKEN", leaver),
         ("BURROW_DEVICE_DSN", dsn.to_string()),
         ("BURROW_DEVICE_CERT", file("device.pem")),
         ("BURROW_DEVICE_KEY", file("device.key")),
