@@ -13,6 +13,7 @@ use crate::routes::reverse_tunnels::{
     AccessLogItem, AccessLogList, CreateReverseTunnel, DeviceContact, Message, TunnelDescription,
     UpdateReverseTunnel,
 };
+use crate::routes::cluster::NodeResponse;
 use crate::routes::users::CreateUser;
 use crate::routes::*;
 
@@ -27,6 +28,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::auth::me,
         crate::routes::users::create,
         crate::routes::users::list,
+        crate::routes::cluster::nodes,
         crate::routes::projects::create,
         crate::routes::projects::list,
         crate::routes::projects::get,
@@ -52,10 +54,11 @@ pub const BEARER: &str = "bearer";
         CreateProject, ProjectResponse, AddMember, MemberResponse, RegisterDevice, DeviceResponse,
         RegisteredDevice, CreateReverseTunnel, UpdateReverseTunnel, ReverseTunnelResponse,
         ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
-        DeviceContact)),
+        DeviceContact, NodeResponse)),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users (administrators)"),
+        (name = "cluster", description = "The server nodes sharing the database (administrators)"),
         (name = "projects", description = "Projects and their members"),
         (name = "devices", description = "Devices, enrollment tokens, revocation"),
         (name = "reverse-tunnels", description = "The seed's reverse tunnel endpoints"),

@@ -53,6 +53,23 @@ pub struct Config {
     /// The API/UI origin users' browsers see (`https://fleet.example.com`); default: the
     /// scheme of `listen`, `base_domain`, and `listen`'s port unless it is the default one.
     pub api_origin: Option<String>,
+    /// Cluster (PostgreSQL): this node's name, unique among the nodes; default the host name.
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// Cluster: this node's region, for routing preferences (not the ARN `region`).
+    #[serde(default = "default_node_region")]
+    pub node_region: String,
+    /// Cluster: the URL other nodes reach this node at (advertised in `nodes`; optional).
+    #[serde(default)]
+    pub cluster_url: Option<String>,
+    /// Cluster: the file holding the 32-byte key (base64) that seals the shared keys in
+    /// the database. Required with PostgreSQL; never stored in the database.
+    #[serde(default)]
+    pub cluster_key_file: Option<PathBuf>,
+}
+
+fn default_node_region() -> String {
+    "default".into()
 }
 
 /// Values given as flags (only those present override the layers below).
@@ -101,6 +118,10 @@ const KNOWN_KEYS: &[&str] = &[
     "tls_key",
     "http_redirect_listen",
     "api_origin",
+    "node_name",
+    "node_region",
+    "cluster_url",
+    "cluster_key_file",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -207,6 +228,7 @@ impl Config {
             }
         }
         self.device_urls_parsed()?;
+        crate::cluster::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
@@ -245,6 +267,13 @@ impl Config {
         }
     }
 
+    /// This node's name: `node_name`, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .unwrap_or_else(crate::cluster::host_name)
+    }
+
     /// Whether the main listener serves HTTPS.
     pub fn tls(&self) -> Option<(&Path, &Path)> {
         Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
@@ -274,7 +303,8 @@ impl Config {
             "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
              device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
-             trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n",
+             trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
+             node_name = {}\nnode_region = {}\ncluster_url = {}\ncluster_key_file = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -290,6 +320,10 @@ impl Config {
             self.tls_cert.as_deref().map_or("(unset: plain HTTP)".into(), |p| p.display().to_string()),
             self.tls_key.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
             self.http_redirect_listen.map_or("(unset)".into(), |a| a.to_string()),
+            self.node_name(),
+            self.node_region,
+            self.cluster_url.as_deref().unwrap_or("(unset)"),
+            self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
         )
     }
 }

@@ -97,6 +97,26 @@ impl TestStack {
         Self::start_with(backend, true, |_| {}).await
     }
 
+    /// [`TestStack::start_isolated`] with the configuration changed by `configure` first:
+    /// several nodes on one database, one of which a test kills by dropping it.
+    pub async fn start_isolated_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestStack> {
+        Self::start_with(backend, true, configure).await
+    }
+
+    /// Ends an isolated stack's server as `kill -9` would: its runtime stops first, so none of
+    /// its tasks runs again (no graceful stop, no lease released).
+    pub fn kill(mut self) {
+        drop(self.runtime.take());
+    }
+
+    /// The database this stack's server uses (for starting more nodes on it).
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
+    }
+
     async fn start_with(
         backend: Backend,
         isolated: bool,
@@ -135,6 +155,10 @@ impl TestStack {
             tls_key: None,
             http_redirect_listen: None,
             api_origin: None,
+            node_name: None,
+            node_region: "default".into(),
+            cluster_url: None,
+            cluster_key_file: None,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
