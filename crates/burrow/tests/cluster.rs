@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use burrow::config::Config;
 use burrow::secret::Secret;
 use burrow::testkit::{serve_local, Backend, TestStack};
@@ -14,12 +13,9 @@ use serde_json::Value;
 
 /// A cluster key file as `openssl rand -base64 32` writes it.
 fn key_file(dir: &Path, name: &str) -> PathBuf {
-    let mut bytes = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    let path = dir.join(name);
-    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-    std::fs::write(&path, format!("{text}\n")).unwrap();
-    path
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).unwrap();
+    burrow::testkit::write_cluster_key(&sub).unwrap()
 }
 
 fn as_node(c: &mut Config, name: &str, key: &Path, db: Option<&str>) {
