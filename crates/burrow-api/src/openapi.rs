@@ -7,13 +7,13 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::auth::{LoginRequest, LoginResponse};
+use crate::routes::cluster::NodeResponse;
 use crate::routes::devices::RegisterDevice;
 use crate::routes::projects::{AddMember, CreateProject};
 use crate::routes::reverse_tunnels::{
     AccessLogItem, AccessLogList, CreateReverseTunnel, DeviceContact, Message, TunnelDescription,
     UpdateReverseTunnel,
 };
-use crate::routes::cluster::NodeResponse;
 use crate::routes::users::CreateUser;
 use crate::routes::*;
 

@@ -64,11 +64,10 @@ async fn two_nodes_share_the_jwt_key_and_the_device_ca() {
         return;
     };
     let db = n1.database_url();
-    let n2 = TestStack::start_configured(Backend::Sqlite, |c| {
-        as_node(c, "node-2", &key, Some(&db))
-    })
-    .await
-    .expect("node 2");
+    let n2 =
+        TestStack::start_configured(Backend::Sqlite, |c| as_node(c, "node-2", &key, Some(&db)))
+            .await
+            .expect("node 2");
     // Node 2's data directory holds no key of its own: the cluster's came from the database.
     assert!(!n2.data_dir.join("jwt.key").exists());
     assert!(!n2.data_dir.join("device-ca").exists());
@@ -104,7 +103,11 @@ async fn two_nodes_share_the_jwt_key_and_the_device_ca() {
         "https://localhost:{}/api/v1/reverse-tunnels/devices/CLUSTER1/reverse-tunnels-config",
         n2.running.device_addr.port()
     );
-    let resp = client.get(url).send().await.expect("node 2's device listener");
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .expect("node 2's device listener");
     assert_eq!(resp.status(), 200);
     let config: Value = resp.json().await.unwrap();
     assert!(config["tunnels"].is_array(), "{config}");
@@ -151,14 +154,16 @@ async fn a_node_without_the_right_cluster_key_refuses_to_start() {
     };
     let db = n1.database_url();
     let wrong = key_file(dir.path(), "other.key");
-    let err = TestStack::start_configured(Backend::Sqlite, |c| {
-        as_node(c, "node-2", &wrong, Some(&db))
-    })
-    .await
-    .err()
-    .expect("a wrong cluster key must not start");
+    let err =
+        TestStack::start_configured(Backend::Sqlite, |c| as_node(c, "node-2", &wrong, Some(&db)))
+            .await
+            .err()
+            .expect("a wrong cluster key must not start");
     let msg = format!("{err:#}");
-    assert!(msg.contains("do not open with this cluster_key_file"), "{msg}");
+    assert!(
+        msg.contains("do not open with this cluster_key_file"),
+        "{msg}"
+    );
     // No cluster key at all: refused, saying how to make one.
     let err = TestStack::start_configured(Backend::Sqlite, |c| {
         as_node(c, "node-3", &key, Some(&db));
@@ -196,7 +201,10 @@ async fn a_node_without_the_right_cluster_key_refuses_to_start() {
     .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("do not open with this cluster_key_file"), "{stderr}");
+    assert!(
+        stderr.contains("do not open with this cluster_key_file"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -232,14 +240,19 @@ async fn the_nodes_endpoint_lists_nodes_and_sees_a_killed_one_die() {
         one["roles"],
         serde_json::json!(["api", "edge", "broker", "scheduler"])
     );
-    assert_eq!(node(&listed, "node-2")["cluster_url"], "https://node-2.internal:8702");
+    assert_eq!(
+        node(&listed, "node-2")["cluster_url"],
+        "https://node-2.internal:8702"
+    );
 
     // A device connected to node 1 shows in its tunnels held, at the next heartbeat.
     let svc = serve_local(axum::Router::new()).await.unwrap();
     let (_, _peer) = n1.public_tunnel(&admin, "HOLD1", svc).await.unwrap();
-    poll(Duration::from_secs(5), "node-1 to hold 1 tunnel", || async {
-        node(&nodes(&n1, &admin).await, "node-1")["tunnels_held"] == 1
-    })
+    poll(
+        Duration::from_secs(5),
+        "node-1 to hold 1 tunnel",
+        || async { node(&nodes(&n1, &admin).await, "node-1")["tunnels_held"] == 1 },
+    )
     .await;
 
     // Killed (its runtime ends at once, nothing released): dead to node 1 within ~6 s.

@@ -137,7 +137,10 @@ mod tests {
         let short = dir.path().join("short");
         std::fs::write(&short, STANDARD.encode([1u8; 16])).unwrap();
         let e = ClusterKey::read(&short).unwrap_err().to_string();
-        assert!(e.contains("16 bytes, not 32") && e.contains("openssl rand"), "{e}");
+        assert!(
+            e.contains("16 bytes, not 32") && e.contains("openssl rand"),
+            "{e}"
+        );
         let junk = dir.path().join("junk");
         std::fs::write(&junk, "not base64 !").unwrap();
         assert!(ClusterKey::read(&junk).is_err());

@@ -37,8 +37,7 @@ pub fn host_name() -> String {
 /// 1-63 characters of `A-Za-z0-9._-`: node names and regions.
 fn is_label(s: &str) -> bool {
     (1..=63).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
