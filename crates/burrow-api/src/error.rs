@@ -30,6 +30,12 @@ pub enum ApiError {
     Unsupported(String),
     #[error("{0}")]
     Unavailable(String),
+    /// 429 with `Retry-After` (whole seconds, at least 1).
+    #[error("too many attempts; try again later")]
+    TooManyRequests(std::time::Duration),
+    /// 503 with `Retry-After: 1`: a bounded resource is busy.
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -73,6 +79,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -109,6 +117,17 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        let retry_after = match &self {
+            ApiError::TooManyRequests(wait) => Some(retry_after_secs(*wait)),
+            ApiError::Busy(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -116,6 +135,21 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+/// `Retry-After` seconds for a wait: rounded up, at least 1.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl From<crate::LoginRefused> for ApiError {
+    fn from(r: crate::LoginRefused) -> Self {
+        match r {
+            crate::LoginRefused::Throttled(wait) => ApiError::TooManyRequests(wait),
+            crate::LoginRefused::Busy => ApiError::Busy("too many sign-ins at once; try again"),
+        }
     }
 }
 

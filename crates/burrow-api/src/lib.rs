@@ -18,8 +18,12 @@ use std::sync::Arc;
 use axum::Router;
 use burrow_store::{Store, User};
 
-pub use auth::{hash_password, verify_password, Claims, JwtKeys};
-pub use error::{ApiError, ApiResult, ErrorBody};
+pub use auth::{
+    client_key, forwarded_client, hash_password, issued_after, revoke_sessions,
+    sessions_valid_after, verify_password, Claims, ClientIp, ForwardedClient, JwtKeys, LoginGuard,
+    LoginLimits, LoginRefused,
+};
+pub use error::{retry_after_secs, ApiError, ApiResult, ErrorBody};
 pub use json::ValidJson;
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
 pub use openapi::openapi;
@@ -55,6 +59,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub config: Arc<ApiConfig>,
     pub lifecycle: Arc<dyn Lifecycle>,
+    /// Throttles password logins; share one with the edge's login form.
+    pub login_guard: Arc<LoginGuard>,
 }
 
 impl AppState {
@@ -69,6 +75,7 @@ impl AppState {
             jwt,
             config: Arc::new(config),
             lifecycle,
+            login_guard: Arc::default(),
         }
     }
 
@@ -80,7 +87,12 @@ impl AppState {
         let Ok(id) = claims.sub.parse::<i64>() else {
             return Ok(None);
         };
-        Ok(self.store.user_by_id(id).await?)
+        let Some(user) = self.store.user_by_id(id).await? else {
+            return Ok(None);
+        };
+        // Signed out everywhere after this token was issued?
+        let after = sessions_valid_after(self.store.as_ref(), id).await?;
+        Ok(issued_after(claims.iat, after).then_some(user))
     }
 }
 

@@ -26,6 +26,7 @@ pub const BEARER: &str = "bearer";
     paths(
         crate::routes::auth::login,
         crate::routes::auth::me,
+        crate::routes::auth::logout_all,
         crate::routes::users::create,
         crate::routes::users::list,
         crate::routes::cluster::nodes,

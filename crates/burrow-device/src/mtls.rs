@@ -27,7 +27,7 @@ use crate::identity::PeerCertificate;
 /// A slow or silent client must not hold a task forever before it has even said hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request heads must arrive promptly; long-polls wait *after* the head, so this is safe.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, in-flight requests (long-polls up to 60 s) get this long to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -64,6 +64,26 @@ pub async fn serve_device_listener<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_device_listener_admitting(listener, tls, router, shutdown, |_| Some(Box::new(()))).await
+}
+
+/// A connection slot held for as long as the connection is open (dropped when it ends).
+pub type ConnSlot = Box<dyn Send>;
+
+/// [`serve_device_listener`] where `admit(peer ip)` decides, before the TLS handshake, whether
+/// a connection is served: `None` closes it at once (a per-address connection cap), `Some`
+/// holds a slot until the connection ends.
+pub async fn serve_device_listener_admitting<F, A>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: F,
+    admit: A,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+    A: Fn(std::net::IpAddr) -> Option<ConnSlot>,
+{
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -80,6 +100,10 @@ where
                 }
             },
         };
+        let Some(slot) = admit(peer.ip()) else {
+            tracing::debug!(%peer, "device connection refused: per-address cap");
+            continue;
+        };
         // The tunnel WebSocket carries small request/response frames: without this, Nagle
         // holds a frame back until the previous one is acknowledged (delayed ACK: up to 40 ms).
         let _ = tcp.set_nodelay(true);
@@ -87,6 +111,7 @@ where
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {

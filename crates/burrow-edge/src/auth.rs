@@ -7,18 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use burrow_api::JwtKeys;
+use burrow_api::{issued_after, sessions_valid_after, JwtKeys};
 use burrow_store::{Store, StoreError};
 use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::cache::TtlCache;
-use crate::codes::CodeStore;
+use crate::codes::{new_state, valid_state, CodeStore};
 use crate::headers::{is_bearer, EdgeUser};
 use crate::host::HostInfo;
 use crate::pages::{error_page, redirect, EdgeError};
 use crate::route::Route;
-use crate::session_cookie::{cookie_values, session_cookie_name, set_cookie, SessionKey};
+use crate::session_cookie::{
+    cookie_values, session_cookie_name, set_cookie, state_cookie_name, SessionKey,
+};
 use crate::url::{encode, query_param, valid_return};
 
 /// Why a request was not let through.
@@ -38,7 +40,8 @@ pub struct Auth {
     jwt: JwtKeys,
     pub key: SessionKey,
     pub codes: CodeStore,
-    users: TtlCache<i64, Option<String>>,
+    /// Email and "signed out everywhere" time of a user (`None`: no such user).
+    users: TtlCache<i64, Option<(String, Option<i64>)>>,
     members: TtlCache<(i64, i64), bool>,
     pub session_ttl: Duration,
     pub https: bool,
@@ -46,6 +49,9 @@ pub struct Auth {
     pub api_origin: String,
     pub max_return_len: usize,
 }
+
+/// How long a browser has to finish a login it started on a tunnel host.
+const STATE_TTL_SECS: i64 = 600;
 
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
@@ -78,14 +84,32 @@ impl Auth {
         }
     }
 
-    /// The email of user `id`, `None` if there is no such user (any more).
-    pub async fn user_email(&self, id: i64) -> Result<Option<String>, StoreError> {
-        if let Some(hit) = self.users.get(&id) {
-            return Ok(hit);
-        }
-        let email = self.store.user_by_id(id).await?.map(|u| u.email);
-        self.users.insert(id, email.clone());
-        Ok(email)
+    /// The email of user `id` if there is such a user (still) and a credential of theirs
+    /// issued at `issued_at` has not been revoked by "sign out everywhere".
+    pub async fn user_email(&self, id: i64, issued_at: i64) -> Result<Option<String>, StoreError> {
+        let state = match self.users.get(&id) {
+            Some(hit) => hit,
+            None => {
+                let state = match self.store.user_by_id(id).await? {
+                    Some(u) => Some((
+                        u.email,
+                        sessions_valid_after(self.store.as_ref(), id).await?,
+                    )),
+                    None => None,
+                };
+                self.users.insert(id, state.clone());
+                state
+            }
+        };
+        Ok(state
+            .filter(|(_, after)| issued_after(issued_at, *after))
+            .map(|(email, _)| email))
+    }
+
+    /// When a session cookie expiring at `exp` was issued.
+    pub fn cookie_issued_at(&self, exp: i64) -> i64 {
+        let ttl = i64::try_from(self.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        exp.saturating_sub(ttl)
     }
 
     /// Member of the device's project and, if the tunnel lists users, one of them.
@@ -103,6 +127,13 @@ impl Auth {
         Ok(member)
     }
 
+    /// Whether `token` is a credential burrow issued (signed with its JWT key, expired or not).
+    pub fn issued(&self, token: &str) -> bool {
+        token.len() > 20
+            && token.bytes().filter(|b| *b == b'.').count() == 2
+            && self.jwt.signed_by_us(token)
+    }
+
     /// The user of a valid bearer JWT: `Ok(None)` when the header carries no bearer token.
     pub async fn bearer_user(&self, headers: &HeaderMap) -> Result<Option<EdgeUser>, Denied> {
         let Some(value) = headers.get_all(AUTHORIZATION).iter().find(|v| is_bearer(v)) else {
@@ -111,12 +142,16 @@ impl Auth {
         let token = value.to_str().map_err(|_| Denied::BadToken)?[7..].trim();
         let claims = self.jwt.verify(token).ok_or(Denied::BadToken)?;
         let id: i64 = claims.sub.parse().map_err(|_| Denied::BadToken)?;
-        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        let email = self
+            .user_email(id, claims.iat)
+            .await
+            .map_err(|_| Denied::Store)?;
         let email = email.ok_or(Denied::BadToken)?;
         Ok(Some(EdgeUser {
             id,
             email,
             via_bearer: true,
+            issued_at: claims.iat,
         }))
     }
 
@@ -154,34 +189,56 @@ impl Auth {
         headers: &HeaderMap,
     ) -> Result<Option<EdgeUser>, Denied> {
         let now = now_unix();
-        let Some(id) = cookie_values(headers, session_cookie_name(self.https))
+        let Some((id, exp)) = cookie_values(headers, session_cookie_name(self.https))
             .into_iter()
-            .find_map(|v| self.key.verify(v, &host.name, now))
+            .find_map(|v| self.key.verify_exp(v, &host.name, now))
         else {
             return Ok(None);
         };
-        let email = self.user_email(id).await.map_err(|_| Denied::Store)?;
+        let issued_at = self.cookie_issued_at(exp);
+        let email = self
+            .user_email(id, issued_at)
+            .await
+            .map_err(|_| Denied::Store)?;
         Ok(email.map(|email| EdgeUser {
             id,
             email,
             via_bearer: false,
+            issued_at,
         }))
     }
 
-    /// Where a browser without a session is sent: the API host's authorize step, which logs
-    /// the user in if needed and comes back with a one-time code.
-    pub fn login_redirect(&self, host: &HostInfo, ret: &str) -> String {
+    /// Sends a browser without a session to the API host's authorize step, which logs the
+    /// user in if needed and comes back with a one-time code. The browser keeps (or gets) a
+    /// login-state cookie on this host; the code will only be taken together with it.
+    pub fn login_redirect(
+        &self,
+        host: &HostInfo,
+        ret: &str,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
         let ret = if valid_return(ret, self.max_return_len) {
             ret
         } else {
             "/"
         };
-        format!(
-            "{}/edge/authorize?host={}&return={}",
+        let name = state_cookie_name(self.https);
+        // Reused while it lasts, so parallel tabs and stray requests do not undo each other.
+        let state = cookie_values(headers, name)
+            .into_iter()
+            .find(|s| valid_state(s))
+            .map_or_else(new_state, str::to_string);
+        let mut resp = redirect(&format!(
+            "{}/edge/authorize?host={}&return={}&state={state}",
             self.api_origin,
             encode(&host.authority()),
             encode(ret)
-        )
+        ));
+        resp.headers_mut().append(
+            SET_COOKIE,
+            set_cookie(name, &state, "/", STATE_TTL_SECS, self.https),
+        );
+        resp
     }
 
     /// The tunnel host's reserved paths (`/__burrow/...`).
@@ -190,10 +247,11 @@ impl Auth {
         path: &str,
         query: Option<&str>,
         host: &HostInfo,
+        headers: &HeaderMap,
         json: bool,
     ) -> Response<Body> {
         match path {
-            "/__burrow/callback" => self.callback(query, host, json),
+            "/__burrow/callback" => self.callback(query, host, headers, json),
             "/__burrow/logout" => {
                 let mut resp = error_page(
                     StatusCode::OK,
@@ -211,13 +269,20 @@ impl Auth {
 
     /// `/__burrow/callback?code=..&return=..`: spends the code (bound to this host), sets the
     /// host-only session cookie and goes to `return` (a path on this host).
-    fn callback(&self, query: Option<&str>, host: &HostInfo, json: bool) -> Response<Body> {
+    fn callback(
+        &self,
+        query: Option<&str>,
+        host: &HostInfo,
+        headers: &HeaderMap,
+        json: bool,
+    ) -> Response<Body> {
         let ret = query_param(query, "return").unwrap_or_else(|| "/".to_string());
         if !valid_return(&ret, self.max_return_len) {
             return EdgeError::BadRequest("return must be a path on this host").response(json);
         }
         let code = query_param(query, "code").unwrap_or_default();
-        let Some(user_id) = self.codes.redeem(&code, &host.name) else {
+        let states = cookie_values(headers, state_cookie_name(self.https));
+        let Some(user_id) = self.codes.redeem(&code, &host.name, &states) else {
             return EdgeError::BadRequest("the login code is invalid, expired or already used")
                 .response(json);
         };
@@ -235,6 +300,10 @@ impl Auth {
                 ttl,
                 self.https,
             ),
+        );
+        resp.headers_mut().append(
+            SET_COOKIE,
+            set_cookie(state_cookie_name(self.https), "", "/", 0, self.https),
         );
         resp
     }

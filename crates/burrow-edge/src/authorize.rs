@@ -1,18 +1,22 @@
 //! The API-host half of the browser login handoff.
 //!
-//! - `GET /edge/authorize?host=H&return=R`: with the API-host edge-login cookie, checks that the
-//!   user may use tunnel host `H`, mints a one-time code and redirects to
-//!   `<scheme>://H/__burrow/callback?code=..&return=R`; without it, redirects to the login page
-//!   with `next=/edge/authorize?...`.
-//! - `POST /edge/authorize?host=H&return=R` with `Authorization: Bearer`: the same check,
-//!   answers `{"redirect": url}` (for the UI, which holds the JWT).
+//! - `GET /edge/authorize?host=H&return=R&state=S`: with the API-host edge-login cookie,
+//!   checks that the user may use tunnel host `H`, mints a one-time code and redirects to
+//!   `<scheme>://H[:public port]/__burrow/callback?code=..&return=R`; without it, redirects to
+//!   the login page with `next=/edge/authorize?...`.
+//! - `POST /edge/authorize?host=H&return=R&state=S` with `Authorization: Bearer`: the same
+//!   check, answers `{"redirect": url}` (for a UI that holds the JWT).
 //! - `POST /edge/session` with `Authorization: Bearer`: sets the edge-login cookie (host-only,
-//!   `Path=/edge`, `HttpOnly`, `SameSite=Lax`); `DELETE /edge/session` clears it.
+//!   `Path=/edge`, or `__Host-` and `Path=/` over HTTPS, `HttpOnly`, `SameSite=Lax`);
+//!   `DELETE /edge/session` clears it.
 //!
 //! - `GET/POST /edge/login`: a minimal built-in login form (see `login.rs`), for when the UI's
 //!   login page does not call `POST /edge/session`.
 //!
-//! `R` must be a path on `H` and `H` a tunnel host of this server: no open redirect.
+//! `R` must be a path on `H` and `H` a tunnel host of this server, on its public port: no open
+//! redirect. Every step carries `state=S`, the value of the state cookie the tunnel host gave
+//! the browser when it sent it to log in; the code is bound to it, so a code minted in another
+//! browser (an attacker's own login) is refused at the callback (login CSRF).
 
 use std::sync::Arc;
 
@@ -24,11 +28,12 @@ use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 
 use crate::auth::{now_unix, Denied};
+use crate::codes::valid_state;
 use crate::edge::Edge;
 use crate::host::{normalize, HostInfo, HostKind};
 use crate::pages::{redirect, wants_json, EdgeError};
 use crate::route::Route;
-use crate::session_cookie::{cookie_values, set_cookie, API_SCOPE, LOGIN_COOKIE};
+use crate::session_cookie::{cookie_values, login_cookie, set_cookie, API_SCOPE};
 use crate::url::{encode, query_param, valid_return};
 
 pub fn router(edge: Arc<Edge>) -> Router {
@@ -64,6 +69,8 @@ pub(crate) struct AuthorizeRedirect {
 struct Target {
     host: HostInfo,
     ret: String,
+    /// The login state the tunnel host gave the browser (its state cookie there).
+    state: String,
     route: Arc<Route>,
 }
 
@@ -74,6 +81,18 @@ async fn target(edge: &Edge, query: Option<&str>) -> Result<Target, EdgeError> {
     if edge.matcher.classify(&host.name) != HostKind::Tunnel {
         return Err(EdgeError::BadRequest(
             "host is not a tunnel host of this server",
+        ));
+    }
+    // The browser only ever goes back to the tunnel's public origin, never another port.
+    if host.port.is_some() && host.port != edge.public_port() {
+        return Err(EdgeError::BadRequest(
+            "host must be the tunnel's public address",
+        ));
+    }
+    let state = query_param(query, "state").unwrap_or_default();
+    if !valid_state(&state) {
+        return Err(EdgeError::BadRequest(
+            "state is missing or invalid; open the tunnel's address to sign in",
         ));
     }
     let ret = query_param(query, "return").unwrap_or_else(|| "/".to_string());
@@ -87,7 +106,12 @@ async fn target(edge: &Edge, query: Option<&str>) -> Result<Target, EdgeError> {
         Ok(_) => return Err(EdgeError::NotFound),
         Err(_) => return Err(EdgeError::Unavailable("temporarily unavailable")),
     };
-    Ok(Target { host, ret, route })
+    Ok(Target {
+        host,
+        ret,
+        state,
+        route,
+    })
 }
 
 /// Mints a code for `user_id` if they may use the target, and builds the callback URL.
@@ -97,15 +121,10 @@ async fn grant(edge: &Edge, t: &Target, user_id: i64) -> Result<String, EdgeErro
         Ok(false) => return Err(EdgeError::Forbidden),
         Err(_) => return Err(EdgeError::Unavailable("temporarily unavailable")),
     }
-    let code = edge
-        .auth
-        .codes
-        .mint(user_id, &t.host.name)
-        .ok_or(EdgeError::Unavailable("too many logins in progress"))?;
-    let scheme = if edge.config.https { "https" } else { "http" };
+    let code = edge.auth.codes.mint(user_id, &t.host.name, &t.state);
     Ok(format!(
-        "{scheme}://{}/__burrow/callback?code={code}&return={}",
-        t.host.authority(),
+        "{}/__burrow/callback?code={code}&return={}",
+        edge.public_origin(&t.host.name),
         encode(&t.ret)
     ))
 }
@@ -138,9 +157,10 @@ async fn authorize_get(
     };
     let now = now_unix();
     let mut user = None;
-    for v in cookie_values(&headers, LOGIN_COOKIE) {
-        if let Some(id) = edge.auth.key.verify(v, API_SCOPE, now) {
-            if let Ok(Some(_)) = edge.auth.user_email(id).await {
+    for v in cookie_values(&headers, login_cookie(edge.config.https).0) {
+        if let Some((id, exp)) = edge.auth.key.verify_exp(v, API_SCOPE, now) {
+            let issued_at = edge.auth.cookie_issued_at(exp);
+            if let Ok(Some(_)) = edge.auth.user_email(id, issued_at).await {
                 user = Some(id);
                 break;
             }
@@ -148,9 +168,10 @@ async fn authorize_get(
     }
     let Some(user_id) = user else {
         let next = format!(
-            "/edge/authorize?host={}&return={}",
+            "/edge/authorize?host={}&return={}&state={}",
             encode(&t.host.authority()),
-            encode(&t.ret)
+            encode(&t.ret),
+            t.state
         );
         let login = &edge.config.login_url;
         let sep = if login.contains('?') { '&' } else { '?' };
@@ -230,9 +251,10 @@ async fn session_post(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Resp
         .sign(user.id, API_SCOPE, now_unix().saturating_add(ttl));
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
+    let (name, path) = login_cookie(edge.config.https);
     resp.headers_mut().append(
         SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &value, "/edge", ttl, edge.config.https),
+        set_cookie(name, &value, path, ttl, edge.config.https),
     );
     resp
 }
@@ -244,9 +266,8 @@ async fn session_post(State(edge): State<Arc<Edge>>, headers: HeaderMap) -> Resp
 async fn session_delete(State(edge): State<Arc<Edge>>) -> Response<Body> {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    resp.headers_mut().append(
-        SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, "", "/edge", 0, edge.config.https),
-    );
+    let (name, path) = login_cookie(edge.config.https);
+    resp.headers_mut()
+        .append(SET_COOKIE, set_cookie(name, "", path, 0, edge.config.https));
     resp
 }

@@ -52,6 +52,18 @@ pub struct EdgeConfig {
     pub max_h2_streams: u32,
     /// Access log entries buffered between flushes; the oldest are dropped (and counted) above.
     pub access_log_capacity: usize,
+    /// Throttles the login form's password checks; share the API's so both endpoints count
+    /// against the same quotas. `None`: the edge makes its own.
+    pub login_guard: Option<Arc<burrow_api::LoginGuard>>,
+    /// The port tunnel hosts are served on for browsers (`None`: the scheme's default). The
+    /// login handoff only ever sends a browser to `scheme://<tunnel host>[:public_port]`.
+    pub public_port: Option<u16>,
+    /// How often an open WebSocket re-checks that its user may still use the tunnel (closed
+    /// within this plus `lookup_cache_ttl` after access is taken away).
+    pub access_recheck: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (login throttling, what the device is
+    /// told); any other peer is the client itself.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for EdgeConfig {
@@ -61,7 +73,7 @@ impl Default for EdgeConfig {
             api_host: None,
             https: false,
             idle_timeout: Duration::from_secs(300),
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             max_uri_len: 8 * 1024,
@@ -76,6 +88,10 @@ impl Default for EdgeConfig {
             pool_idle_per_tunnel: 256,
             max_h2_streams: 100,
             access_log_capacity: 10_000,
+            login_guard: None,
+            public_port: None,
+            access_recheck: Duration::from_secs(2),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -105,6 +121,9 @@ impl std::fmt::Debug for EdgeConfig {
             .field("pool_idle_per_tunnel", &self.pool_idle_per_tunnel)
             .field("max_h2_streams", &self.max_h2_streams)
             .field("access_log_capacity", &self.access_log_capacity)
+            .field("public_port", &self.public_port)
+            .field("access_recheck", &self.access_recheck)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

@@ -20,6 +20,7 @@ pub struct Counters {
     log: Mutex<VecDeque<NewAccessLogEntry>>,
     capacity: usize,
     dropped: AtomicU64,
+    refused: AtomicU64,
     flushing: tokio::sync::Mutex<()>,
 }
 
@@ -30,20 +31,34 @@ impl Counters {
             log: Mutex::default(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
 
+    fn count(&self, tunnel_id: i64, at: Timestamp) {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = usage.entry(tunnel_id).or_insert((0, at));
+        slot.0 += 1;
+        slot.1 = slot.1.max(at);
+    }
+
+    /// Counts a request the edge refused (unauthenticated, forbidden, cross-origin) without a
+    /// log entry of its own: whoever can reach a tunnel host must not be able to grow the
+    /// database one row per request.
+    pub fn record_refused(&self, tunnel_id: i64, at: Timestamp) {
+        self.count(tunnel_id, at);
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused before reaching a device, since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
     /// Counts one request of a tunnel and buffers its log entry.
     pub fn record(&self, entry: NewAccessLogEntry) {
-        {
-            let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
-            let slot = usage
-                .entry(entry.reverse_tunnel_id)
-                .or_insert((0, entry.at));
-            slot.0 += 1;
-            slot.1 = slot.1.max(entry.at);
-        }
+        self.count(entry.reverse_tunnel_id, entry.at);
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() >= self.capacity {
             log.pop_front();
@@ -112,6 +127,8 @@ pub struct Pending {
     pub at: Timestamp,
     pub started: Instant,
     pub user_id: Option<i64>,
+    /// Refused by the edge itself: counted, not logged (see [`Counters::record_refused`]).
+    pub refused: bool,
     pub method: String,
     pub path: String,
     pub bytes_in: Arc<AtomicU64>,
@@ -128,6 +145,7 @@ impl Pending {
             at: chrono::Utc::now(),
             started: Instant::now(),
             user_id: None,
+            refused: false,
             method: method.to_string(),
             path: path.to_string(),
             bytes_in: Arc::default(),
@@ -135,6 +153,10 @@ impl Pending {
     }
 
     pub fn finish(self, counters: &Counters, status: u16, bytes_out: u64) {
+        if self.refused {
+            counters.record_refused(self.tunnel_id, self.at);
+            return;
+        }
         counters.record(NewAccessLogEntry {
             reverse_tunnel_id: self.tunnel_id,
             at: self.at,

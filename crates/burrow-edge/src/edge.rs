@@ -19,8 +19,10 @@ use crate::dialer::TunnelDialer;
 use crate::forward::{forward, Client};
 use crate::host::{normalize, request_host, HostInfo, HostKind, HostMatcher};
 use crate::limits::check_request;
-use crate::pages::{redirect, wants_json, EdgeError};
+use crate::origin::{is_unsafe, same_origin};
+use crate::pages::{wants_json, EdgeError};
 use crate::pool::Pool;
+use crate::recheck::Recheck;
 use crate::route::{Route, RouteTable};
 use crate::session_cookie::SessionKey;
 use crate::upstream::Connector;
@@ -37,6 +39,7 @@ pub struct Edge {
     pub(crate) counters: Arc<Counters>,
     pub(crate) pool: Arc<Pool>,
     pub(crate) connector: Connector,
+    pub(crate) login_guard: Arc<burrow_api::LoginGuard>,
 }
 
 impl Edge {
@@ -81,6 +84,7 @@ impl Edge {
             auth,
             store,
             dialer,
+            login_guard: config.login_guard.clone().unwrap_or_default(),
             config,
         })
     }
@@ -95,6 +99,58 @@ impl Edge {
         } else {
             80
         }
+    }
+
+    /// `scheme://authority` of a tunnel host, as browsers write it in `Origin`.
+    pub(crate) fn origin_of(&self, host: &HostInfo) -> String {
+        let scheme = if self.config.https { "https" } else { "http" };
+        format!("{scheme}://{}", host.authority())
+    }
+
+    /// The port browsers reach tunnel hosts on (`None`: the scheme's default).
+    pub(crate) fn public_port(&self) -> Option<u16> {
+        self.config
+            .public_port
+            .filter(|p| *p != self.default_port())
+    }
+
+    /// `scheme://<name>[:public port]`: the only origin the login handoff sends a browser to.
+    pub(crate) fn public_origin(&self, name: &str) -> String {
+        let scheme = if self.config.https { "https" } else { "http" };
+        match self.public_port() {
+            Some(p) => format!("{scheme}://{name}:{p}"),
+            None => format!("{scheme}://{name}"),
+        }
+    }
+
+    /// Whether a long-lived connection opened on tunnel host `name` (by `user_id`, `None` on a
+    /// public tunnel) is still allowed: the tunnel still exists and is enabled, and — if it
+    /// requires auth now — the user still exists, has not signed out everywhere since their
+    /// credential was issued, is a member and is listed. Lookups go
+    /// through the same short caches as requests; a store error keeps the connection.
+    pub(crate) async fn still_allowed(&self, name: &str, user: Option<(i64, i64)>) -> bool {
+        let route = match self.routes.resolve(name).await {
+            Ok(Some(r)) if r.tunnel.is_enabled => r,
+            Ok(_) => return false,
+            Err(_) => return true,
+        };
+        if !route.tunnel.require_auth {
+            return true;
+        }
+        let Some((id, issued_at)) = user else {
+            return false;
+        };
+        match self.auth.user_email(id, issued_at).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+        self.auth.may_access(&route, id).await.unwrap_or(true)
+    }
+
+    /// Requests to tunnel hosts the edge refused itself (counted, not logged one row each).
+    pub fn refused_requests(&self) -> u64 {
+        self.counters.refused()
     }
 
     /// The normalised host name if `host` (`name[:port]`, any case, trailing dot allowed) is a
@@ -184,7 +240,7 @@ impl Edge {
     }
 
     async fn serve(
-        &self,
+        self: &Arc<Self>,
         route: &Route,
         host: &HostInfo,
         req: Request<Body>,
@@ -192,13 +248,19 @@ impl Edge {
         pending: &mut Pending,
         json: bool,
     ) -> Response<Body> {
+        // Whatever the edge answers itself is counted, not logged one row each.
+        pending.refused = true;
         if !route.tunnel.is_enabled {
             return EdgeError::NotFound.response(json);
         }
         if req.uri().path().starts_with("/__burrow/") {
-            return self
-                .auth
-                .reserved(req.uri().path(), req.uri().query(), host, json);
+            return self.auth.reserved(
+                req.uri().path(),
+                req.uri().query(),
+                host,
+                req.headers(),
+                json,
+            );
         }
         let user = if route.tunnel.require_auth {
             match self.auth.check(route, host, req.headers()).await {
@@ -208,11 +270,23 @@ impl Edge {
         } else {
             None
         };
+        if user.as_ref().is_some_and(|u| !u.via_bearer)
+            && is_unsafe(req.method(), req.headers())
+            && !same_origin(req.headers(), &self.origin_of(host))
+        {
+            return EdgeError::CrossOrigin.response(json);
+        }
+        pending.refused = false;
         pending.user_id = user.as_ref().map(|u| u.id);
         let authority = host.authority();
         let client = Client {
             authority: &authority,
             peer: peer.ip(),
+            recheck: Recheck {
+                edge: self.clone(),
+                host: host.name.clone(),
+                user: user.as_ref().map(|u| (u.id, u.issued_at)),
+            },
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),
         };
@@ -233,7 +307,7 @@ impl Edge {
         let err = match d {
             Denied::NeedLogin if browser => {
                 let ret = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                return redirect(&self.auth.login_redirect(host, ret));
+                return self.auth.login_redirect(host, ret, req.headers());
             }
             Denied::NeedLogin => EdgeError::Unauthorized("authentication required"),
             Denied::BadToken => EdgeError::Unauthorized("invalid or expired token"),

@@ -16,12 +16,15 @@ use crate::edge::Edge;
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
 use crate::pool::Sender;
+use crate::recheck::{Recheck, Revocable};
 use crate::route::Route;
 use crate::upstream::{classify, Target};
 
 pub struct Client<'a> {
     pub authority: &'a str,
     pub peer: IpAddr,
+    /// Re-checks access while a WebSocket or a streaming response stays open.
+    pub recheck: Recheck,
     pub user: Option<&'a EdgeUser>,
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -75,6 +78,7 @@ pub async fn forward(
             https: edge.config.https,
             user: client.user,
             websocket,
+            issued: &|token| edge.auth.issued(token),
         },
     );
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -95,7 +99,7 @@ pub async fn forward(
     if let Some(client_upgrade) = client_upgrade {
         let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
-        return Ok(switch_or_pass(resp, client_upgrade));
+        return Ok(switch_or_pass(resp, client_upgrade, client.recheck));
     }
 
     // A parked keep-alive connection first; if it turns out dead before the request was
@@ -104,7 +108,7 @@ pub async fn forward(
     if let Some(mut sender) = edge.pool.take(tunnel_id) {
         if let Some(req) = up.take() {
             match sender.try_send_request(req).await {
-                Ok(resp) => return finish(edge, tunnel_id, sender, resp),
+                Ok(resp) => return finish(edge, tunnel_id, sender, resp, client.recheck),
                 Err(mut e) => {
                     up = e.take_message();
                     let failure = classify(e.error());
@@ -118,7 +122,7 @@ pub async fn forward(
     let up = up.unwrap_or_else(|| build(Body::empty()));
     let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
     let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
-    finish(edge, tunnel_id, sender, resp)
+    finish(edge, tunnel_id, sender, resp, client.recheck)
 }
 
 fn finish(
@@ -126,6 +130,7 @@ fn finish(
     tunnel_id: &str,
     sender: Sender,
     resp: Response<hyper::body::Incoming>,
+    recheck: Recheck,
 ) -> Result<Response<Body>, EdgeError> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         return Err(EdgeError::BadGateway(
@@ -135,18 +140,26 @@ fn finish(
     edge.pool.park_when_ready(tunnel_id.to_string(), sender);
     let (mut parts, body) = resp.into_parts();
     headers::to_client(&mut parts.headers, false);
-    Ok(Response::from_parts(parts, Body::new(body)))
+    Ok(Response::from_parts(
+        parts,
+        Body::new(Revocable::new(body, recheck)),
+    ))
 }
 
 /// 101 from the service: answer 101 to the client and pipe bytes between the two upgraded
 /// connections. Anything else is passed through as an ordinary response.
-fn switch_or_pass(mut resp: Response<hyper::body::Incoming>, client: OnUpgrade) -> Response<Body> {
+fn switch_or_pass(
+    mut resp: Response<hyper::body::Incoming>,
+    client: OnUpgrade,
+    recheck: Recheck,
+) -> Response<Body> {
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = resp.into_parts();
         headers::to_client(&mut parts.headers, false);
-        return Response::from_parts(parts, Body::new(body));
+        return Response::from_parts(parts, Body::new(Revocable::new(body, recheck)));
     }
     let upstream = hyper::upgrade::on(&mut resp);
+    let revoked = recheck.watch();
     tokio::spawn(async move {
         let (c, u) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
@@ -157,8 +170,15 @@ fn switch_or_pass(mut resp: Response<hyper::body::Incoming>, client: OnUpgrade) 
         };
         let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
         // The tunnel side carries the idle timeout, which ends a silent pipe.
-        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
-            tracing::debug!(error = %e, "edge: websocket pipe ended");
+        let pipe = tokio::io::copy_bidirectional(&mut c, &mut u);
+        tokio::select! {
+            ended = pipe => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "edge: websocket pipe ended");
+                }
+            }
+            // Access revoked: dropping both ends closes the pipe.
+            Ok(()) = revoked => {}
         }
     });
     let (mut parts, _) = resp.into_parts();

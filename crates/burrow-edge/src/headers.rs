@@ -10,7 +10,10 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue};
 
-use crate::session_cookie::{strip_cookie, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::session_cookie::{is_burrow_cookie, strip_cookies};
 
 pub const X_BURROW_USER_ID: &str = "x-burrow-user-id";
 pub const X_BURROW_USER_EMAIL: &str = "x-burrow-user-email";
@@ -32,6 +35,8 @@ pub struct EdgeUser {
     pub email: String,
     /// The user came with `Authorization: Bearer` (the edge consumed it: not forwarded).
     pub via_bearer: bool,
+    /// When the credential was issued (Unix seconds): "sign out everywhere" ends it.
+    pub issued_at: i64,
 }
 
 pub struct Upstream<'a> {
@@ -41,6 +46,9 @@ pub struct Upstream<'a> {
     pub user: Option<&'a EdgeUser>,
     /// Keep `Connection: upgrade` + `Upgrade` (a WebSocket handshake).
     pub websocket: bool,
+    /// Whether a token is a credential burrow issued (a user JWT signed with its key,
+    /// expired or not): such a token never reaches a device, whatever the tunnel.
+    pub issued: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// Removes `Connection`, every header it names, and the other hop-by-hop headers.
@@ -80,6 +88,49 @@ pub fn is_bearer(v: &HeaderValue) -> bool {
     v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
 }
 
+/// Whether an `Authorization` value carries a credential burrow issued: the token after any
+/// scheme (`Bearer`, `token`, ...), or either half of `Basic` user:password.
+fn carries_issued(v: &HeaderValue, issued: &dyn Fn(&str) -> bool) -> bool {
+    let Ok(v) = v.to_str() else {
+        return false;
+    };
+    let v = v.trim();
+    let (scheme, cred) = v.split_once(' ').unwrap_or(("", v));
+    let cred = cred.trim();
+    if issued(cred) || issued(v) {
+        return true;
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        if let Some(pair) = STANDARD
+            .decode(cred)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
+            let (user, pass) = pair.split_once(':').unwrap_or((&pair, ""));
+            return issued(user) || issued(pass);
+        }
+    }
+    false
+}
+
+/// Removes burrow's own credentials: its cookies (session, edge login, login state), any
+/// cookie or `Authorization` value holding a token burrow issued, and the bearer the edge
+/// consumed. A device app's own credentials pass untouched.
+fn strip_burrow_credentials(h: &mut HeaderMap, u: &Upstream<'_>) {
+    strip_cookies(h, |name, value| is_burrow_cookie(name) || (u.issued)(value));
+    let consumed = u.user.is_some_and(|user| user.via_bearer);
+    let kept: Vec<HeaderValue> = h
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter(|v| !(carries_issued(v, u.issued) || (consumed && is_bearer(v))))
+        .cloned()
+        .collect();
+    h.remove(AUTHORIZATION);
+    for v in kept {
+        h.append(AUTHORIZATION, v);
+    }
+}
+
 /// The request headers the device gets.
 pub fn to_device(orig: &HeaderMap, u: &Upstream<'_>) -> HeaderMap {
     let mut h = orig.clone();
@@ -98,20 +149,7 @@ pub fn to_device(orig: &HeaderMap, u: &Upstream<'_>) -> HeaderMap {
     for k in burrow {
         h.remove(k);
     }
-    strip_cookie(&mut h, SESSION_COOKIE);
-    strip_cookie(&mut h, SECURE_SESSION_COOKIE);
-    if u.user.is_some_and(|user| user.via_bearer) {
-        let others: Vec<HeaderValue> = h
-            .get_all(AUTHORIZATION)
-            .iter()
-            .filter(|v| !is_bearer(v))
-            .cloned()
-            .collect();
-        h.remove(AUTHORIZATION);
-        for v in others {
-            h.append(AUTHORIZATION, v);
-        }
-    }
+    strip_burrow_credentials(&mut h, u);
     if let Ok(v) = HeaderValue::from_str(u.authority) {
         h.insert(HOST, v.clone());
         h.insert("x-forwarded-host", v);
@@ -136,23 +174,43 @@ pub fn to_device(orig: &HeaderMap, u: &Upstream<'_>) -> HeaderMap {
     h
 }
 
-/// The response headers the client gets (the device cannot set the edge's cookie).
+/// A device's `Set-Cookie`, confined to its own tunnel host: `None` for one of burrow's own
+/// cookie names (a device cannot log its users in or out of the edge) or an unreadable
+/// value; otherwise the cookie without any `Domain` attribute, so it stays host-only and
+/// never reaches a sibling tunnel or the API host.
+fn confine_set_cookie(v: &HeaderValue) -> Option<HeaderValue> {
+    let s = v.to_str().ok()?;
+    let mut parts = s.split(';');
+    let pair = parts.next()?;
+    let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+    if is_burrow_cookie(name) {
+        return None;
+    }
+    let attrs: Vec<&str> = parts
+        .filter(|a| {
+            let key = a.split_once('=').map_or(*a, |(k, _)| k);
+            !key.trim().eq_ignore_ascii_case("domain")
+        })
+        .collect();
+    if attrs.len() == s.split(';').count() - 1 {
+        return Some(v.clone());
+    }
+    let mut out = pair.to_string();
+    for a in attrs {
+        out.push(';');
+        out.push_str(a);
+    }
+    HeaderValue::from_str(&out).ok()
+}
+
+/// The response headers the client gets (device cookies confined to the tunnel host).
 pub fn to_client(h: &mut HeaderMap, switching: bool) {
     let upgrade = h.get(UPGRADE).cloned();
     strip_hop_by_hop(h);
     let cookies: Vec<HeaderValue> = h
         .get_all(SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v
-                .to_str()
-                .ok()
-                .and_then(|s| s.split('=').next())
-                .unwrap_or("");
-            let name = name.trim();
-            name != SESSION_COOKIE && name != SECURE_SESSION_COOKIE
-        })
-        .cloned()
+        .filter_map(confine_set_cookie)
         .collect();
     h.remove(SET_COOKIE);
     for c in cookies {
@@ -203,6 +261,7 @@ mod tests {
             id: 5,
             email: "u@x.y".into(),
             via_bearer: true,
+            issued_at: 0,
         };
         let u = Upstream {
             authority: "a.localhost:8080",
@@ -210,6 +269,7 @@ mod tests {
             https: true,
             user: Some(&user),
             websocket: false,
+            issued: &|_| false,
         };
         let out = to_device(&h, &u);
         for gone in [
@@ -239,9 +299,46 @@ mod tests {
             HeaderValue::from_static("__burrow_session=x; Path=/"),
         );
         h.append(SET_COOKIE, HeaderValue::from_static("app=1"));
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("__Host-burrow_edge_login=x; Path=/; Secure"),
+        );
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("wide=1; Path=/; domain=.localhost; HttpOnly"),
+        );
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         to_client(&mut h, false);
-        assert_eq!(h.get_all(SET_COOKIE).iter().count(), 1);
+        let set: Vec<_> = h.get_all(SET_COOKIE).iter().collect();
+        assert_eq!(set, ["app=1", "wide=1; Path=/; HttpOnly"]);
         assert!(h.get(TRANSFER_ENCODING).is_none());
+    }
+
+    #[test]
+    fn issued_tokens_never_reach_the_device() {
+        let mut h = HeaderMap::new();
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer ours"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("token ours"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer theirs"));
+        let basic = format!("Basic {}", STANDARD.encode("x:ours"));
+        h.append(AUTHORIZATION, HeaderValue::from_str(&basic).expect("ascii"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static(
+                "jwt=ours; app=1; __burrow_state=s; __Host-burrow_edge_login=l",
+            ),
+        );
+        let u = Upstream {
+            authority: "a.localhost",
+            peer: "10.1.2.3".parse().expect("ip"),
+            https: false,
+            user: None,
+            websocket: false,
+            issued: &|t| t == "ours",
+        };
+        let out = to_device(&h, &u);
+        let auth: Vec<_> = out.get_all(AUTHORIZATION).iter().collect();
+        assert_eq!(auth, ["Bearer theirs"]);
+        assert_eq!(out[COOKIE], "app=1");
     }
 }

@@ -2,7 +2,9 @@
 //! that enforce them on the wire, and a per-client connection cap.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
+
+use burrow_api::client_key;
 use std::sync::{Arc, Mutex};
 
 use http::Request;
@@ -71,19 +73,6 @@ pub struct ConnLimiter {
 pub struct ConnPermit {
     key: IpAddr,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
 }
 
 impl ConnLimiter {

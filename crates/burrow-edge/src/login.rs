@@ -11,10 +11,12 @@ use axum::extract::State;
 use http::header::{CONTENT_TYPE, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 
+use burrow_api::{retry_after_secs, ClientIp, LoginRefused};
+
 use crate::auth::now_unix;
 use crate::edge::Edge;
 use crate::pages::{escape, redirect};
-use crate::session_cookie::{set_cookie, API_SCOPE, LOGIN_COOKIE};
+use crate::session_cookie::{login_cookie, set_cookie, API_SCOPE};
 use crate::url::query_param;
 
 const MAX_FORM: usize = 8 * 1024;
@@ -71,6 +73,26 @@ pub async fn login_form(uri: Uri) -> Response<Body> {
     form(&next, None, StatusCode::OK)
 }
 
+/// The form again with a 429 (`Retry-After`) or 503 when the login guard refused.
+fn refused(next: &str, r: LoginRefused) -> Response<Body> {
+    let (status, why, wait) = match r {
+        LoginRefused::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many attempts; try again later",
+            retry_after_secs(wait),
+        ),
+        LoginRefused::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many sign-ins at once; try again",
+            1,
+        ),
+    };
+    let mut resp = form(next, Some(why), status);
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+    resp
+}
+
 /// The form's fields.
 #[derive(utoipa::ToSchema)]
 #[schema(as = EdgeLoginForm, example = json!({"email": "admin@example.com",
@@ -96,9 +118,13 @@ pub(crate) struct LoginForm {
             content_type = "text/html"),
         (status = 403, description = "a cross-site form post", content_type = "text/html"),
         (status = 413, description = "the form is too large", content_type = "text/html"),
-        (status = 503, description = "temporarily unavailable", content_type = "text/html")))]
+        (status = 429, description = "too many failed sign-ins from this client or for this \
+            account (`Retry-After`)", content_type = "text/html", headers(("retry-after" = u64))),
+        (status = 503, description = "too many sign-ins at once, or temporarily unavailable \
+            (`Retry-After`)", content_type = "text/html")))]
 pub async fn login_submit(
     State(edge): State<Arc<Edge>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
@@ -129,6 +155,9 @@ pub async fn login_submit(
             StatusCode::BAD_REQUEST,
         );
     }
+    if let Err(r) = edge.login_guard.check_address(ip) {
+        return refused(&next, r);
+    }
     let user = match edge.store.user_by_email(&email).await {
         Ok(u) => u,
         Err(_) => {
@@ -139,13 +168,21 @@ pub async fn login_submit(
             )
         }
     };
+    if let Some(Err(r)) = user.as_ref().map(|u| edge.login_guard.check_account(u.id)) {
+        return refused(&next, r);
+    }
     let phc = user.as_ref().map(|u| u.password_hash.clone());
-    // argon2 is slow on purpose: off the async workers; unknown emails cost the same.
-    let ok =
-        tokio::task::spawn_blocking(move || burrow_api::verify_password(&password, phc.as_deref()))
-            .await
-            .unwrap_or(false);
+    // argon2 is slow and big on purpose: bounded, on the guard's threads; unknown emails
+    // cost the same.
+    let ok = match edge.login_guard.verify(password, phc).await {
+        Ok(ok) => ok,
+        Err(r) => return refused(&next, r),
+    };
+    let account = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| ok) else {
+        if let Err(r) = edge.login_guard.failed(ip, account) {
+            return refused(&next, r);
+        }
         return form(
             &next,
             Some("invalid email or password"),
@@ -159,9 +196,10 @@ pub async fn login_submit(
         .sign(user.id, API_SCOPE, now_unix().saturating_add(ttl));
     let mut resp = redirect(&next);
     *resp.status_mut() = StatusCode::SEE_OTHER;
+    let (name, path) = login_cookie(edge.config.https);
     resp.headers_mut().append(
         SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &value, "/edge", ttl, edge.config.https),
+        set_cookie(name, &value, path, ttl, edge.config.https),
     );
     resp
 }

@@ -13,7 +13,11 @@ pub enum EdgeError {
     NotFound,
     Unauthorized(&'static str),
     Forbidden,
-    Offline { last_seen: Option<Timestamp> },
+    /// A cookie-authenticated state-changing request from another origin.
+    CrossOrigin,
+    Offline {
+        last_seen: Option<Timestamp>,
+    },
     NotActive,
     Refused,
     BadGateway(&'static str),
@@ -29,7 +33,7 @@ impl EdgeError {
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::NotFound => StatusCode::NOT_FOUND,
             EdgeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            EdgeError::Forbidden => StatusCode::FORBIDDEN,
+            EdgeError::Forbidden | EdgeError::CrossOrigin => StatusCode::FORBIDDEN,
             EdgeError::Offline { .. } | EdgeError::NotActive | EdgeError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -46,6 +50,7 @@ impl EdgeError {
             EdgeError::NotFound => "not_found",
             EdgeError::Unauthorized(_) => "unauthorized",
             EdgeError::Forbidden => "forbidden",
+            EdgeError::CrossOrigin => "cross_origin",
             EdgeError::Offline { .. } => "device_offline",
             EdgeError::NotActive => "tunnel_not_active",
             EdgeError::Refused => "service_refused",
@@ -65,6 +70,9 @@ impl EdgeError {
             EdgeError::Unavailable(d) => (*d).to_string(),
             EdgeError::NotFound => "no tunnel is served at this address".to_string(),
             EdgeError::Forbidden => "you do not have access to this tunnel".to_string(),
+            EdgeError::CrossOrigin => {
+                "a request from another site may not use this tunnel's sign-in".to_string()
+            }
             EdgeError::Offline { last_seen } => match last_seen {
                 Some(t) => format!(
                     "the device is offline (last seen {})",

@@ -29,6 +29,41 @@ pub fn session_cookie_name(https: bool) -> &'static str {
 }
 /// The edge-login cookie on the API host (path `/edge`), set by `POST /edge/session`.
 pub const LOGIN_COOKIE: &str = "__burrow_edge_login";
+/// The edge-login cookie over HTTPS (`Path=/`, as the `__Host-` prefix demands).
+pub const SECURE_LOGIN_COOKIE: &str = "__Host-burrow_edge_login";
+/// The login-state cookie on a tunnel host: binds a login code to the browser that started
+/// the login (see `authorize.rs`).
+pub const STATE_COOKIE: &str = "__burrow_state";
+pub const SECURE_STATE_COOKIE: &str = "__Host-burrow_state";
+
+/// The edge-login cookie's name and path for the deployment's scheme.
+pub fn login_cookie(https: bool) -> (&'static str, &'static str) {
+    if https {
+        (SECURE_LOGIN_COOKIE, "/")
+    } else {
+        (LOGIN_COOKIE, "/edge")
+    }
+}
+
+/// The login-state cookie name for the deployment's scheme.
+pub fn state_cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_STATE_COOKIE
+    } else {
+        STATE_COOKIE
+    }
+}
+
+/// Whether a cookie name is one of burrow's own (any scheme, any prefix, any case): such a
+/// cookie is never passed to a device, and a device can never set one.
+pub fn is_burrow_cookie(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    let bare = name
+        .strip_prefix("__host-")
+        .or_else(|| name.strip_prefix("__secure-"))
+        .unwrap_or(&name);
+    bare.starts_with("__burrow") || bare.starts_with("burrow_")
+}
 /// The pseudo host the API-host login cookie is bound to (not a valid DNS name, so it can
 /// never be confused with a tunnel host).
 pub const API_SCOPE: &str = "@api";
@@ -78,7 +113,13 @@ impl SessionKey {
     }
 
     /// The user id of a valid, unexpired session for `host` (constant-time MAC check).
+    #[cfg(test)]
     pub fn verify(&self, value: &str, host: &str, now: i64) -> Option<i64> {
+        self.verify_exp(value, host, now).map(|(id, _)| id)
+    }
+
+    /// [`SessionKey::verify`], with the session's expiry time.
+    pub fn verify_exp(&self, value: &str, host: &str, now: i64) -> Option<(i64, i64)> {
         let mut parts = value.split('.');
         let (v, uid, exp, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if v != "v1" || parts.next().is_some() {
@@ -88,7 +129,7 @@ impl SessionKey {
         let exp: i64 = exp.parse().ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(user_id, host, exp).verify_slice(&tag).ok()?;
-        (exp > now).then_some(user_id)
+        (exp > now).then_some((user_id, exp))
     }
 }
 
@@ -106,8 +147,9 @@ pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Removes every cookie named `name` and folds the others into one `Cookie` header.
-pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+/// Removes every cookie for which `drop(name, value)` holds and folds the others into one
+/// `Cookie` header.
+pub fn strip_cookies(headers: &mut HeaderMap, drop: impl Fn(&str, &str) -> bool) {
     let kept: Vec<String> = headers
         .get_all(COOKIE)
         .iter()
@@ -115,7 +157,10 @@ pub fn strip_cookie(headers: &mut HeaderMap, name: &str) {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .filter(|pair| pair.split_once('=').map_or(pair.trim(), |(k, _)| k.trim()) != name)
+        .filter(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            !drop(k.trim(), v.trim().trim_matches('"'))
+        })
         .map(str::to_owned)
         .collect();
     headers.remove(COOKIE);
@@ -184,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn burrow_cookie_names() {
+        for n in [
+            SESSION_COOKIE,
+            SECURE_SESSION_COOKIE,
+            LOGIN_COOKIE,
+            SECURE_LOGIN_COOKIE,
+            STATE_COOKIE,
+            "__Secure-burrow_x",
+            "__HOST-BURROW_SESSION",
+            " __burrow_session ",
+        ] {
+            assert!(is_burrow_cookie(n), "{n}");
+        }
+        for n in ["app", "session", "__Host-app", "x__burrow"] {
+            assert!(!is_burrow_cookie(n), "{n}");
+        }
+    }
+
+    #[test]
     fn strips_only_the_edge_cookie() {
         let mut h = HeaderMap::new();
         h.append(
@@ -192,11 +256,11 @@ mod tests {
         );
         h.append(COOKIE, HeaderValue::from_static("__burrow_session=y"));
         assert_eq!(cookie_values(&h, SESSION_COOKIE), vec!["x", "y"]);
-        strip_cookie(&mut h, SESSION_COOKIE);
+        strip_cookies(&mut h, |k, _| k == SESSION_COOKIE);
         assert_eq!(h.get(COOKIE).expect("kept"), "a=1; b=2");
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("__burrow_session=x"));
-        strip_cookie(&mut h, SESSION_COOKIE);
+        strip_cookies(&mut h, |k, _| k == SESSION_COOKIE);
         assert!(h.get(COOKIE).is_none());
     }
 }

@@ -35,9 +35,17 @@ async fn nobody_unallowed_reaches_the_device() {
         .unwrap();
     let resp = send(w.addr, req).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
+    let (state, attrs) = cookie_pair(&resp, "__burrow_state");
+    assert!(
+        attrs.contains("HttpOnly") && attrs.contains("Path=/;"),
+        "{attrs}"
+    );
+    let state = state.strip_prefix("__burrow_state=").unwrap();
     assert_eq!(
         location(&resp),
-        "http://localhost:9/edge/authorize?host=priv.localhost&return=%2Fpage%3Fa%3D1"
+        format!(
+            "http://localhost:9/edge/authorize?host=priv.localhost&return=%2Fpage%3Fa%3D1&state={state}"
+        )
     );
 
     let bearer = |t: &str| format!("Bearer {t}");
@@ -139,7 +147,7 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
         w.addr,
         get(
             "localhost:9",
-            "/edge/authorize?host=priv.localhost&return=%2Fheaders",
+            &format!("/edge/authorize?host=priv.localhost&return=%2Fheaders&state={STATE}"),
         )
         .body(empty())
         .unwrap(),
@@ -148,7 +156,7 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
     assert_eq!(resp.status(), StatusCode::FOUND);
     assert_eq!(
         location(&resp),
-        "http://localhost:9/login?next=%2Fedge%2Fauthorize%3Fhost%3Dpriv.localhost%26return%3D%252Fheaders"
+        format!("http://localhost:9/login?next=%2Fedge%2Fauthorize%3Fhost%3Dpriv.localhost%26return%3D%252Fheaders%26state%3D{STATE}")
     );
 
     // The UI, holding the user's JWT, opens the edge-login session on the API host.
@@ -167,7 +175,7 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
 
     let req = get(
         "localhost:9",
-        "/edge/authorize?host=priv.localhost&return=%2Fheaders",
+        &format!("/edge/authorize?host=priv.localhost&return=%2Fheaders&state={STATE}"),
     )
     .header(COOKIE, &login_cookie)
     .body(empty())
@@ -183,7 +191,10 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
 
     let resp = send(
         w.addr,
-        get("priv.localhost", &callback).body(empty()).unwrap(),
+        get("priv.localhost", &callback)
+            .header(COOKIE, state_cookie())
+            .body(empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::FOUND);
@@ -201,6 +212,7 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
     // The code is single use.
     let req = get("priv.localhost", &callback)
         .header("accept", JSON)
+        .header(COOKIE, state_cookie())
         .body(empty())
         .unwrap();
     assert_eq!(send(w.addr, req).await.status(), StatusCode::BAD_REQUEST);
@@ -227,11 +239,13 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
     assert_eq!(svc.hits(), 1);
 
     // The UI's JSON variant of authorize.
-    let req = Request::post("/edge/authorize?host=priv2.localhost&return=%2F")
-        .header("host", "localhost:9")
-        .header("authorization", format!("Bearer {}", w.token(&w.member)))
-        .body(empty())
-        .unwrap();
+    let req = Request::post(format!(
+        "/edge/authorize?host=priv2.localhost&return=%2F&state={STATE}"
+    ))
+    .header("host", "localhost:9")
+    .header("authorization", format!("Bearer {}", w.token(&w.member)))
+    .body(empty())
+    .unwrap();
     let resp = send(w.addr, req).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let url = json_body(resp).await["redirect"]
@@ -244,11 +258,13 @@ async fn browser_login_handoff_sets_a_host_only_cookie() {
     );
 
     // A non-member gets no code.
-    let req = Request::post("/edge/authorize?host=priv.localhost&return=%2F")
-        .header("host", "localhost:9")
-        .header("authorization", format!("Bearer {}", w.token(&w.outsider)))
-        .body(empty())
-        .unwrap();
+    let req = Request::post(format!(
+        "/edge/authorize?host=priv.localhost&return=%2F&state={STATE}"
+    ))
+    .header("host", "localhost:9")
+    .header("authorization", format!("Bearer {}", w.token(&w.outsider)))
+    .body(empty())
+    .unwrap();
     assert_eq!(send(w.addr, req).await.status(), StatusCode::FORBIDDEN);
 }
 
@@ -266,6 +282,7 @@ async fn no_open_redirects() {
         "host=localhost&return=%2F",
         "return=%2F",
     ] {
+        let query = format!("{query}&state={STATE}");
         let req = Request::post(format!("/edge/authorize?{query}"))
             .header("host", "localhost:9")
             .header("authorization", format!("Bearer {token}"))
@@ -283,11 +300,13 @@ async fn no_open_redirects() {
         );
     }
     // The callback checks `return` too (before spending the code).
-    let req = Request::post("/edge/authorize?host=priv.localhost&return=%2F")
-        .header("host", "localhost:9")
-        .header("authorization", format!("Bearer {token}"))
-        .body(empty())
-        .unwrap();
+    let req = Request::post(format!(
+        "/edge/authorize?host=priv.localhost&return=%2F&state={STATE}"
+    ))
+    .header("host", "localhost:9")
+    .header("authorization", format!("Bearer {token}"))
+    .body(empty())
+    .unwrap();
     let url = json_body(send(w.addr, req).await).await["redirect"]
         .as_str()
         .unwrap()

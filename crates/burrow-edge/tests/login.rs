@@ -14,11 +14,13 @@ async fn app_bearer_tokens_pass_with_a_session_cookie() {
     let svc = http_service(false).await;
     w.tunnel("app", "http", true, vec![]).await;
     w.dialer.set("t-app", Dest::Tcp(svc.addr));
-    let req = Request::post("/edge/authorize?host=app.localhost&return=%2F")
-        .header("host", "localhost:9")
-        .header("authorization", format!("Bearer {}", w.token(&w.member)))
-        .body(empty())
-        .unwrap();
+    let req = Request::post(format!(
+        "/edge/authorize?host=app.localhost&return=%2F&state={STATE}"
+    ))
+    .header("host", "localhost:9")
+    .header("authorization", format!("Bearer {}", w.token(&w.member)))
+    .body(empty())
+    .unwrap();
     let url = json_body(send(w.addr, req).await).await["redirect"]
         .as_str()
         .unwrap()
@@ -29,7 +31,10 @@ async fn app_bearer_tokens_pass_with_a_session_cookie() {
         .to_string();
     let resp = send(
         w.addr,
-        get("app.localhost", &callback).body(empty()).unwrap(),
+        get("app.localhost", &callback)
+            .header(COOKIE, state_cookie())
+            .body(empty())
+            .unwrap(),
     )
     .await;
     let (session, _) = cookie_pair(&resp, "__burrow_session");
@@ -63,7 +68,8 @@ async fn built_in_login_form() {
         .add_member(w.project_id, user.id, "member")
         .await
         .unwrap();
-    let next = "%2Fedge%2Fauthorize%3Fhost%3Dpriv.localhost%26return%3D%252F";
+    let next =
+        format!("%2Fedge%2Fauthorize%3Fhost%3Dpriv.localhost%26return%3D%252F%26state%3D{STATE}");
     let resp = send(
         w.addr,
         get("localhost:9", &format!("/edge/login?next={next}"))
@@ -105,7 +111,7 @@ async fn built_in_login_form() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         location(&resp),
-        "/edge/authorize?host=priv.localhost&return=%2F"
+        format!("/edge/authorize?host=priv.localhost&return=%2F&state={STATE}")
     );
     let (login_cookie, _) = cookie_pair(&resp, "__burrow_edge_login");
     let req = get("localhost:9", &location(&resp))
@@ -133,15 +139,26 @@ async fn https_deployments_use_a_host_prefixed_secure_cookie() {
         .body(empty())
         .unwrap();
     let resp = send(w.addr, req).await;
+    let (state, attrs) = cookie_pair(&resp, "__Host-burrow_state");
+    assert!(
+        attrs.contains("; Secure") && attrs.contains("Path=/;"),
+        "{attrs}"
+    );
+    let state = state
+        .strip_prefix("__Host-burrow_state=")
+        .unwrap()
+        .to_string();
     assert_eq!(
         location(&resp),
-        "https://localhost/edge/authorize?host=sec.localhost&return=%2Fx"
+        format!("https://localhost/edge/authorize?host=sec.localhost&return=%2Fx&state={state}")
     );
-    let req = Request::post("/edge/authorize?host=sec.localhost:443&return=%2Fheaders")
-        .header("host", "localhost")
-        .header("authorization", format!("Bearer {}", w.token(&w.member)))
-        .body(empty())
-        .unwrap();
+    let req = Request::post(format!(
+        "/edge/authorize?host=sec.localhost:443&return=%2Fheaders&state={state}"
+    ))
+    .header("host", "localhost")
+    .header("authorization", format!("Bearer {}", w.token(&w.member)))
+    .body(empty())
+    .unwrap();
     let url = json_body(send(w.addr, req).await).await["redirect"]
         .as_str()
         .unwrap()
@@ -151,7 +168,10 @@ async fn https_deployments_use_a_host_prefixed_secure_cookie() {
         .expect("https, default port dropped");
     let resp = send(
         w.addr,
-        get("sec.localhost", callback).body(empty()).unwrap(),
+        get("sec.localhost", callback)
+            .header(COOKIE, format!("__Host-burrow_state={state}"))
+            .body(empty())
+            .unwrap(),
     )
     .await;
     let (session, attrs) = cookie_pair(&resp, "__Host-burrow_session");

@@ -81,6 +81,7 @@ conformance! {
         device_updates,
         enrollment_single_use,
         enrollment_race,
+        enrollment_tokens_cancelled,
         delete_device_cascades,
     },
     tunnels::{

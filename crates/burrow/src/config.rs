@@ -41,7 +41,8 @@ pub struct Config {
     /// Region and account id that appear in tunnel ARNs.
     pub region: String,
     pub account_id: String,
-    /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`.
+    /// Addresses of TLS-terminating proxies allowed to send `X-Device-Certificate`, and whose
+    /// `X-Forwarded-For` names the client on the main port (login throttling, the edge).
     pub trusted_proxies: Vec<IpAddr>,
     /// Production: the wildcard certificate (`*.<base_domain>` and `<base_domain>`) and its
     /// key, PEM. With both set, `listen` serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN); the
@@ -53,6 +54,15 @@ pub struct Config {
     /// The API/UI origin users' browsers see (`https://fleet.example.com`); default: the
     /// scheme of `listen`, `base_domain`, and `listen`'s port unless it is the default one.
     pub api_origin: Option<String>,
+    /// The scheme browsers use (`http` or `https`); default: `https` with `tls_cert`, else
+    /// `http`. Set `https` behind a TLS-terminating proxy, so that cookies are `Secure` and
+    /// `__Host-` prefixed and the login handoff sends browsers to `https://`.
+    #[serde(default)]
+    pub public_scheme: Option<String>,
+    /// Concurrent connections per client address on `device_listen` (IPv6 by /64); devices
+    /// behind one NAT share it, so it is larger than the main port's.
+    #[serde(default = "default_device_conns_per_address")]
+    pub device_conns_per_address: usize,
     /// Cluster (PostgreSQL): this node's name, unique among the nodes; default the host name.
     #[serde(default)]
     pub node_name: Option<String>,
@@ -70,6 +80,10 @@ pub struct Config {
 
 fn default_node_region() -> String {
     "default".into()
+}
+
+fn default_device_conns_per_address() -> usize {
+    1024
 }
 
 /// Values given as flags (only those present override the layers below).
@@ -118,6 +132,8 @@ const KNOWN_KEYS: &[&str] = &[
     "tls_key",
     "http_redirect_listen",
     "api_origin",
+    "public_scheme",
+    "device_conns_per_address",
     "node_name",
     "node_region",
     "cluster_url",
@@ -228,6 +244,13 @@ impl Config {
             }
         }
         self.device_urls_parsed()?;
+        if let Some(s) = &self.public_scheme {
+            if s != "http" && s != "https" {
+                return Err(ConfigError::Invalid(
+                    "public_scheme must be http or https".into(),
+                ));
+            }
+        }
         crate::cluster::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
@@ -279,12 +302,37 @@ impl Config {
         Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
+    /// Whether browsers reach this server over HTTPS (its own TLS, or a proxy's).
+    pub fn public_https(&self) -> bool {
+        match self.public_scheme.as_deref() {
+            Some(s) => s == "https",
+            None => self.tls().is_some(),
+        }
+    }
+
+    /// The port browsers reach the API and the tunnel hosts on, `None` for the scheme's
+    /// default (the port of [`Config::api_origin`]).
+    pub fn public_port(&self, bound_port: u16) -> Option<u16> {
+        let origin = self.api_origin(bound_port);
+        let authority = origin.split_once("://").map_or(origin.as_str(), |(_, a)| a);
+        let port = authority
+            .rsplit_once(':')
+            .filter(|(_, p)| !p.contains(']'))
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        let default = if origin.starts_with("https://") {
+            443
+        } else {
+            80
+        };
+        port.filter(|p| *p != default)
+    }
+
     /// The API/UI origin for browsers, given the port `listen` was actually bound to.
     pub fn api_origin(&self, bound_port: u16) -> String {
         if let Some(o) = &self.api_origin {
             return o.clone();
         }
-        let (scheme, default) = if self.tls().is_some() {
+        let (scheme, default) = if self.public_https() {
             ("https", 443)
         } else {
             ("http", 80)

@@ -152,11 +152,18 @@ async fn route(
         .map(str::to_owned)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
+    // Behind a trusted proxy, the client is the one it forwards for.
+    let forwarded =
+        burrow_api::forwarded_client(req.headers(), peer.ip(), &edge.config().trusted_proxies);
     if edge.tunnel_host(&host).is_some() {
-        return edge.handle(req, peer).await;
+        let client = forwarded.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
+        return edge.handle(req, client).await;
     }
     let mut req = req.map(Body::new);
     req.extensions_mut().insert(ConnectInfo(peer));
+    if let Some(ip) = forwarded {
+        req.extensions_mut().insert(burrow_api::ForwardedClient(ip));
+    }
     match api.oneshot(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},

@@ -185,10 +185,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         println!();
         println!("First start: created administrator");
         println!("  email:    {}", admin.email);
-        if admin.generated {
-            // Printed once, to the terminal only; the database keeps an argon2 hash.
-            println!("  password: {}", admin.password.expose());
-            println!("  (shown only now; keep it somewhere safe)");
+        if let Some(file) = &admin.password_file {
+            // The password itself stays off stdout (service managers keep stdout in logs).
+            println!("  password file: {}", file.display());
+            println!("  (readable by you only; store the password safely, then delete the file)");
         } else {
             println!("  password: (from BURROW_ADMIN_PASSWORD)");
         }

@@ -108,6 +108,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         store.as_ref(),
         config.admin_email.as_deref(),
         config.admin_password.as_ref(),
+        &config.data_dir,
     )
     .await?;
 
@@ -190,7 +191,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock,
         config: SchedulerConfig::default(),
     });
-    let api = AppState::new(
+    let mut api = AppState::new(
         store.clone(),
         jwt,
         ApiConfig {
@@ -201,6 +202,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         },
         lifecycle,
     );
+    // One login guard for the API's login and the edge's form: the same quotas for both.
+    let login_guard = Arc::new(burrow_api::LoginGuard::default());
+    api.login_guard = login_guard.clone();
     // The main port: API, enrollment, and the broker's data plane over plain WebSocket
     // (burrow's own peers in development; the AWS local proxy needs the TLS port).
     let edge = Edge::new(
@@ -215,8 +219,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         }),
         EdgeConfig {
             base_domain: config.base_domain.clone(),
-            https: tls.is_some(),
+            https: tls.is_some() || config.public_https(),
             login_url: format!("{}/edge/login", config.api_origin(addr.port())),
+            public_port: config.public_port(addr.port()),
+            login_guard: Some(login_guard),
+            trusted_proxies: config.trusted_proxies.clone(),
             ..EdgeConfig::default()
         },
     );
@@ -258,11 +265,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .clone()
             .run(std::time::Duration::from_secs(60), stop_signal(&rx)),
     );
-    let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener(
+    // A per-address connection cap on the device port too (larger: fleets share NATs).
+    let device_limiter = burrow_edge::ConnLimiter::new(config.device_conns_per_address);
+    let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener_admitting(
         device_listener,
         device_tls,
         device_app,
         device_stop,
+        move |ip| {
+            device_limiter
+                .try_acquire(ip)
+                .map(|p| Box::new(p) as burrow_device::mtls::ConnSlot)
+        },
     ));
     let flush_task = tokio::spawn(edge.flush_task(std::time::Duration::from_secs(5)));
     let cert_task = certs.map(|c| tokio::spawn(c.watch(std::time::Duration::from_secs(5))));

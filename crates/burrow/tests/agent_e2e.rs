@@ -236,7 +236,10 @@ async fn agent_carries_tunnels_through_changes_restarts_and_deletion() {
     let table = burrow_agent::status(&dir).unwrap();
     assert!(table.contains("Web Dashboard"), "{table}");
     assert!(table.contains("connected"), "{table}");
-    assert!(table.contains(&format!("127.0.0.1:{}", service_addr.port())));
+    assert!(
+        table.contains(&format!("localhost:{}", service_addr.port())),
+        "{table}"
+    );
 
     // 3. Disable: cut within 2 s. Enable: a new broker tunnel, connected within 2 s.
     let off = put_enabled(&stack, &token, id, false).await;

@@ -3,8 +3,6 @@
 //! from the document driving the seed's walk-through. The Python side is tests/api_contract.py.
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use burrow::testkit::{Backend, TestStack};
@@ -18,47 +16,7 @@ const PACKAGES: [(&str, &str); 2] = [
 
 /// The project's `.venv` python (or `BURROW_TEST_PYTHON`), with the tools installed.
 fn python() -> PathBuf {
-    // The two tests may ask at once: one pip at a time.
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = std::env::var("BURROW_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join(".venv/bin/python"));
-    let has = |module: &str| {
-        Command::new(&py)
-            .args(["-c", &format!("import {module}")])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .filter(|(module, _)| !has(module))
-        .map(|(_, package)| *package)
-        .collect();
-    if !missing.is_empty() {
-        if !py.exists() {
-            let ok = Command::new("python3")
-                .args(["-m", "venv", ".venv"])
-                .current_dir(&root)
-                .status()
-                .expect("python3 -m venv");
-            assert!(ok.success(), "creating .venv failed");
-        }
-        let ok = Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(&missing)
-            .status()
-            .expect("pip install");
-        assert!(ok.success(), "installing {missing:?} failed");
-    }
-    py
+    burrow::testkit::python_with(&PACKAGES)
 }
 
 /// Runs `api_contract.py <command>`; answers (success, stdout, stderr).

@@ -103,7 +103,7 @@ async fn refused(url: &str, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_drives_burrow_tunnels() {
-    let python = burrow::testkit::python_with("boto3");
+    let python = burrow::testkit::python_with(&[("boto3", "boto3")]);
     let stack = TestStack::start(Backend::Sqlite).await.unwrap();
     let (_, token) = stack.user("aws@test.local").await.unwrap();
     let dsn = "aws-dev-1";

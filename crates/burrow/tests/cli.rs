@@ -89,10 +89,11 @@ fn check_config_validates_and_masks_secrets() {
 }
 
 /// `burrow server` with no flags (the port is the only thing changed, through the environment,
-/// because tests never use fixed ports): creates its data dir and database, prints the address
-/// and the generated admin credentials once, and those credentials log in.
+/// because tests never use fixed ports): creates its data dir and database, prints the address,
+/// the admin email and the path of the 0600 file holding the generated password (never the
+/// password itself), and those credentials log in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_start_prints_working_admin_credentials_once() {
+async fn first_start_prints_working_admin_credentials_once_password_in_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let start = || {
         burrow()
@@ -112,11 +113,23 @@ async fn first_start_prints_working_admin_credentials_once() {
         .find_map(|l| l.strip_prefix("burrow server listening on http://"))
         .expect("address line")
         .to_string();
-    let password = lines
+    let file = lines
         .iter()
-        .find_map(|l| l.trim().strip_prefix("password: "))
-        .expect("password printed")
+        .find_map(|l| l.trim().strip_prefix("password file: "))
+        .expect("password file printed")
         .to_string();
+    let file = dir.path().join(file);
+    let password = std::fs::read_to_string(&file)
+        .expect("password file")
+        .trim()
+        .to_string();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "owner only");
+    assert!(
+        !text.contains(&password),
+        "the password itself is not printed"
+    );
     assert!(text.contains("admin@burrow.local"), "{text}");
     assert!(dir.path().join("burrow-data/burrow.db").exists());
 
@@ -133,7 +146,7 @@ async fn first_start_prints_working_admin_credentials_once() {
 
     // Second start: same data, no new credentials printed.
     let (mut child, lines) = read_banner(start());
-    assert!(!lines.iter().any(|l| l.contains("password:")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("password")), "{lines:?}");
     let _ = child.kill();
     let _ = child.wait();
 }

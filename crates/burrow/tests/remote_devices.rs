@@ -483,7 +483,7 @@ async fn device_behind_an_outbound_only_firewall_on_another_host() {
     assert_eq!(echoed, ["echo: ping 0", "echo: ping 1", "echo: ping 2"]);
 
     // The seed's own Python client, on the device host, with the device's files.
-    let python = burrow::testkit::python_with("requests");
+    let python = burrow::testkit::python_with(&[("requests", "requests")]);
     let seed =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../burrow-device/tests/seed_client.py");
     let out = device_host

@@ -9,6 +9,46 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub User);
 
+/// The client's address: the one a trusted proxy forwarded ([`ForwardedClient`]), else the
+/// TCP peer the server put in the request (`ConnectInfo`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+/// The client address a trusted proxy gave (`X-Forwarded-For`), set by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardedClient(pub std::net::IpAddr);
+
+/// The client behind a trusted proxy: the last `X-Forwarded-For` entry (the one the proxy
+/// appended) when `peer` is one of `trusted`; `None` otherwise (the peer is the client).
+pub fn forwarded_client(
+    headers: &axum::http::HeaderMap,
+    peer: std::net::IpAddr,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer.to_canonical();
+    if !trusted.iter().any(|t| t.to_canonical() == peer) {
+        return None;
+    }
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let entry = last.to_str().ok()?.rsplit(',').next()?.trim();
+    entry.parse().ok()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(f) = parts.extensions.get::<ForwardedClient>() {
+            return Ok(ClientIp(Some(f.0)));
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer))
+    }
+}
+
 /// An authenticated user who is an administrator (403 otherwise).
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub User);
@@ -42,5 +82,35 @@ impl FromRequestParts<AppState> for AdminUser {
             return Err(ApiError::Forbidden("administrator only"));
         }
         Ok(AdminUser(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_client_only_from_trusted_proxies() {
+        let mut h = axum::http::HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            "1.1.1.1, 2.2.2.2".parse().expect("value"),
+        );
+        h.append(
+            "x-forwarded-for",
+            "3.3.3.3, 4.4.4.4".parse().expect("value"),
+        );
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().expect("ip");
+        let other: std::net::IpAddr = "10.0.0.2".parse().expect("ip");
+        assert_eq!(
+            forwarded_client(&h, proxy, &[proxy]),
+            Some("4.4.4.4".parse().expect("ip"))
+        );
+        assert_eq!(forwarded_client(&h, other, &[proxy]), None);
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert!(forwarded_client(&h, mapped, &[proxy]).is_some());
+        let mut bad = axum::http::HeaderMap::new();
+        bad.insert("x-forwarded-for", "not-an-ip".parse().expect("value"));
+        assert_eq!(forwarded_client(&bad, proxy, &[proxy]), None);
     }
 }

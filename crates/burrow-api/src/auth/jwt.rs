@@ -68,6 +68,15 @@ impl JwtKeys {
             .ok()
             .map(|d| d.claims)
     }
+
+    /// Whether `token` carries a valid signature of this key, expired or not: a credential
+    /// burrow issued, which the edge must never hand to a device.
+    pub fn signed_by_us(&self, token: &str) -> bool {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.validate_exp = false;
+        v.set_required_spec_claims::<&str>(&[]);
+        decode::<serde_json::Value>(token, &self.decoding, &v).is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -112,5 +121,9 @@ mod tests {
             r#"{{"sub":"7","email":"a@b.c","iat":0,"exp":{exp}}}"#
         ));
         assert!(k.verify(&format!("{header}.{body}.")).is_none(), "alg none");
+        assert!(!k.signed_by_us(&format!("{header}.{body}.")), "alg none");
+        assert!(k.signed_by_us(&old), "expired but ours");
+        assert!(!k.signed_by_us(&forged), "another key's");
+        assert!(!k.signed_by_us("not-a-jwt"));
     }
 }

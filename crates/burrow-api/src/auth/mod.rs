@@ -2,8 +2,12 @@
 
 mod extract;
 mod jwt;
+mod login_guard;
 mod password;
+mod revocation;
 
-pub use extract::{AdminUser, AuthUser};
+pub use extract::{forwarded_client, AdminUser, AuthUser, ClientIp, ForwardedClient};
 pub use jwt::{Claims, JwtKeys};
+pub use login_guard::{client_key, LoginGuard, LoginLimits, LoginRefused};
 pub use password::{hash_password, verify_password};
+pub use revocation::{issued_after, revoke_sessions, sessions_valid_after};

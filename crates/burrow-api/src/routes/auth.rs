@@ -3,7 +3,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{verify_password, AuthUser};
+use crate::auth::{revoke_sessions, AuthUser, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::routes::UserResponse;
@@ -31,22 +31,32 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses((status = 200, description = "a bearer token", body = LoginResponse),
-        (status = 401, description = "wrong email or password")))]
+        (status = 401, description = "wrong email or password"),
+        (status = 429, description = "too many failed logins from this client or for this \
+            account; `Retry-After` says when to try again", headers(("retry-after" = u64))),
+        (status = 503, description = "too many password checks at once; `Retry-After` says \
+            when to try again", headers(("retry-after" = u64)))))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    // Per address first: an attacker's own failures must not spend the account's quota.
+    state.login_guard.check_address(ip)?;
     let email = req.email.trim().to_ascii_lowercase();
     let user = state.store.user_by_email(&email).await?;
-    let password = req.password;
+    if let Some(u) = &user {
+        state.login_guard.check_account(u.id)?;
+    }
     let phc = user.as_ref().map(|u| u.password_hash.clone());
-    // argon2 is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    // argon2 is slow and big on purpose: bounded, on the guard's own threads.
+    let ok = state.login_guard.verify(req.password, phc).await?;
     let user = match (ok, user) {
         (true, Some(u)) => u,
-        _ => return Err(ApiError::Unauthorized("invalid email or password")),
+        (_, user) => {
+            state.login_guard.failed(ip, user.map(|u| u.id))?;
+            return Err(ApiError::Unauthorized("invalid email or password"));
+        }
     };
     let token = state
         .jwt
@@ -57,6 +67,24 @@ pub async fn login(
         token_type: "bearer",
         expires_in: state.jwt.ttl().num_seconds(),
     }))
+}
+
+/// Sign out everywhere: every token and edge session issued to the caller until now stops
+/// working (API tokens, tunnel sessions, open WebSockets within seconds).
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", operation_id = "logout_all", tag = "auth",
+    responses((status = 204, description = "signed out everywhere")),
+    security(("bearer" = [])))]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<axum::http::StatusCode> {
+    revoke_sessions(
+        state.store.as_ref(),
+        user.id,
+        chrono::Utc::now().timestamp(),
+    )
+    .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The user the bearer token belongs to.

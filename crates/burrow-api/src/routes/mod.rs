@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/logout-all", post(auth::logout_all))
         .route("/api/v1/users", post(users::create).get(users::list))
         .route("/api/v1/cluster/nodes", get(cluster::nodes))
         .route(

@@ -344,6 +344,15 @@ pub fn location(resp: &http::Response<hyper::body::Incoming>) -> String {
         .to_string()
 }
 
+/// A login state a browser would hold in its state cookie (any well-formed value works: it is
+/// the browser's own secret).
+pub const STATE: &str = "test-state-0123456789abcdef";
+
+/// The plain-HTTP state cookie carrying [`STATE`].
+pub fn state_cookie() -> String {
+    format!("__burrow_state={STATE}")
+}
+
 pub fn cookie_pair(resp: &http::Response<hyper::body::Incoming>, name: &str) -> (String, String) {
     let set = resp
         .headers()

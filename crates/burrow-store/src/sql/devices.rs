@@ -88,22 +88,41 @@ macro_rules! devices_methods {
         found(done.rows_affected())
     }
 
+    /// Also cancels the device's unused enrollment tokens (they expire at `at`).
     async fn revoke_device(&self, id: i64, at: Timestamp) -> Result<()> {
         let done = sqlx::query("UPDATE fleet_devices SET revoked_at = $1 WHERE id = $2")
             .bind(micros(at))
             .bind(id)
             .execute(&self.pool)
             .await?;
-        found(done.rows_affected())
+        found(done.rows_affected())?;
+        sqlx::query(
+            "UPDATE enrollments SET expires_at = $1 \
+             WHERE device_id = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(micros(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
-    /// `Conflict` for a token hash already stored; `NotFound` for a missing device.
+    /// `Conflict` for a token hash already stored; `NotFound` for a missing device. The
+    /// device's older unused tokens are cancelled (they expire now): one live token at a time.
     async fn create_enrollment(
         &self,
         device_id: i64,
         token_hash: &str,
         expires_at: Timestamp,
     ) -> Result<Enrollment> {
+        sqlx::query(
+            "UPDATE enrollments SET expires_at = $1 \
+             WHERE device_id = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now())
+        .bind(device_id)
+        .execute(&self.pool)
+        .await?;
         Ok(sqlx::query_as(
             "INSERT INTO enrollments (device_id, token_hash, expires_at, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING *",

@@ -142,6 +142,37 @@ pub async fn enrollment_single_use(ctx: &Ctx) {
     );
 }
 
+/// A new token cancels the device's older unused ones; revoking the device cancels the rest.
+pub async fn enrollment_tokens_cancelled(ctx: &Ctx) {
+    let s = ctx.s();
+    let (_, _, d) = owner_project_device(s, "cancel").await;
+    let (_, _, other) = owner_project_device(s, "cancel-other").await;
+    let later = Utc::now() + Duration::hours(1);
+    s.create_enrollment(d.id, "c-1", later).await.unwrap();
+    s.create_enrollment(other.id, "c-other", later)
+        .await
+        .unwrap();
+    s.create_enrollment(d.id, "c-2", later).await.unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        s.consume_enrollment("c-1", now).await.unwrap(),
+        None,
+        "replaced"
+    );
+    s.revoke_device(d.id, Utc::now()).await.unwrap();
+    let now = Utc::now() + Duration::milliseconds(1);
+    assert_eq!(
+        s.consume_enrollment("c-2", now).await.unwrap(),
+        None,
+        "revoked"
+    );
+    assert_eq!(
+        s.consume_enrollment("c-other", now).await.unwrap(),
+        Some(other.id),
+        "another device's token is untouched"
+    );
+}
+
 pub async fn enrollment_race(ctx: &Ctx) {
     let s = ctx.s();
     let (_, _, d) = owner_project_device(s, "race").await;

@@ -167,6 +167,8 @@ impl TestStack {
             tls_key: None,
             http_redirect_listen: None,
             api_origin: None,
+            public_scheme: None,
+            device_conns_per_address: 1024,
             node_name: None,
             node_region: "default".into(),
             cluster_url: None,
@@ -503,36 +505,51 @@ impl Load {
 }
 
 /// Serves `app` on a new loopback port (a device's local service in tests); answers where.
-/// A Python that can `import module`: `BURROW_TEST_PYTHON` (set by `scripts/test`), else the
-/// project's `.venv`, made and given the package when missing.
-pub fn python_with(module: &str) -> PathBuf {
+/// A Python that can import each `(module, pip requirement)` of `packages`:
+/// `BURROW_TEST_PYTHON` (set by `scripts/test`), else the project's `.venv`; what is missing
+/// is installed with pip (one install at a time, for tests that ask at once).
+pub fn python_with(packages: &[(&str, &str)]) -> PathBuf {
     use std::process::Command;
-    if let Ok(p) = std::env::var("BURROW_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = root.join(".venv/bin/python");
-    let has_it = || {
+    let py = std::env::var("BURROW_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv/bin/python"));
+    let has = |module: &str| {
         Command::new(&py)
             .args(["-c", &format!("import {module}")])
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !has_it() {
-        if !py.exists() {
-            let ok = Command::new("python3")
-                .args(["-m", "venv", ".venv"])
-                .current_dir(&root)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "creating .venv failed");
-        }
-        let ok = Command::new(root.join(".venv/bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", module])
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(module, _)| !has(module))
+        .map(|(_, requirement)| *requirement)
+        .collect();
+    if missing.is_empty() {
+        return py;
+    }
+    if !py.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv", ".venv"])
+            .current_dir(&root)
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok && has_it(), "installing {module} failed");
+        assert!(ok, "creating .venv failed");
     }
+    let ok = Command::new(&py)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(&missing)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "installing {missing:?} failed");
     py
 }
 

@@ -1,0 +1,117 @@
+//! Long-lived connections re-check their access: a WebSocket pipe, or a response body still
+//! streaming (a download, SSE) after `access_recheck`, is ended once its user may no longer use
+//! the tunnel (removed from the project or from `allowed_user_ids`, signed out everywhere,
+//! tunnel disabled, deleted or made private). Short responses cost a timer, no task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
+
+use crate::edge::Edge;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Who is using a connection, to re-check.
+#[derive(Clone)]
+pub struct Recheck {
+    pub edge: Arc<Edge>,
+    pub host: String,
+    /// The user and when their credential was issued (`None` on a public tunnel).
+    pub user: Option<(i64, i64)>,
+}
+
+impl Recheck {
+    /// A task that re-checks every `access_recheck` and fires the answer once access is gone;
+    /// it ends by itself when the answer is dropped (the connection ended).
+    pub fn watch(self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let mut tx = tx;
+            let mut tick = tokio::time::interval(self.edge.config.access_recheck);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    () = tx.closed() => return,
+                    _ = tick.tick() => {
+                        if !self.edge.still_allowed(&self.host, self.user).await {
+                            tracing::debug!(host = %self.host, "edge: access revoked, connection closed");
+                            let _ = tx.send(());
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("access to the tunnel was revoked")]
+struct Revoked;
+
+/// A device's response body that ends with an error (the client sees the stream cut) once
+/// access is revoked; the watcher starts only if the body is still open after
+/// `access_recheck`.
+pub struct Revocable<B> {
+    inner: B,
+    first: Option<Pin<Box<Sleep>>>,
+    recheck: Option<Recheck>,
+    revoked: Option<oneshot::Receiver<()>>,
+}
+
+impl<B> Revocable<B> {
+    pub fn new(inner: B, recheck: Recheck) -> Self {
+        let first = Box::pin(tokio::time::sleep(recheck.edge.config.access_recheck));
+        Revocable {
+            inner,
+            first: Some(first),
+            recheck: Some(recheck),
+            revoked: None,
+        }
+    }
+}
+
+impl<B> Body for Revocable<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(first) = &mut this.first {
+            if first.as_mut().poll(cx).is_ready() {
+                this.first = None;
+                this.revoked = this.recheck.take().map(Recheck::watch);
+            }
+        }
+        if let Some(revoked) = &mut this.revoked {
+            if let Poll::Ready(Ok(())) = Pin::new(revoked).poll(cx) {
+                this.revoked = None;
+                return Poll::Ready(Some(Err(Box::new(Revoked))));
+            }
+        }
+        Pin::new(&mut this.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
