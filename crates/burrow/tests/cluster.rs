@@ -268,6 +268,25 @@ async fn the_nodes_endpoint_lists_nodes_and_sees_a_killed_one_die() {
     // It was alive until its lease lapsed (its heartbeats had kept it so).
     assert!(took >= Duration::from_secs(3), "dead after only {took:?}");
     assert_eq!(node(&nodes(&n1, &admin).await, "node-1")["alive"], true);
+
+    // Restarted at once after a kill, under the same name: it waits for the dead process's
+    // lease to lapse (bounded), then rejoins.
+    let start_node_2 = || {
+        let (key, db) = (key.clone(), db.clone());
+        TestStack::start_isolated_configured(Backend::Sqlite, move |c| {
+            as_node(c, "node-2", &key, Some(&db))
+        })
+    };
+    let again = start_node_2().await.expect("node 2 again");
+    again.kill();
+    let restarted = Instant::now();
+    let _again = start_node_2().await.expect("node 2 after a kill");
+    let waited = restarted.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited <= Duration::from_secs(8),
+        "rejoined after {waited:?}"
+    );
+    assert_eq!(node(&nodes(&n1, &admin).await, "node-2")["alive"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
