@@ -7,6 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::routes::auth::{LoginRequest, LoginResponse};
+use crate::routes::cluster::NodeResponse;
 use crate::routes::devices::RegisterDevice;
 use crate::routes::projects::{AddMember, CreateProject};
 use crate::routes::reverse_tunnels::{
@@ -28,6 +29,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::auth::logout_all,
         crate::routes::users::create,
         crate::routes::users::list,
+        crate::routes::cluster::nodes,
         crate::routes::projects::create,
         crate::routes::projects::list,
         crate::routes::projects::get,
@@ -53,10 +55,11 @@ pub const BEARER: &str = "bearer";
         CreateProject, ProjectResponse, AddMember, MemberResponse, RegisterDevice, DeviceResponse,
         RegisteredDevice, CreateReverseTunnel, UpdateReverseTunnel, ReverseTunnelResponse,
         ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
-        DeviceContact)),
+        DeviceContact, NodeResponse)),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users (administrators)"),
+        (name = "cluster", description = "The server nodes sharing the database (administrators)"),
         (name = "projects", description = "Projects and their members"),
         (name = "devices", description = "Devices, enrollment tokens, revocation"),
         (name = "reverse-tunnels", description = "The seed's reverse tunnel endpoints"),

@@ -332,6 +332,14 @@ impl Registry {
         }
     }
 
+    /// How many tunnels have their destination peer connected to this node.
+    pub fn destinations(&self) -> usize {
+        lock(&self.hubs)
+            .values()
+            .filter(|h| h.peer(Role::Destination).is_some())
+            .count()
+    }
+
     pub fn total_buffered(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }

@@ -145,6 +145,11 @@ impl Broker {
     }
 
     /// Whether a destination peer is attached to the tunnel on this node.
+    /// How many tunnels have their destination peer (the device) connected to this node.
+    pub fn destinations_connected(&self) -> usize {
+        self.registry.destinations()
+    }
+
     pub fn is_destination_connected(&self, tunnel_id: &str) -> bool {
         self.registry
             .get(tunnel_id)

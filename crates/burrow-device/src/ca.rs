@@ -74,6 +74,13 @@ impl DeviceCa {
         Ok(Self::generate_with_key_pem()?.0)
     }
 
+    /// A fresh CA as (certificate PEM, key PEM), for keeping elsewhere than a data dir (a
+    /// cluster seals both into its database); [`DeviceCa::from_pem`] loads them.
+    pub fn generate_pem() -> Result<(String, String)> {
+        let (ca, key_pem) = Self::generate_with_key_pem()?;
+        Ok((ca.pem, key_pem))
+    }
+
     /// Rebuilds the CA from its PEM certificate and PEM (PKCS#8) key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<DeviceCa> {
         let key = KeyPair::from_pem(key_pem)?;

@@ -274,3 +274,45 @@ pub struct ApiKey {
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// How long a node's last heartbeat keeps it alive in the others' eyes. Nodes renew about
+/// every second, so a live node is never near the limit; a node silent for longer is dead.
+pub const NODE_LEASE_SECS: i64 = 5;
+
+/// A `burrow server` process registered in the `nodes` table (its lease).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Node {
+    pub name: String,
+    /// Random per process start: tells a restarted node from a second process of one name.
+    pub instance_id: String,
+    pub region: String,
+    /// Comma-separated: `api,edge,broker,scheduler`.
+    pub roles: String,
+    pub cluster_url: Option<String>,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    /// Set when the node stopped gracefully (its lease is free at once).
+    pub left_at: Option<Timestamp>,
+    /// Destination peers (tunnels) connected to this node at its last heartbeat.
+    pub tunnels_held: i64,
+}
+
+impl Node {
+    /// Whether the node's lease is live at `now`.
+    pub fn is_alive(&self, now: Timestamp) -> bool {
+        self.left_at.is_none()
+            && self.heartbeat_at > now - chrono::Duration::seconds(NODE_LEASE_SECS)
+    }
+}
+
+/// What a starting node claims.
+#[derive(Debug, Clone)]
+pub struct NodeClaim {
+    pub name: String,
+    pub instance_id: String,
+    pub region: String,
+    pub roles: String,
+    pub cluster_url: Option<String>,
+    /// Refuse while any *other* node is alive (SQLite: one node per database).
+    pub exclusive: bool,
+}

@@ -151,9 +151,29 @@ pub trait Store: Send + Sync + 'static {
         interval: chrono::Duration,
     ) -> Result<bool>;
 
-    // --- key/value settings (server secrets are kept in the data dir, not here) ------------
+    // --- key/value settings (a cluster's sealed keys live here; see burrow's `cluster`) ---
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+    /// Inserts `key` only when absent: true when this call inserted it (one winner among
+    /// concurrent callers on any number of nodes).
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool>;
+
+    // --- cluster nodes ---------------------------------------------------------------------
+    /// Claims the lease of `claim.name` at `now`: `None` when claimed, else the live node in
+    /// the way (the same name held by another live instance or, for an exclusive claim, any
+    /// other live node). A lease that lapsed ([`NODE_LEASE_SECS`]) or was released is free.
+    async fn claim_node(&self, claim: &NodeClaim, now: Timestamp) -> Result<Option<Node>>;
+    /// Renews a held lease (and records the tunnels held); false when it is not held any more.
+    async fn renew_node(
+        &self,
+        name: &str,
+        instance_id: &str,
+        now: Timestamp,
+        tunnels_held: i64,
+    ) -> Result<bool>;
+    /// Frees the lease at once (graceful stop).
+    async fn release_node(&self, name: &str, instance_id: &str, now: Timestamp) -> Result<()>;
+    async fn list_nodes(&self) -> Result<Vec<Node>>;
 }
 
 /// Opens the store named by `url`: `sqlite://PATH` (created if missing, WAL) or

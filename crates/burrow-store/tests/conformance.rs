@@ -13,6 +13,8 @@ mod broker;
 mod devices;
 #[path = "conformance/misc.rs"]
 mod misc;
+#[path = "conformance/nodes.rs"]
+mod nodes;
 #[path = "conformance/tunnels.rs"]
 mod tunnels;
 #[path = "conformance/users.rs"]
@@ -105,6 +107,12 @@ conformance! {
         claim_job_interval,
         claim_job_two_instances_race,
         timestamps_roundtrip,
+    },
+    nodes::{
+        node_lease_lifecycle,
+        node_exclusive_claim,
+        node_exclusive_race,
+        setting_if_absent_race,
     },
 }
 

@@ -63,6 +63,23 @@ pub struct Config {
     /// behind one NAT share it, so it is larger than the main port's.
     #[serde(default = "default_device_conns_per_address")]
     pub device_conns_per_address: usize,
+    /// Cluster (PostgreSQL): this node's name, unique among the nodes; default the host name.
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// Cluster: this node's region, for routing preferences (not the ARN `region`).
+    #[serde(default = "default_node_region")]
+    pub node_region: String,
+    /// Cluster: the URL other nodes reach this node at (advertised in `nodes`; optional).
+    #[serde(default)]
+    pub cluster_url: Option<String>,
+    /// Cluster: the file holding the 32-byte key (base64) that seals the shared keys in
+    /// the database. Required with PostgreSQL; never stored in the database.
+    #[serde(default)]
+    pub cluster_key_file: Option<PathBuf>,
+}
+
+fn default_node_region() -> String {
+    "default".into()
 }
 
 fn default_device_conns_per_address() -> usize {
@@ -117,6 +134,10 @@ const KNOWN_KEYS: &[&str] = &[
     "api_origin",
     "public_scheme",
     "device_conns_per_address",
+    "node_name",
+    "node_region",
+    "cluster_url",
+    "cluster_key_file",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -230,6 +251,7 @@ impl Config {
                 ));
             }
         }
+        crate::cluster::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
@@ -266,6 +288,13 @@ impl Config {
             // Validated at load; the default is loopback, as it always was.
             _ => DeviceUrls::one(DeviceUrl::localhost(bound_device_port)),
         }
+    }
+
+    /// This node's name: `node_name`, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .unwrap_or_else(crate::cluster::host_name)
     }
 
     /// Whether the main listener serves HTTPS.
@@ -322,7 +351,8 @@ impl Config {
             "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
              device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
-             trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n",
+             trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
+             node_name = {}\nnode_region = {}\ncluster_url = {}\ncluster_key_file = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -338,6 +368,10 @@ impl Config {
             self.tls_cert.as_deref().map_or("(unset: plain HTTP)".into(), |p| p.display().to_string()),
             self.tls_key.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
             self.http_redirect_listen.map_or("(unset)".into(), |a| a.to_string()),
+            self.node_name(),
+            self.node_region,
+            self.cluster_url.as_deref().unwrap_or("(unset)"),
+            self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
         )
     }
 }

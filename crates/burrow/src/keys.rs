@@ -16,17 +16,26 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads `dir/name` when it exists.
+pub fn load_existing(dir: &Path, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    if bytes.len() < 32 {
+        bail!("{} holds fewer than 32 bytes", path.display());
+    }
+    Ok(Some(bytes))
+}
+
 /// Reads `dir/name`, or creates it with `len` random bytes (hex) readable by the owner only.
 pub fn load_or_create(dir: &Path, name: &str, len: usize) -> anyhow::Result<Vec<u8>> {
     let path = dir.join(name);
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let bytes =
-            hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
-        if bytes.len() < 32 {
-            bail!("{} holds fewer than 32 bytes", path.display());
-        }
+    if let Some(bytes) = load_existing(dir, name)? {
         return Ok(bytes);
     }
     let mut bytes = vec![0u8; len];

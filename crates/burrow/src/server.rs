@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
+use crate::cluster::{self, Membership, ServerKeys};
 use crate::config::Config;
 use crate::dialer::BrokerDialer;
 use crate::keys;
@@ -42,6 +43,8 @@ pub struct Running {
     /// The device CA's fingerprint, as enrollment commands pin it.
     pub device_ca_sha256: CaFingerprint,
     pub admin: Option<CreatedAdmin>,
+    /// This node's name in the `nodes` table.
+    pub node_name: String,
     /// The lifecycle jobs (they also run by themselves every minute).
     pub scheduler: Arc<Scheduler>,
     shutdown: watch::Sender<bool>,
@@ -92,10 +95,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// [`start`] with the broker's and the scheduler's time from `clock` (tests move it).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     keys::ensure_data_dir(&config.data_dir)?;
-    let jwt_secret = keys::load_or_create(&config.data_dir, "jwt.key", 32)?;
     let store = burrow_store::connect(&config.database_url())
         .await
         .context("opening the database")?;
+    // The data directory's keys on SQLite; the cluster's, from the database, on PostgreSQL.
+    let ServerKeys {
+        jwt: jwt_secret,
+        token: token_key,
+        ca,
+    } = cluster::shared_keys::load(&config, store.as_ref()).await?;
     let admin = first_admin(
         store.as_ref(),
         config.admin_email.as_deref(),
@@ -104,7 +112,6 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     )
     .await?;
 
-    let token_key = keys::load_or_create(&config.data_dir, "token.key", 32)?;
     let broker = Broker::new(
         store.clone(),
         TokenKey::from_bytes(&token_key)?,
@@ -151,9 +158,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         None => None,
     };
 
-    let ca = Arc::new(DeviceCa::load_or_create(
-        &config.data_dir.join("device-ca"),
-    )?);
+    let ca = Arc::new(ca);
     let device_urls = config.device_urls(device_addr.port());
     let devices = DeviceState::new(
         store.clone(),
@@ -242,7 +247,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let device_app: Router = burrow_device::config_router(devices).merge(broker.router());
     let device_tls = device_tls_config(&ca, &device_urls)?;
 
+    // Last: once claimed, the node's lease is released only by the serving task.
+    let membership = Arc::new(Membership::join(store.clone(), &config).await?);
     let (shutdown, rx) = watch::channel(false);
+    let heartbeat_task = tokio::spawn(membership.clone().run(
+        {
+            let broker = broker.clone();
+            move || broker.destinations_connected()
+        },
+        stop_signal(&rx),
+    ));
     let device_stop = stop_signal(&rx);
     let api_stop = stop_signal(&rx);
     // Every minute each node asks whether a job is due; `claim_job` picks one node per run.
@@ -274,6 +288,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             stop_signal(&rx),
         ))
     });
+    let node = membership.clone();
     let task = tokio::spawn(async move {
         let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
         device_task.abort();
@@ -287,6 +302,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         flush_task.abort();
         // Counters and access log entries still in memory.
         edge.flush().await;
+        // Also when serving failed by itself (no stop signal): free the node's lease now.
+        heartbeat_task.abort();
+        node.leave().await;
         served
     });
     Ok(Running {
@@ -299,6 +317,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         device_urls,
         device_ca_sha256: ca.fingerprint(),
         admin,
+        node_name: membership.name().to_string(),
         scheduler,
         shutdown,
         task,

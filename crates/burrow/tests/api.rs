@@ -418,8 +418,7 @@ async fn bad_tokens_are_401(b: Backend) {
     let r = s.http.get(&url).send().await.expect("send");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let key = std::fs::read_to_string(s.data_dir.join("jwt.key")).expect("jwt key");
-    let key = hex::decode(key.trim()).expect("hex");
+    let key = s.jwt_key().await.expect("jwt key");
     let real = burrow_api::JwtKeys::new(&key, chrono::Duration::minutes(5));
     let expired = real
         .issue(

@@ -1,4 +1,5 @@
 pub(crate) mod auth;
+pub(crate) mod cluster;
 pub(crate) mod devices;
 pub(crate) mod projects;
 pub(crate) mod reverse_tunnels;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/auth/logout-all", post(auth::logout_all))
         .route("/api/v1/users", post(users::create).get(users::list))
+        .route("/api/v1/cluster/nodes", get(cluster::nodes))
         .route(
             "/api/v1/projects",
             post(projects::create).get(projects::list),

@@ -97,5 +97,18 @@ macro_rules! misc_methods {
         Ok(())
     }
 
+    /// Inserts unless `key` exists (then leaves it): true when this call inserted. Atomic,
+    /// so of several nodes racing to create one value exactly one wins.
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     } };
 }

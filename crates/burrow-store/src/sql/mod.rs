@@ -25,6 +25,8 @@ mod devices;
 #[macro_use]
 mod misc;
 #[macro_use]
+mod nodes;
+#[macro_use]
 mod tunnels;
 #[macro_use]
 mod users;
@@ -91,7 +93,8 @@ macro_rules! impl_store {
     ($ty:ty, $backend:literal) => {
         store_chain! {
             $ty;
-            [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods];
+            [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
+             nodes_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

@@ -97,6 +97,33 @@ impl TestStack {
         Self::start_with(backend, true, |_| {}).await
     }
 
+    /// [`TestStack::start_isolated`] with the configuration changed by `configure` first:
+    /// several nodes on one database, one of which a test kills by dropping it.
+    pub async fn start_isolated_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestStack> {
+        Self::start_with(backend, true, configure).await
+    }
+
+    /// Ends an isolated stack's server as `kill -9` would: its runtime stops first, so none of
+    /// its tasks runs again (no graceful stop, no lease released).
+    pub fn kill(mut self) {
+        drop(self.runtime.take());
+    }
+
+    /// The server's JWT signing key, wherever it lives (data directory or database).
+    pub async fn jwt_key(&self) -> anyhow::Result<Vec<u8>> {
+        let keys =
+            crate::cluster::shared_keys::load(&self.config, self.running.store.as_ref()).await?;
+        Ok(keys.jwt)
+    }
+
+    /// The database this stack's server uses (for starting more nodes on it).
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
+    }
+
     async fn start_with(
         backend: Backend,
         isolated: bool,
@@ -117,6 +144,11 @@ impl TestStack {
             Backend::Postgres => Some(burrow_store::testing::postgres_db().await),
         };
         let database_url = pg.as_ref().map(|db| Secret::new(db.url()));
+        // PostgreSQL is cluster mode: the shared keys are sealed with a cluster key.
+        let cluster_key_file = match pg {
+            Some(_) => Some(write_cluster_key(dir.path())?),
+            None => None,
+        };
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().join("data"),
@@ -137,6 +169,10 @@ impl TestStack {
             api_origin: None,
             public_scheme: None,
             device_conns_per_address: 1024,
+            node_name: None,
+            node_region: "default".into(),
+            cluster_url: None,
+            cluster_key_file,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
@@ -405,6 +441,18 @@ impl TestStack {
         }
         Ok(peer)
     }
+}
+
+/// A fresh cluster key file in `dir`, as `openssl rand -base64 32` writes one.
+pub fn write_cluster_key(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let path = dir.join("cluster.key");
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    std::fs::write(&path, format!("{text}\n"))?;
+    Ok(path)
 }
 
 /// Continuous GET requests through a tunnel host from `workers` tasks, each waiting for its
