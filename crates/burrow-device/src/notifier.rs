@@ -1,18 +1,22 @@
 //! Wakes a device's waiting long-polls when its tunnel configuration changes.
 //!
 //! One `watch` channel per device that has a poll waiting: a change wakes only that device's
-//! polls (a broadcast of ids would wake every waiting device on each change). In-process
-//! only: with several nodes, a poll waiting on another node notices at its timeout (≤ 60 s),
-//! unless the lead forwards changes (e.g. PostgreSQL LISTEN/NOTIFY) into `device_changed`.
+//! polls (a broadcast of ids would wake every waiting device on each change). With several
+//! nodes, [`ConfigNotifier::forward_to`] hands every change to the other nodes too (the
+//! server uses PostgreSQL NOTIFY), which deliver it with [`ConfigNotifier::notify_local`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::watch;
+
+/// Where a node sends its changes for the other nodes.
+pub type Forward = Arc<dyn Fn(i64) + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct ConfigNotifier {
     channels: Arc<Mutex<HashMap<i64, watch::Sender<u64>>>>,
+    forward: Arc<OnceLock<Forward>>,
 }
 
 impl std::fmt::Debug for ConfigNotifier {
@@ -30,6 +34,19 @@ impl ConfigNotifier {
     /// of the device created, updated, enabled/disabled, deleted, rotated or closed, and the
     /// device revoked or re-enrolled.
     pub fn device_changed(&self, device_id: i64) {
+        self.notify_local(device_id);
+        if let Some(forward) = self.forward.get() {
+            forward(device_id);
+        }
+    }
+
+    /// Sends every later [`ConfigNotifier::device_changed`] to `forward` as well (set once).
+    pub fn forward_to(&self, forward: Forward) {
+        let _ = self.forward.set(forward);
+    }
+
+    /// Wakes this process's polls of `device_id` only (a change another node announced).
+    pub fn notify_local(&self, device_id: i64) {
         let mut map = self.channels.lock().expect("notifier lock poisoned");
         if let Some(tx) = map.get(&device_id) {
             if tx.receiver_count() == 0 {

@@ -40,6 +40,8 @@ pub struct Running {
     pub device_ca_pem: String,
     /// What devices dial for the device listener.
     pub device_urls: DeviceUrls,
+    /// Wakes the devices' config long-polls (tests watch who waits).
+    pub device_notifier: ConfigNotifier,
     /// The device CA's fingerprint, as enrollment commands pin it.
     pub device_ca_sha256: CaFingerprint,
     pub admin: Option<CreatedAdmin>,
@@ -123,6 +125,15 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock.clone(),
     );
     let notifier = ConfigNotifier::new();
+    // Several nodes on PostgreSQL: a change made through one wakes the polls on all.
+    let change_tasks: Vec<JoinHandle<()>> = if config.database_url().starts_with("postgres") {
+        crate::cluster::changes::start(&config.database_url(), &notifier)
+            .await
+            .context("starting the cross-node change relay")?
+            .into()
+    } else {
+        Vec::new()
+    };
     let succession = Succession::default();
 
     // Bind both listeners first: the printed and advertised addresses are the real ones.
@@ -300,6 +311,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         }
         scheduler_task.abort();
         flush_task.abort();
+        for t in change_tasks {
+            t.abort();
+        }
         // Counters and access log entries still in memory.
         edge.flush().await;
         // Also when serving failed by itself (no stop signal): free the node's lease now.
@@ -316,6 +330,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         device_ca_pem: ca.ca_pem().to_string(),
         device_urls,
         device_ca_sha256: ca.fingerprint(),
+        device_notifier: notifier,
         admin,
         node_name: membership.name().to_string(),
         scheduler,

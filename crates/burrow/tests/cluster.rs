@@ -9,7 +9,7 @@ use burrow::config::Config;
 use burrow::secret::Secret;
 use burrow::testkit::{serve_local, Backend, TestStack};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A cluster key file as `openssl rand -base64 32` writes it.
 fn key_file(dir: &Path, name: &str) -> PathBuf {
@@ -104,13 +104,70 @@ async fn two_nodes_share_the_jwt_key_and_the_device_ca() {
         n2.running.device_addr.port()
     );
     let resp = client
-        .get(url)
+        .get(&url)
         .send()
         .await
         .expect("node 2's device listener");
     assert_eq!(resp.status(), 200);
     let config: Value = resp.json().await.unwrap();
     assert!(config["tunnels"].is_array(), "{config}");
+
+    // A change made through node 1 reaches a long-poll waiting on node 2 at once (PostgreSQL
+    // NOTIFY), not at the poll's 25 s timeout.
+    let version = config["version"].as_str().unwrap().to_string();
+    let poll = tokio::spawn(async move {
+        let resp = client
+            .get(&url)
+            .query(&[("wait", "25"), ("version", version.as_str())])
+            .send()
+            .await
+            .expect("long-poll");
+        (Instant::now(), resp.json::<Value>().await.expect("config"))
+    });
+    poll_until_waiting(&n2, "CLUSTER1").await;
+    let (status, created) = n1
+        .call(
+            Method::POST,
+            "/api/v1/reverse-tunnels/devices/CLUSTER1/reverse-tunnels",
+            &admin,
+            Some(&json!({"name": "across nodes", "local_port": 8080, "protocol": "http"})),
+        )
+        .await
+        .unwrap();
+    let made = Instant::now();
+    assert_eq!(status, 201, "{created}");
+    let (answered, config) = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("the poll answers")
+        .expect("join");
+    let took = answered.saturating_duration_since(made);
+    assert!(
+        config["tunnels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "across nodes"),
+        "{config}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "reached node 2's poll in {took:?}"
+    );
+}
+
+/// Until a long-poll of `dsn` waits on `stack`'s config endpoint.
+async fn poll_until_waiting(stack: &TestStack, dsn: &str) {
+    let store = stack.running.store.clone();
+    let device = store
+        .device_by_dsn(dsn)
+        .await
+        .expect("store")
+        .expect("device");
+    poll(Duration::from_secs(10), "the long-poll waits", || {
+        let waiting = stack.running.device_notifier.waiting(device.id) > 0;
+        async move { waiting }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,8 +1,10 @@
 //! Several `burrow server` nodes on one PostgreSQL (see docs/cluster.md). What is shared so
 //! far: the keys ([`shared_keys`]: sealed in the database with the cluster key, identical on
-//! every node) and who is alive ([`membership`]: a heartbeat lease per node). SQLite is
+//! every node), who is alive ([`membership`]: a heartbeat lease per node), and config changes
+//! ([`changes`]: PostgreSQL NOTIFY, so long-polls on every node wake at once). SQLite is
 //! single-node: the same lease, claimed exclusively, refuses a second server.
 
+pub mod changes;
 mod cluster_key;
 pub mod membership;
 pub mod shared_keys;
