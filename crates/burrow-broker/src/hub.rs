@@ -340,6 +340,15 @@ impl Registry {
             .count()
     }
 
+    /// The tunnels whose destination peer is connected to this node.
+    pub fn destination_ids(&self) -> Vec<String> {
+        lock(&self.hubs)
+            .values()
+            .filter(|h| h.peer(Role::Destination).is_some())
+            .map(|h| h.id.clone())
+            .collect()
+    }
+
     pub fn total_buffered(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }

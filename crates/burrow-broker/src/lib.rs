@@ -144,12 +144,18 @@ impl Broker {
         })
     }
 
-    /// Whether a destination peer is attached to the tunnel on this node.
+    /// The tunnels whose destination peer (the device) is connected to this node: what a
+    /// cluster node advertises as held.
+    pub fn destination_tunnels(&self) -> Vec<String> {
+        self.registry.destination_ids()
+    }
+
     /// How many tunnels have their destination peer (the device) connected to this node.
     pub fn destinations_connected(&self) -> usize {
         self.registry.destinations()
     }
 
+    /// Whether a destination peer is attached to the tunnel on this node.
     pub fn is_destination_connected(&self, tunnel_id: &str) -> bool {
         self.registry
             .get(tunnel_id)

@@ -81,6 +81,13 @@ impl DeviceCa {
         Ok((ca.pem, key_pem))
     }
 
+    /// [`DeviceCa::generate_pem`] for another purpose than devices, named `common_name`
+    /// (the cluster's node-link CA).
+    pub fn generate_pem_named(common_name: &str) -> Result<(String, String)> {
+        let (ca, key_pem) = Self::generate_named(common_name)?;
+        Ok((ca.pem, key_pem))
+    }
+
     /// Rebuilds the CA from its PEM certificate and PEM (PKCS#8) key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<DeviceCa> {
         let key = KeyPair::from_pem(key_pem)?;
@@ -105,11 +112,15 @@ impl DeviceCa {
     }
 
     fn generate_with_key_pem() -> Result<(DeviceCa, String)> {
+        Self::generate_named("burrow device CA")
+    }
+
+    fn generate_named(common_name: &str) -> Result<(DeviceCa, String)> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "burrow");
-        dn.push(DnType::CommonName, "burrow device CA");
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
@@ -207,6 +218,30 @@ impl DeviceCa {
         &self,
         hostnames: &[String],
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        self.issue_leaf(hostnames, vec![ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    /// A certificate a cluster node presents on the node-to-node link, both as server and as
+    /// client (issued by the cluster's link CA, never by the device CA: a device certificate
+    /// must not open the link).
+    pub fn issue_node_cert(
+        &self,
+        hostnames: &[String],
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        self.issue_leaf(
+            hostnames,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
+    fn issue_leaf(
+        &self,
+        hostnames: &[String],
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -223,7 +258,7 @@ impl DeviceCa {
             params.subject_alt_names.push(san);
         }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = usages;
         params.use_authority_key_identifier_extension = true;
         let now = Utc::now();
         params.not_before = to_offset(now - chrono::Duration::hours(1));

@@ -29,13 +29,14 @@ pub trait TunnelDialer: Send + Sync + 'static {
     /// the tunnel's SOURCE peer, in process).
     async fn dial(&self, tunnel_id: &str, service: &str) -> Result<Box<dyn TunnelIo>, DialError>;
 
-    /// Whether the device end of `tunnel_id` is connected right now.
-    fn is_connected(&self, tunnel_id: &str) -> bool;
+    /// Whether the device end of `tunnel_id` is connected right now (to this node or, in a
+    /// cluster, to another one).
+    async fn is_connected(&self, tunnel_id: &str) -> bool;
 
     /// The broker tunnel that carries traffic for `tunnel_id` right now. During a
     /// make-before-break rotation that is the predecessor until the device has connected to
     /// the new tunnel. Keep-alive connections are pooled under this id, never across tunnels.
-    fn route(&self, tunnel_id: &str) -> String {
+    async fn route(&self, tunnel_id: &str) -> String {
         tunnel_id.to_string()
     }
 }

@@ -46,9 +46,10 @@ pub async fn forward(
     let tunnel = &route.tunnel;
     let routed = edge
         .dialer
-        .route(tunnel.tunnel_id.as_deref().ok_or(EdgeError::NotActive)?);
+        .route(tunnel.tunnel_id.as_deref().ok_or(EdgeError::NotActive)?)
+        .await;
     let tunnel_id = routed.as_str();
-    if !edge.dialer.is_connected(tunnel_id) {
+    if !edge.dialer.is_connected(tunnel_id).await {
         return Err(EdgeError::Offline {
             last_seen: route.device.last_seen_at,
         });

@@ -69,7 +69,13 @@ pub struct Config {
     /// Cluster: this node's region, for routing preferences (not the ARN `region`).
     #[serde(default = "default_node_region")]
     pub node_region: String,
-    /// Cluster: the URL other nodes reach this node at (advertised in `nodes`; optional).
+    /// Cluster: where this node listens for the other nodes (mutual TLS with certificates
+    /// of the cluster's link CA): public requests and `burrow connect` sources for a device
+    /// held by this node arrive here from the node that received them.
+    #[serde(default)]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Cluster: the URL other nodes reach `cluster_listen` at (`https://host:port`, recorded
+    /// in `nodes`); default `https://<cluster_listen>` when that is a specific address.
     #[serde(default)]
     pub cluster_url: Option<String>,
     /// Cluster: the file holding the 32-byte key (base64) that seals the shared keys in
@@ -136,6 +142,7 @@ const KNOWN_KEYS: &[&str] = &[
     "device_conns_per_address",
     "node_name",
     "node_region",
+    "cluster_listen",
     "cluster_url",
     "cluster_key_file",
 ];
@@ -345,6 +352,16 @@ impl Config {
         }
     }
 
+    /// What other nodes dial for this node's link: `cluster_url`, else `https://` and
+    /// `cluster_listen` when that names a specific address.
+    pub fn cluster_url(&self) -> Option<String> {
+        if let Some(u) = &self.cluster_url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        let addr = self.cluster_listen?;
+        (!addr.ip().is_unspecified()).then(|| format!("https://{addr}"))
+    }
+
     /// A human-readable summary with every secret masked (for `--check-config` and logs).
     pub fn describe(&self) -> String {
         format!(
@@ -352,7 +369,7 @@ impl Config {
              device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
              trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
-             node_name = {}\nnode_region = {}\ncluster_url = {}\ncluster_key_file = {}\n",
+             node_name = {}\nnode_region = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -370,7 +387,8 @@ impl Config {
             self.http_redirect_listen.map_or("(unset)".into(), |a| a.to_string()),
             self.node_name(),
             self.node_region,
-            self.cluster_url.as_deref().unwrap_or("(unset)"),
+            self.cluster_listen.map_or("(unset)".into(), |a| a.to_string()),
+            self.cluster_url().unwrap_or_else(|| "(unset)".into()),
             self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
         )
     }

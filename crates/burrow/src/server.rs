@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
+use crate::cluster::link_setup::ClusterLink;
 use crate::cluster::{self, Membership, ServerKeys};
 use crate::config::Config;
 use crate::dialer::BrokerDialer;
@@ -105,6 +106,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         jwt: jwt_secret,
         token: token_key,
         ca,
+        link_ca,
     } = cluster::shared_keys::load(&config, store.as_ref()).await?;
     let admin = first_admin(
         store.as_ref(),
@@ -135,6 +137,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Vec::new()
     };
     let succession = Succession::default();
+    let instance_id = Membership::new_instance_id();
+    let link = match (&link_ca, config.cluster_listen) {
+        (Some(link_ca), Some(at)) => Some(
+            ClusterLink::bind(&config, link_ca, at, &instance_id)
+                .await
+                .context("starting the cluster link")?,
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "cluster_listen is set, but a cluster needs PostgreSQL (database_url = postgres://...)"
+        ),
+        _ => None,
+    };
 
     // Bind both listeners first: the printed and advertised addresses are the real ones.
     let listener = TcpListener::bind(config.listen)
@@ -227,6 +241,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Arc::new(BrokerDialer {
             broker: broker.clone(),
             succession: succession.clone(),
+            cluster: link.as_ref().map(ClusterLink::remote),
         }),
         EdgeConfig {
             base_domain: config.base_domain.clone(),
@@ -259,8 +274,19 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let device_tls = device_tls_config(&ca, &device_urls)?;
 
     // Last: once claimed, the node's lease is released only by the serving task.
-    let membership = Arc::new(Membership::join(store.clone(), &config).await?);
+    let membership = Arc::new(
+        Membership::join(
+            store.clone(),
+            &config,
+            link.as_ref().map(|l| l.url.clone()),
+            instance_id,
+        )
+        .await?,
+    );
     let (shutdown, rx) = watch::channel(false);
+    let link_tasks = link
+        .map(|l| l.spawn(broker.clone(), || stop_signal(&rx)))
+        .unwrap_or_default();
     let heartbeat_task = tokio::spawn(membership.clone().run(
         {
             let broker = broker.clone();
@@ -313,6 +339,10 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         flush_task.abort();
         for t in change_tasks {
             t.abort();
+        }
+        // Withdraws this node's presence records before the lease goes.
+        for t in link_tasks {
+            let _ = t.await;
         }
         // Counters and access log entries still in memory.
         edge.flush().await;

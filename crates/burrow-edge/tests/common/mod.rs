@@ -70,7 +70,7 @@ impl TunnelDialer for TcpDialer {
         }
     }
 
-    fn is_connected(&self, tunnel_id: &str) -> bool {
+    async fn is_connected(&self, tunnel_id: &str) -> bool {
         matches!(
             self.dests.lock().unwrap().get(tunnel_id),
             Some(Dest::Tcp(_))

@@ -24,13 +24,20 @@ impl Membership {
     /// Claims this node's lease. A live holder in the way may be this node's own previous
     /// process, killed less than a lease ago: wait (bounded) for its lease to lapse, then
     /// refuse with a message naming it.
-    pub async fn join(store: Arc<dyn Store>, config: &Config) -> anyhow::Result<Membership> {
+    /// `cluster_url` is what the other nodes dial for this node's link (the bound address);
+    /// `instance_id` is new for each process (see [`Membership::new_instance_id`]).
+    pub async fn join(
+        store: Arc<dyn Store>,
+        config: &Config,
+        cluster_url: Option<String>,
+        instance_id: String,
+    ) -> anyhow::Result<Membership> {
         let claim = NodeClaim {
             name: config.node_name(),
-            instance_id: uuid::Uuid::new_v4().to_string(),
+            instance_id,
             region: config.node_region.clone(),
             roles: super::ROLES.to_string(),
-            cluster_url: config.cluster_url.clone(),
+            cluster_url,
             exclusive: store.backend() == "sqlite",
         };
         let deadline = tokio::time::Instant::now()
@@ -61,6 +68,10 @@ impl Membership {
         }
         tracing::info!(node = %claim.name, region = %claim.region, "joined as a node");
         Ok(Membership { store, claim })
+    }
+
+    pub fn new_instance_id() -> String {
+        uuid::Uuid::new_v4().to_string()
     }
 
     pub fn name(&self) -> &str {

@@ -6,7 +6,10 @@
 
 pub mod changes;
 mod cluster_key;
+pub mod link;
+pub mod link_setup;
 pub mod membership;
+pub mod presence;
 pub mod shared_keys;
 
 pub use cluster_key::ClusterKey;

@@ -21,12 +21,23 @@ use crate::keys;
 const SETTING: &str = "cluster.keys.v1";
 const LABEL: &[u8] = b"burrow cluster keys v1";
 const CA_DIR: &str = "device-ca";
+/// The CA of the node-to-node link, sealed on its own (added after the bundle existed).
+const LINK_SETTING: &str = "cluster.link-ca.v1";
+const LINK_LABEL: &[u8] = b"burrow cluster link CA v1";
 
 /// The keys a server runs with.
 pub struct ServerKeys {
     pub jwt: Vec<u8>,
     pub token: Vec<u8>,
     pub ca: DeviceCa,
+    /// The CA that issues the nodes' link certificates (a cluster only: PostgreSQL).
+    pub link_ca: Option<DeviceCa>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LinkCa {
+    cert: String,
+    key: String,
 }
 
 /// What is sealed: every key, so that one row is created (or not) atomically.
@@ -51,9 +62,56 @@ pub async fn load(config: &Config, store: &dyn Store) -> anyhow::Result<ServerKe
         );
     };
     let key = ClusterKey::read(path)?;
-    cluster_keys(store, &key, &config.data_dir)
+    let mut keys = cluster_keys(store, &key, &config.data_dir)
         .await
-        .map_err(|e| anyhow!("{e:#} (cluster_key_file {})", path.display()))
+        .map_err(|e| anyhow!("{e:#} (cluster_key_file {})", path.display()))?;
+    keys.link_ca = Some(link_ca(store, &key).await?);
+    Ok(keys)
+}
+
+/// The cluster's node-link CA, created by the first node that needs it.
+async fn link_ca(store: &dyn Store, key: &ClusterKey) -> anyhow::Result<DeviceCa> {
+    let plain = sealed_setting(store, key, LINK_SETTING, LINK_LABEL, || {
+        let (cert, key) = DeviceCa::generate_pem_named("burrow cluster link CA")?;
+        Ok(serde_json::to_vec(&LinkCa { cert, key })?)
+    })
+    .await?;
+    let ca: LinkCa = serde_json::from_slice(&plain).context("the cluster link CA is malformed")?;
+    DeviceCa::from_pem(&ca.cert, &ca.key).context("the cluster link CA")
+}
+
+/// The value of `setting`, sealed under `key` with `label`; made by `make` and stored when
+/// absent (insert-if-absent, then read back: nodes starting together use the winner's).
+async fn sealed_setting(
+    store: &dyn Store,
+    key: &ClusterKey,
+    setting: &str,
+    label: &[u8],
+    make: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
+    let sealed = match store.get_setting(setting).await? {
+        Some(s) => s,
+        None => {
+            let plain = make()?;
+            if store
+                .put_setting_if_absent(setting, &key.seal(label, &plain))
+                .await?
+            {
+                tracing::info!(setting, "created the cluster's keys in the database");
+            }
+            store
+                .get_setting(setting)
+                .await?
+                .context("the cluster's keys vanished from the database")?
+        }
+    };
+    key.open(label, &sealed).map_err(|_| {
+        anyhow!(
+            "refusing to start: the cluster's keys in the database do not open with this \
+             cluster_key_file — it is not the key the first node sealed them with. Give this \
+             node the same cluster key file as the others"
+        )
+    })
 }
 
 fn from_data_dir(dir: &Path) -> anyhow::Result<ServerKeys> {
@@ -61,6 +119,7 @@ fn from_data_dir(dir: &Path) -> anyhow::Result<ServerKeys> {
         jwt: keys::load_or_create(dir, "jwt.key", 32)?,
         token: keys::load_or_create(dir, "token.key", 32)?,
         ca: DeviceCa::load_or_create(&dir.join(CA_DIR))?,
+        link_ca: None,
     })
 }
 
@@ -72,31 +131,10 @@ pub async fn cluster_keys(
     key: &ClusterKey,
     data_dir: &Path,
 ) -> anyhow::Result<ServerKeys> {
-    let sealed = match store.get_setting(SETTING).await? {
-        Some(s) => s,
-        None => {
-            let bundle = first_bundle(data_dir)?;
-            let plain = serde_json::to_vec(&bundle)?;
-            if store
-                .put_setting_if_absent(SETTING, &key.seal(LABEL, &plain))
-                .await?
-            {
-                tracing::info!("created the cluster's keys in the database");
-            }
-            // Another node may have won the race: everyone uses what is stored.
-            store
-                .get_setting(SETTING)
-                .await?
-                .context("the cluster's keys vanished from the database")?
-        }
-    };
-    let plain = key.open(LABEL, &sealed).map_err(|_| {
-        anyhow!(
-            "refusing to start: the cluster's keys in the database do not open with this \
-             cluster_key_file — it is not the key the first node sealed them with. Give this \
-             node the same cluster key file as the others"
-        )
-    })?;
+    let plain = sealed_setting(store, key, SETTING, LABEL, || {
+        Ok(serde_json::to_vec(&first_bundle(data_dir)?)?)
+    })
+    .await?;
     let bundle: Bundle =
         serde_json::from_slice(&plain).context("the cluster's keys are malformed")?;
     Ok(ServerKeys {
@@ -104,6 +142,7 @@ pub async fn cluster_keys(
         token: hex::decode(&bundle.token_key).context("cluster token key")?,
         ca: DeviceCa::from_pem(&bundle.device_ca_cert, &bundle.device_ca_key)
             .context("the cluster's device CA")?,
+        link_ca: None,
     })
 }
 

@@ -9,6 +9,7 @@ use anyhow::Context;
 use burrow_client::{ClientConfig, DestinationClient, Targets};
 use serde_json::{json, Value};
 
+pub mod device_service;
 pub mod topology;
 
 use crate::config::Config;
@@ -171,6 +172,7 @@ impl TestStack {
             device_conns_per_address: 1024,
             node_name: None,
             node_region: "default".into(),
+            cluster_listen: None,
             cluster_url: None,
             cluster_key_file,
         };

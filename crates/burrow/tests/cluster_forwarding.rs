@@ -1,0 +1,215 @@
+//! Three nodes on one PostgreSQL, the device's agent connected to one of them: a public
+//! request through any node reaches the device, forwarded over the cluster link (mutual TLS
+//! with the cluster's link CA) by the node that received it. Real servers on real sockets.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use burrow::cluster::link;
+use burrow::config::Config;
+use burrow::secret::Secret;
+use burrow::testkit::{device_service, Backend, TestStack};
+use futures_util::{SinkExt, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio_tungstenite::tungstenite;
+
+const BIG: usize = 8 * 1024 * 1024;
+
+fn as_node(c: &mut Config, name: &str, key: &Path, db: Option<&str>) {
+    c.node_name = Some(name.into());
+    c.cluster_key_file = Some(key.to_path_buf());
+    c.cluster_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    if let Some(url) = db {
+        c.database_url = Some(Secret::new(url));
+    }
+}
+
+async fn three_nodes(key: &Path) -> Option<[TestStack; 3]> {
+    if burrow_store::testing::skip_postgres() {
+        return None;
+    }
+    let n1 = TestStack::start_configured(Backend::Postgres, |c| as_node(c, "node-1", key, None))
+        .await
+        .expect("node 1");
+    let db = n1.database_url();
+    let n2 = TestStack::start_configured(Backend::Sqlite, |c| as_node(c, "node-2", key, Some(&db)))
+        .await
+        .expect("node 2");
+    let n3 = TestStack::start_configured(Backend::Sqlite, |c| as_node(c, "node-3", key, Some(&db)))
+        .await
+        .expect("node 3");
+    Some([n1, n2, n3])
+}
+
+fn pattern_sha256(len: usize) -> String {
+    let body: Vec<u8> = (0..len).map(device_service::pattern).collect();
+    hex::encode(Sha256::digest(&body))
+}
+
+async fn get(node: &TestStack, host: &str, path: &str) -> reqwest::Response {
+    node.http
+        .get(format!("http://{}{path}", node.addr))
+        .header("host", host)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Streams the body into a hash: nothing here holds the whole download.
+async fn sha256_of(resp: reqwest::Response) -> (usize, String) {
+    let mut hash = Sha256::new();
+    let mut len = 0;
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("body chunk");
+        len += chunk.len();
+        hash.update(&chunk);
+    }
+    (len, hex::encode(hash.finalize()))
+}
+
+async fn ws_echo(node: &TestStack, host: &str) {
+    let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}/ws",
+        node.addr
+    ))
+    .expect("request");
+    req.headers_mut()
+        .insert("host", host.parse().expect("host header"));
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket through the tunnel");
+    assert_eq!(resp.status(), 101);
+    for i in 0..3 {
+        ws.send(tungstenite::Message::text(format!("m{i}")))
+            .await
+            .expect("send");
+        let got = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("echo in time")
+            .expect("open")
+            .expect("message");
+        assert_eq!(got.into_text().expect("text").as_str(), format!("m{i}"));
+    }
+    ws.close(None).await.expect("close");
+}
+
+async fn sse(node: &TestStack, host: &str) {
+    let resp = get(node, host, "/events?n=5").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/event-stream",
+        "{:?}",
+        resp.headers()
+    );
+    let mut text = String::new();
+    let mut body = resp.bytes_stream();
+    // Events arrive as they are sent, not at the end (each read is bounded).
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("an event in time")
+    {
+        text.push_str(std::str::from_utf8(&chunk.expect("chunk")).expect("utf-8"));
+    }
+    let want: String = (0..5).map(|i| format!("data: event {i}\n\n")).collect();
+    assert_eq!(text, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_reaches_a_device_held_by_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = burrow::testkit::write_cluster_key(dir.path()).expect("key");
+    let Some(nodes) = three_nodes(&key).await else {
+        return;
+    };
+    let [n1, n2, n3] = &nodes;
+    let admin = n1.admin_token().await.expect("login");
+    let (svc, hits) = device_service::start().await.expect("service");
+    // The device's peer connects to node 1 only.
+    let (tunnel, _peer) = n1.public_tunnel(&admin, "FWD1", svc).await.expect("tunnel");
+    let host = tunnel["public_url"]
+        .as_str()
+        .expect("public_url")
+        .to_string();
+    let service = burrow_edge::service_name("http", i64::from(svc.port()));
+    assert!(n1
+        .running
+        .broker
+        .is_destination_connected(tunnel["tunnel_id"].as_str().unwrap()));
+    assert!(!n2
+        .running
+        .broker
+        .is_destination_connected(tunnel["tunnel_id"].as_str().unwrap()));
+
+    // Node 1 records that it holds the device within a publish interval or two.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let resp = get(n2, &host, "/").await;
+        if resp.status() == 200 {
+            assert_eq!(resp.text().await.expect("body"), "hello from the device");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 2 never reached the device: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let want = pattern_sha256(BIG);
+    for (i, node) in nodes.iter().enumerate() {
+        let resp = get(node, &host, &format!("/big?bytes={BIG}")).await;
+        assert_eq!(resp.status(), 200, "download through node {}", i + 1);
+        assert_eq!(sha256_of(resp).await, (BIG, want.clone()), "node {}", i + 1);
+        ws_echo(node, &host).await;
+        sse(node, &host).await;
+    }
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(before >= 9, "the device served {before} requests");
+
+    // Something holding a certificate of another CA (not a node of this cluster) is refused
+    // by node 1's link before it can ask for anything.
+    let (status, list) = n1
+        .call(reqwest::Method::GET, "/api/v1/cluster/nodes", &admin, None)
+        .await
+        .expect("nodes");
+    assert_eq!(status, 200);
+    let url = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|n| n["name"] == "node-1")
+        .and_then(|n| n["cluster_url"].as_str())
+        .expect("node 1's cluster_url")
+        .to_string();
+    let addr = link::NodeAddr::parse(&url).expect("a link address");
+    let stranger = burrow_device::DeviceCa::generate().expect("ca");
+    let tls = link::LinkTls::new(&stranger, &["127.0.0.1".into()]).expect("tls");
+    let tunnel_id = tunnel["tunnel_id"].as_str().expect("tunnel_id");
+    let refused = link::dial(&tls.connector, &addr, tunnel_id, &service).await;
+    assert!(
+        matches!(refused, Err(burrow_edge::DialError::Other(_))),
+        "a stranger's dial must fail"
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
+
+    // The device goes: every node answers the offline page, none hangs.
+    drop(_peer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (i, node) in [n3, n2, n1].iter().enumerate() {
+        loop {
+            let status = get(node, &host, "/").await.status();
+            if status == 503 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} still answers {status}",
+                3 - i
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
