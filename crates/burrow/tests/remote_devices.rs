@@ -9,17 +9,15 @@
 //! fetches the config from the device host, and `device_url` changes (a second name behind the
 //! load balancer, then only that one) move the enrolled agent without re-enrollment.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use burrow::testkit::processes::{client_for, eventually, free_port, ServerProcess};
 use burrow::testkit::topology::{Host, HostRuntime, HostSpec, Topology};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
@@ -42,90 +40,13 @@ fn expected_sha() -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// A free port on `host` (its namespace is private to this test: nobody else binds there).
-async fn free_port(rt: &HostRuntime) -> u16 {
-    rt.spawn(async {
-        let l = tokio::net::TcpListener::bind("0.0.0.0:0")
-            .await
-            .expect("bind");
-        l.local_addr().expect("addr").port()
-    })
-    .await
-    .expect("join")
+async fn start_server(host: &Host, data: &Path, env: &[(&str, String)]) -> ServerProcess {
+    let exe = Path::new(env!("CARGO_BIN_EXE_burrow"));
+    ServerProcess::start(exe, host, data, ADMIN, env).await
 }
 
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Server {
-    child: Child,
-    banner: Vec<String>,
-}
-
-/// `burrow server` on `host` with `env`, once its banner (printed after binding) is out.
-async fn start_server(host: &Host, data: &Path, env: &[(&str, String)]) -> Server {
-    let mut cmd = host.command(env!("CARGO_BIN_EXE_burrow"));
-    cmd.arg("server")
-        .env("BURROW_DATA_DIR", data)
-        .env("BURROW_ADMIN_EMAIL", ADMIN.0)
-        .env("BURROW_ADMIN_PASSWORD", ADMIN.1)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn burrow server");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut banner = Vec::new();
-    let read = async {
-        while let Some(line) = lines.next_line().await.expect("read banner") {
-            let last = line.starts_with("  data:");
-            banner.push(line);
-            if last {
-                return;
-            }
-        }
-        panic!("server exited before its banner: {banner:?}");
-    };
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("banner within 30 s");
-    // Keep draining stdout so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, banner }
-}
-
-async fn stop(mut child: Child) {
-    let _ = child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-}
-
-/// The client host's HTTP client: every name of the topology resolves as the hosts' files say.
 fn client_http(topo: &Topology, names: &[&str], port: u16) -> reqwest::Client {
-    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(120));
-    for n in names {
-        let ip = topo
-            .resolve(n)
-            .unwrap_or_else(|| topo.host("burrow.test").ip);
-        b = b.resolve(n, SocketAddr::from((ip, port)));
-    }
-    b.build().expect("client")
+    client_for(topo, names, "burrow.test", port)
 }
 
 /// The device's own service, bound only to `[::1]`: a 100 MB download and a WebSocket echo.
@@ -542,7 +463,7 @@ async fn device_behind_an_outbound_only_firewall_on_another_host() {
         .expect("join");
 
     let via_lb = format!("https://lb.test:{lb_port}");
-    stop(server.child).await;
+    server.kill().await;
     let server = start_server(
         &server_host,
         &data.path().join("server"),
@@ -565,7 +486,7 @@ async fn device_behind_an_outbound_only_firewall_on_another_host() {
     );
 
     // Then only the second: the agent moves to it (its certificate no longer names the first).
-    stop(server.child).await;
+    server.kill().await;
     let server = start_server(
         &server_host,
         &data.path().join("server"),
@@ -609,6 +530,6 @@ async fn device_behind_an_outbound_only_firewall_on_another_host() {
             .await
             .expect("join");
     }
-    stop(server.child).await;
+    server.kill().await;
     eprintln!("tunnel reached the agent in {reached_in:?}");
 }

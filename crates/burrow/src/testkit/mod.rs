@@ -10,6 +10,7 @@ use burrow_client::{ClientConfig, DestinationClient, Targets};
 use serde_json::{json, Value};
 
 pub mod device_service;
+pub mod processes;
 pub mod topology;
 
 use crate::config::Config;
@@ -462,6 +463,8 @@ pub fn write_cluster_key(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ok: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// When the first and the last failure happened.
+    window: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, std::time::Instant)>>>,
     workers: Vec<tokio::task::JoinHandle<Vec<String>>>,
 }
 
@@ -470,26 +473,51 @@ impl Load {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let window = std::sync::Arc::new(std::sync::Mutex::new(None));
         let workers = (0..workers)
             .map(|_| {
                 let (http, url, host) = (http.clone(), url.clone(), host.to_string());
-                let (stop, ok) = (stop.clone(), ok.clone());
+                let (stop, ok, window) = (stop.clone(), ok.clone(), window.clone());
                 tokio::spawn(async move {
                     let mut failures = Vec::new();
                     while !stop.load(Ordering::SeqCst) {
-                        match http.get(&url).header("host", &host).send().await {
+                        let failure = match http.get(&url).header("host", &host).send().await {
                             Ok(r) if r.status() == reqwest::StatusCode::OK => {
                                 ok.fetch_add(1, Ordering::SeqCst);
+                                continue;
                             }
-                            Ok(r) => failures.push(format!("status {}", r.status())),
-                            Err(e) => failures.push(e.to_string()),
+                            Ok(r) => format!("status {}", r.status()),
+                            Err(e) => e.to_string(),
+                        };
+                        failures.push(failure);
+                        let now = std::time::Instant::now();
+                        {
+                            let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
+                            *w = Some(w.map_or((now, now), |(first, _)| (first, now)));
                         }
+                        // A failing target answers at once: pace the retries.
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     }
                     failures
                 })
             })
             .collect();
-        Load { stop, ok, workers }
+        Load {
+            stop,
+            ok,
+            window,
+            workers,
+        }
+    }
+
+    /// Successful requests so far.
+    pub fn succeeded(&self) -> usize {
+        self.ok.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// When the first and the last failure so far happened.
+    pub fn failure_window(&self) -> Option<(std::time::Instant, std::time::Instant)> {
+        *self.window.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stops the workers; answers (successful requests, failures).
