@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ struct Task {
     token: watch::Sender<Secret>,
     /// `true`: rotated out; end once the current session (if any) ends.
     retire: watch::Sender<bool>,
+    /// Whether the task's status entry is its own to remove when it ends (not when a
+    /// successor of the same key took it over).
+    owns_status: Arc<AtomicBool>,
     handle: JoinHandle<()>,
 }
 
@@ -93,13 +97,26 @@ impl Supervisor {
     /// Makes the running tasks match `tunnels`: starts the new ones first, hands a new
     /// token to a running one, and stops the rest.
     pub fn reconcile(&mut self, tunnels: &[TunnelConfig], broker_url: &str) {
-        self.broker_url.send_if_modified(|cur| {
+        let mut first = false;
+        let moved = self.broker_url.send_if_modified(|cur| {
             let changed = cur != broker_url;
+            first = cur.is_empty();
             if changed {
                 broker_url.clone_into(cur);
             }
             changed
         });
+        if moved && !first {
+            // The agent moved to another device URL (its node is draining, or went away):
+            // make before break. Every tunnel connects anew at the new URL, and a session
+            // still up at the old one is retired, not cut: it carries its connections until
+            // that node closes it.
+            for (_, task) in self.tasks.drain() {
+                task.owns_status.store(false, Ordering::SeqCst);
+                let _ = task.retire.send(true);
+                self.retired.push(task);
+            }
+        }
         let mut wanted = HashMap::new();
         for t in tunnels {
             let (true, Some(tunnel_id), Some(token)) = (
@@ -165,18 +182,21 @@ impl Supervisor {
             };
             let (tx, rx) = watch::channel(token);
             let (retire, retired) = watch::channel(false);
+            let owns_status = Arc::new(AtomicBool::new(true));
             let handle = tokio::spawn(run_task(
                 spec,
                 rx,
                 retired,
                 self.broker_url.subscribe(),
                 self.ctx.clone(),
+                owns_status.clone(),
             ));
             self.tasks.insert(
                 key,
                 Task {
                     token: tx,
                     retire,
+                    owns_status,
                     handle,
                 },
             );
@@ -220,11 +240,13 @@ struct Spec {
 }
 
 /// Removes the task's status entry however the task ends (including abort).
-struct StatusGuard(StatusBoard, String);
+struct StatusGuard(StatusBoard, String, Arc<AtomicBool>);
 
 impl Drop for StatusGuard {
     fn drop(&mut self) {
-        self.0.remove_tunnel(&self.1);
+        if self.2.load(Ordering::SeqCst) {
+            self.0.remove_tunnel(&self.1);
+        }
     }
 }
 
@@ -250,21 +272,28 @@ async fn run_task(
     retired: watch::Receiver<bool>,
     mut broker_url: watch::Receiver<String>,
     ctx: Context,
+    owns_status: Arc<AtomicBool>,
 ) {
     let key = spec.status_key.clone();
     ctx.status.set_tunnel(&key, spec.entry.clone());
-    let _guard = StatusGuard(ctx.status.clone(), key.clone());
+    let _guard = StatusGuard(ctx.status.clone(), key.clone(), owns_status.clone());
+    // A task retired by a move keeps its session but no longer speaks for the tunnel.
+    let set_state = |state, error| {
+        if owns_status.load(Ordering::SeqCst) {
+            ctx.status.set_state(&key, state, error);
+        }
+    };
     let mut backoff = Backoff::from_pair(backoff::CONNECT);
     loop {
         if *retired.borrow() {
             return;
         }
-        ctx.status.set_state(&key, TunnelState::Connecting, None);
+        set_state(TunnelState::Connecting, None);
         let current = token.borrow_and_update().clone();
         let broker = broker_url.borrow_and_update().clone();
         let error = match connect(&spec, &ctx, broker, current).await {
             Ok(client) => {
-                ctx.status.set_state(&key, TunnelState::Connected, None);
+                set_state(TunnelState::Connected, None);
                 tracing::info!(tunnel = %spec.entry.name, "destination connected");
                 let up_since = Instant::now();
                 // A token that changes meanwhile is kept for the next connection: a live
@@ -288,8 +317,7 @@ async fn run_task(
         };
         tracing::info!(tunnel = %spec.entry.name, error = %error, "destination down");
         ctx.refresh.notify_one();
-        ctx.status
-            .set_state(&key, TunnelState::Backoff, Some(error));
+        set_state(TunnelState::Backoff, Some(error));
         // A new broker URL (the agent moved to another device URL) is worth trying at once.
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}

@@ -102,7 +102,9 @@ const MAX_WAIT_PARAM: u64 = 3600;
         (status = 400, description = "the query is not `wait=SECONDS&version=V`"),
         (status = 401, description = "no valid device certificate"),
         (status = 403, description = "the certificate names another device, or the device is \
-            unknown or revoked")),
+            unknown or revoked"),
+        (status = 503, description = "this server node is shutting down: the agent moves to \
+            its next device URL")),
     security(("device_certificate" = [])))]
 pub(crate) async fn get_config(
     State(state): State<DeviceState>,
@@ -144,6 +146,15 @@ async fn respond(
     query: ConfigQuery,
 ) -> Result<DeviceConfigResponse, Refusal> {
     let st = &state.inner;
+    let draining = || {
+        st.notifier.is_draining().then_some(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server node is shutting down: use another device URL",
+        ))
+    };
+    if let Some(refusal) = draining() {
+        return Err(refusal);
+    }
     let mut device = authorize(state, identity).await?;
     touch(state, &device).await;
     // Subscribe before reading, so a change made while we build is not missed.
@@ -165,6 +176,9 @@ async fn respond(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
+        }
+        if let Some(refusal) = draining() {
+            return Err(refusal);
         }
         // Re-check the device record: it may have been revoked or re-enrolled meanwhile.
         device = authorize(state, identity).await?;

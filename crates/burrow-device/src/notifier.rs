@@ -17,6 +17,9 @@ pub type Forward = Arc<dyn Fn(i64) + Send + Sync>;
 pub struct ConfigNotifier {
     channels: Arc<Mutex<HashMap<i64, watch::Sender<u64>>>>,
     forward: Arc<OnceLock<Forward>>,
+    /// Set when this node shuts down: polls answer 503 so that agents move to another
+    /// device URL (see [`ConfigNotifier::drain`]).
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for ConfigNotifier {
@@ -56,6 +59,22 @@ impl ConfigNotifier {
                 tx.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
+    }
+
+    /// This node is going away: every poll waiting here answers at once (503), and so does
+    /// every later one, so that agents move to another device URL while their tunnels
+    /// still work through this node.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let map = self.channels.lock().expect("notifier lock poisoned");
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A receiver that sees every `device_changed(device_id)` made after this call. Subscribe

@@ -33,9 +33,11 @@ pub trait TunnelDialer: Send + Sync + 'static {
     /// cluster, to another one).
     async fn is_connected(&self, tunnel_id: &str) -> bool;
 
-    /// The broker tunnel that carries traffic for `tunnel_id` right now. During a
-    /// make-before-break rotation that is the predecessor until the device has connected to
-    /// the new tunnel. Keep-alive connections are pooled under this id, never across tunnels.
+    /// The route that carries traffic for `tunnel_id` right now: an opaque key that
+    /// [`TunnelDialer::dial`] and [`TunnelDialer::is_connected`] take. During a
+    /// make-before-break rotation it names the predecessor until the device has connected
+    /// to the new tunnel; in a cluster it also names the node holding the device.
+    /// Keep-alive connections are pooled under it, never across routes.
     async fn route(&self, tunnel_id: &str) -> String {
         tunnel_id.to_string()
     }

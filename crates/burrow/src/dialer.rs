@@ -24,7 +24,23 @@ pub struct Remote {
     pub connector: TlsConnector,
 }
 
+/// A route through another node is `<tunnel_id>@<node>`: the edge pools keep-alive
+/// connections per route, so when the device moves to another node, new requests stop
+/// reusing connections through the old one (which then closes them as idle).
+fn split_route(route: &str) -> &str {
+    route.split_once('@').map_or(route, |(id, _)| id)
+}
+
 impl BrokerDialer {
+    /// The route for `tunnel_id` when held somewhere: itself here, `id@node` elsewhere.
+    async fn held_route(&self, tunnel_id: &str) -> Option<String> {
+        if self.broker.is_destination_connected(tunnel_id) {
+            return Some(tunnel_id.to_string());
+        }
+        let holder = self.cluster.as_ref()?.presence.locate(tunnel_id).await?;
+        Some(format!("{tunnel_id}@{}", holder.node))
+    }
+
     async fn held_anywhere(&self, tunnel_id: &str) -> bool {
         if self.broker.is_destination_connected(tunnel_id) {
             return true;
@@ -38,7 +54,8 @@ impl BrokerDialer {
 
 #[async_trait]
 impl TunnelDialer for BrokerDialer {
-    async fn dial(&self, tunnel_id: &str, service: &str) -> Result<Box<dyn TunnelIo>, DialError> {
+    async fn dial(&self, route: &str, service: &str) -> Result<Box<dyn TunnelIo>, DialError> {
+        let tunnel_id = split_route(route);
         match self.broker.connect_source(tunnel_id, service).await {
             Ok(stream) => return Ok(Box::new(stream)),
             Err(BrokerError::NotConnected) => {}
@@ -60,18 +77,19 @@ impl TunnelDialer for BrokerDialer {
         dialed
     }
 
-    async fn is_connected(&self, tunnel_id: &str) -> bool {
-        self.held_anywhere(tunnel_id).await
+    async fn is_connected(&self, route: &str) -> bool {
+        self.held_anywhere(split_route(route)).await
     }
 
     /// Itself once its destination is connected, else the tunnel it replaced while that one
-    /// still drains (rotation without downtime).
+    /// still drains (rotation without downtime); `@node` when held by another node.
     async fn route(&self, tunnel_id: &str) -> String {
-        if !self.held_anywhere(tunnel_id).await {
-            if let Some(old) = self.succession.predecessor(tunnel_id) {
-                if self.held_anywhere(&old).await {
-                    return old;
-                }
+        if let Some(route) = self.held_route(tunnel_id).await {
+            return route;
+        }
+        if let Some(old) = self.succession.predecessor(tunnel_id) {
+            if let Some(route) = self.held_route(&old).await {
+                return route;
             }
         }
         tunnel_id.to_string()

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod cluster;
 pub mod config;
 pub mod dialer;
+pub mod drain;
 pub mod front;
 pub mod keys;
 pub mod lifecycle;

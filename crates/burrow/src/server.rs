@@ -20,6 +20,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::cluster::link_setup::ClusterLink;
+use crate::cluster::link_streams::LinkStreams;
+use crate::cluster::presence::Presence;
 use crate::cluster::{self, Membership, ServerKeys};
 use crate::config::Config;
 use crate::dialer::BrokerDialer;
@@ -50,6 +52,9 @@ pub struct Running {
     pub node_name: String,
     /// The lifecycle jobs (they also run by themselves every minute).
     pub scheduler: Arc<Scheduler>,
+    edge: Arc<Edge>,
+    presence: Option<Arc<Presence>>,
+    link_streams: Option<Arc<LinkStreams>>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -75,7 +80,20 @@ impl Running {
         self.task.await?
     }
 
-    /// Serves until `signal` completes (then drains) or the server fails by itself.
+    /// Moves this node's devices to other nodes and lets the connections it carries end
+    /// (bounded), while everything keeps serving; then [`Running::shutdown`] stops it.
+    pub async fn drain(&self) {
+        crate::drain::drain(crate::drain::Draining {
+            broker: &self.broker,
+            edge: &self.edge,
+            notifier: &self.device_notifier,
+            presence: self.presence.as_deref(),
+            link_streams: self.link_streams.as_deref(),
+        })
+        .await;
+    }
+
+    /// Serves until `signal` completes (then drains and stops) or the server fails by itself.
     pub async fn run_until(
         mut self,
         signal: impl std::future::Future<Output = ()>,
@@ -83,7 +101,8 @@ impl Running {
         tokio::select! {
             res = &mut self.task => res?,
             () = signal => {
-                tracing::info!("shutting down");
+                tracing::info!("shutting down: draining");
+                self.drain().await;
                 self.shutdown().await
             }
         }
@@ -284,6 +303,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         .await?,
     );
     let (shutdown, rx) = watch::channel(false);
+    let presence = link.as_ref().map(|l| l.presence.clone());
+    let link_streams = link.as_ref().map(|l| l.streams.clone());
     let link_tasks = link
         .map(|l| l.spawn(broker.clone(), || stop_signal(&rx)))
         .unwrap_or_default();
@@ -326,7 +347,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         ))
     });
     let node = membership.clone();
+    let serving_edge = edge.clone();
     let task = tokio::spawn(async move {
+        let edge = serving_edge;
         let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
         device_task.abort();
         if let Some(t) = cert_task {
@@ -364,6 +387,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         admin,
         node_name: membership.name().to_string(),
         scheduler,
+        edge,
+        presence,
+        link_streams,
         shutdown,
         task,
     })

@@ -6,8 +6,9 @@
 //! tunnel created through node 3 reaches it within 2 s; a download (sha256-exact), a WebSocket
 //! and server-sent events cross each of the three nodes; node 1 is killed (`kill -9`) under
 //! continuous requests through nodes 2 and 3, which fail for at most 10 s and then all succeed
-//! (the agent moved to node 2); node 1 restarts and rejoins; node 2 is killed in turn and the
-//! agent comes back to node 1, which holds the tunnel again.
+//! (the agent moved to node 2); node 1 restarts and rejoins; node 2 gets SIGTERM under
+//! requests through nodes 1 and 3: it drains (the agent moves back to node 1, make before
+//! break) with not one failed request, and node 1 holds the tunnel again.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -421,7 +422,33 @@ async fn three_nodes_on_three_hosts_survive_losing_the_one_holding_the_device() 
             .any(|n| n["name"] == "node-1" && n["alive"] == true),
         "{nodes}"
     );
-    n2.take().expect("node 2").kill().await;
+    // SIGTERM of node 2, which holds the device now, under requests through nodes 1 and 3:
+    // the agent moves (make before break) and not one request fails.
+    let loads: Vec<Load> = {
+        let mut v = Vec::new();
+        for i in [0, 2] {
+            let (http, public, host) = (via(i), public.clone(), host.clone());
+            v.push(on(crt, async move { Load::start(&http, public, &host, 2) }).await);
+        }
+        v
+    };
+    eventually(
+        "requests flow through nodes 1 and 3",
+        Duration::from_secs(10),
+        || {
+            let flowing = loads.iter().all(|l| l.succeeded() > 0);
+            async move { flowing.then_some(()) }
+        },
+    )
+    .await;
+    let drained = Instant::now();
+    let exited = n2
+        .take()
+        .expect("node 2")
+        .terminate(Duration::from_secs(90))
+        .await;
+    assert!(exited, "node 2 drains and exits 0 on SIGTERM");
+    eprintln!("node 2 drained and exited in {:?}", drained.elapsed());
     eventually(
         "the agent is back on node 1",
         Duration::from_secs(15),
@@ -432,6 +459,29 @@ async fn three_nodes_on_three_hosts_survive_losing_the_one_holding_the_device() 
         },
     )
     .await;
+    let counts: Vec<usize> = loads.iter().map(Load::succeeded).collect();
+    eventually(
+        "requests go on after node 2 is gone",
+        Duration::from_secs(10),
+        || {
+            let more = loads
+                .iter()
+                .zip(&counts)
+                .all(|(l, c)| l.succeeded() > *c + 10);
+            async move { more.then_some(()) }
+        },
+    )
+    .await;
+    for l in loads {
+        let (ok, failures) = l.stop().await;
+        assert!(
+            failures.is_empty(),
+            "{} of {} requests failed during the drain: {:?}",
+            failures.len(),
+            ok + failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
     let http3 = via(2);
     let public3 = public.clone();
     eventually(

@@ -27,6 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::link_streams::LinkStreams;
+
 const MAGIC: &str = "BURROW-LINK/1";
 /// A request or answer line is short; anything longer is not a node of this cluster.
 const MAX_LINE: usize = 512;
@@ -97,6 +99,7 @@ pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     broker: Arc<Broker>,
+    streams: Arc<LinkStreams>,
     stop: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_STREAMS));
@@ -120,8 +123,9 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let broker = broker.clone();
+        let streams = streams.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_one(tcp, acceptor, broker).await {
+            if let Err(e) = serve_one(tcp, acceptor, broker, streams).await {
                 tracing::debug!(%peer, error = %e, "cluster link: connection ended");
             }
             drop(permit);
@@ -133,6 +137,7 @@ async fn serve_one(
     tcp: TcpStream,
     acceptor: TlsAcceptor,
     broker: Arc<Broker>,
+    streams: Arc<LinkStreams>,
 ) -> anyhow::Result<()> {
     let _ = tcp.set_nodelay(true);
     let (mut conn, tunnel_id, service) = tokio::time::timeout(HANDSHAKE, async {
@@ -170,7 +175,13 @@ async fn serve_one(
     };
     conn.write_all(b"OK\n").await?;
     conn.flush().await?;
-    tokio::io::copy_bidirectional(&mut conn, &mut stream).await?;
+    let reg = streams.register();
+    let mut conn = streams.track(conn, &reg);
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut conn, &mut stream) => { copied?; }
+        // A draining node closes streams that sit idle (parked keep-alive connections).
+        () = reg.close.notified() => { let _ = conn.shutdown().await; }
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::link::{self, LinkTls, NodeAddr};
+use super::link_streams::LinkStreams;
 use super::presence::Presence;
 use crate::config::Config;
 use crate::dialer::Remote;
@@ -21,7 +22,8 @@ pub struct ClusterLink {
     pub url: String,
     listener: TcpListener,
     tls: LinkTls,
-    presence: Arc<Presence>,
+    pub presence: Arc<Presence>,
+    pub streams: Arc<LinkStreams>,
 }
 
 impl ClusterLink {
@@ -60,6 +62,7 @@ impl ClusterLink {
             listener,
             tls,
             presence,
+            streams: Arc::new(LinkStreams::default()),
         })
     }
 
@@ -82,6 +85,7 @@ impl ClusterLink {
                 self.listener,
                 self.tls.acceptor,
                 broker.clone(),
+                self.streams.clone(),
                 stop(),
             )),
             tokio::spawn(self.presence.publish(broker, stop())),

@@ -8,6 +8,7 @@ pub mod changes;
 mod cluster_key;
 pub mod link;
 pub mod link_setup;
+pub mod link_streams;
 pub mod membership;
 pub mod presence;
 pub mod shared_keys;

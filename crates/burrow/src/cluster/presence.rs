@@ -22,7 +22,7 @@ use super::link::NodeAddr;
 /// How often this node's held tunnels are compared with what it last recorded.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// How long a found holder is trusted without asking again.
-const FOUND_TTL: Duration = Duration::from_secs(2);
+pub const FOUND_TTL: Duration = Duration::from_secs(2);
 /// How long "held by no live node" is trusted (short: an agent may be connecting now).
 const ABSENT_TTL: Duration = Duration::from_millis(250);
 /// Cached lookups kept at most (a cache, not a copy of the table).
@@ -128,6 +128,17 @@ impl Presence {
             .await?;
         }
         Ok(())
+    }
+
+    /// How many tunnels the table says this process holds (a drain waits for 0).
+    pub async fn held_here(&self) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM tunnel_presence WHERE node_name = $1 AND instance_id = $2",
+        )
+        .bind(&self.node)
+        .bind(&self.instance_id)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// The live node, other than this one, holding `tunnel_id`'s device.
