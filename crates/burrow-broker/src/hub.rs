@@ -332,6 +332,15 @@ impl Registry {
         }
     }
 
+    /// Closes every hub of this node (the node is stopping; the tunnels stay open in the
+    /// store, for the peers to reconnect elsewhere).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        let hubs: Vec<Arc<Hub>> = lock(&self.hubs).drain().map(|(_, h)| h).collect();
+        for hub in hubs {
+            hub.close(code, reason);
+        }
+    }
+
     /// How many tunnels have their destination peer connected to this node.
     pub fn destinations(&self) -> usize {
         lock(&self.hubs)

@@ -150,6 +150,12 @@ impl Broker {
         self.registry.destination_ids()
     }
 
+    /// Disconnects every peer on this node with a "going away" close (a draining node's
+    /// last step: the tunnels stay open, their peers reconnect to another node).
+    pub fn disconnect_all(&self) {
+        self.registry.close_all(1001, "server node shutting down");
+    }
+
     /// How many tunnels have their destination peer (the device) connected to this node.
     pub fn destinations_connected(&self) -> usize {
         self.registry.destinations()

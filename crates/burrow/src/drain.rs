@@ -44,6 +44,7 @@ pub async fn drain(d: Draining<'_>) {
     notifier.drain();
     let held = broker.destination_tunnels().len();
     if held == 0 {
+        broker.disconnect_all();
         return;
     }
     tracing::info!(held, "draining: devices move to other nodes");
@@ -95,5 +96,7 @@ pub async fn drain(d: Draining<'_>) {
         }
         tokio::time::sleep(POLL).await;
     }
+    // The retired sessions the agents keep here end now; the listeners can close.
+    broker.disconnect_all();
     tracing::info!("drained");
 }
