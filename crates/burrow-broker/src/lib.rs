@@ -93,8 +93,13 @@ pub struct Broker {
     /// Serialises read-modify-write of one tunnel's row (rotate, close, spend, states): the
     /// store overwrites whole rows, so two unserialised updates could undo each other.
     locks: Vec<tokio::sync::Mutex<()>>,
+    /// Told of every tunnel this node closes (a cluster tells the other nodes).
+    on_closed: std::sync::OnceLock<ClosedHook>,
     me: Weak<Broker>,
 }
+
+/// See [`Broker::on_closed`].
+pub type ClosedHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 const LOCK_STRIPES: usize = 64;
 
@@ -115,6 +120,7 @@ impl Broker {
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            on_closed: std::sync::OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -148,6 +154,24 @@ impl Broker {
     /// cluster node advertises as held.
     pub fn destination_tunnels(&self) -> Vec<String> {
         self.registry.destination_ids()
+    }
+
+    /// Calls `hook` with the id of every tunnel this node closes, after its own peers are
+    /// disconnected (set once; a cluster relays it so that every node disconnects its own).
+    pub fn on_closed(&self, hook: ClosedHook) {
+        let _ = self.on_closed.set(hook);
+    }
+
+    /// Disconnects the peers of `tunnel_id` on this node only (another node closed it).
+    pub fn disconnect_local(&self, tunnel_id: &str) {
+        self.registry
+            .close(tunnel_id, hub::CLOSE_NORMAL, "tunnel closed");
+    }
+
+    pub(crate) fn closed(&self, tunnel_id: &str) {
+        if let Some(hook) = self.on_closed.get() {
+            hook(tunnel_id);
+        }
     }
 
     /// Disconnects every peer on this node with a "going away" close (a draining node's

@@ -76,6 +76,7 @@ impl Broker {
         // the store or attaches before we look at the registry (see lifecycle.rs).
         self.registry
             .close(tunnel_id, CLOSE_NORMAL, "tunnel closed");
+        self.closed(tunnel_id);
         if delete {
             self.store.delete_broker_tunnel(tunnel_id).await?;
         }

@@ -68,9 +68,19 @@ impl Pool {
 
     /// Closes the idle connections parked for `tunnel_id` (a rotated-out tunnel: they would
     /// keep it open, and no new request is routed to it).
+    /// Also the routes through other nodes of a cluster (`<tunnel_id>@<node>`).
     pub fn evict(&self, tunnel_id: &str) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.remove(tunnel_id).map_or(0, |l| l.len())
+        let mut n = idle.remove(tunnel_id).map_or(0, |l| l.len());
+        let remote = format!("{tunnel_id}@");
+        idle.retain(|route, l| {
+            let keep = !route.starts_with(&remote);
+            if !keep {
+                n += l.len();
+            }
+            keep
+        });
+        n
     }
 
     /// Idle connections parked for `tunnel_id` (tests, metrics).

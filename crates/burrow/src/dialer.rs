@@ -19,6 +19,7 @@ pub struct BrokerDialer {
 }
 
 /// The other nodes: who holds which tunnel, and the link to them.
+#[derive(Clone)]
 pub struct Remote {
     pub presence: Arc<Presence>,
     pub connector: TlsConnector,

@@ -147,15 +147,27 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     );
     let notifier = ConfigNotifier::new();
     // Several nodes on PostgreSQL: a change made through one wakes the polls on all.
+    let succession = Succession::default();
     let change_tasks: Vec<JoinHandle<()>> = if config.database_url().starts_with("postgres") {
-        crate::cluster::changes::start(&config.database_url(), &notifier)
+        let mut tasks: Vec<JoinHandle<()>> =
+            crate::cluster::changes::start(&config.database_url(), &notifier)
+                .await
+                .context("starting the cross-node change relay")?
+                .into();
+        tasks.extend(
+            crate::cluster::tunnel_events::start(
+                &config.database_url(),
+                &config.node_name(),
+                &broker,
+                &succession,
+            )
             .await
-            .context("starting the cross-node change relay")?
-            .into()
+            .context("starting the cross-node tunnel events")?,
+        );
+        tasks
     } else {
         Vec::new()
     };
-    let succession = Succession::default();
     let instance_id = Membership::new_instance_id();
     let link = match (&link_ca, config.cluster_listen) {
         (Some(link_ca), Some(at)) => Some(
@@ -273,6 +285,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         },
     );
     succession.set_edge(&edge);
+    if let Some(l) = &link {
+        succession.set_remote(l.remote());
+    }
     let aws = burrow_aws::AwsState::new(
         store.clone(),
         broker.clone(),

@@ -10,6 +10,8 @@ use std::time::Duration;
 use burrow_broker::Broker;
 use burrow_edge::Edge;
 
+use crate::dialer::Remote;
+
 /// How long the new tunnel's destination may take to connect; a device offline at rotation
 /// gets the new tunnel when it comes back, and the old one closes after this.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(30);
@@ -20,12 +22,30 @@ pub const GRACE: Duration = Duration::from_secs(2);
 pub const DRAIN_MAX: Duration = Duration::from_secs(3600);
 const POLL: Duration = Duration::from_millis(100);
 
+/// A hand-over step, told to every node of a cluster (see `cluster::tunnel_events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `new` replaces `old`: route requests for `new` to `old` until `new` is held.
+    Begin { new: String, old: String },
+    /// The switch is made: forget the pair, close idle connections to `old`.
+    End { new: String, old: String },
+}
+
+pub type StepHook = Arc<dyn Fn(&Step) + Send + Sync>;
+
+/// How long every node keeps closing parked connections to a rotated-out tunnel.
+const SWEEP: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Default)]
 pub struct Succession {
     predecessors: Arc<Mutex<HashMap<String, String>>>,
     /// The edge whose idle keep-alive connections to a rotated-out tunnel are closed (set
     /// once the edge exists; the lifecycle is built before it).
     edge: Arc<OnceLock<Weak<Edge>>>,
+    /// In a cluster: where devices held by other nodes are, and how to ask those nodes.
+    remote: Arc<OnceLock<Remote>>,
+    /// In a cluster: tells the other nodes each step.
+    publish: Arc<OnceLock<StepHook>>,
 }
 
 impl Succession {
@@ -33,13 +53,96 @@ impl Succession {
         let _ = self.edge.set(Arc::downgrade(edge));
     }
 
-    /// `new` replaces `old`; `old` stays usable until [`Succession::end`].
-    pub fn begin(&self, new: &str, old: &str) {
-        self.map().insert(new.to_string(), old.to_string());
+    pub fn set_remote(&self, remote: Remote) {
+        let _ = self.remote.set(remote);
     }
 
-    pub fn end(&self, new: &str) {
-        self.map().remove(new);
+    pub fn publish_to(&self, hook: StepHook) {
+        let _ = self.publish.set(hook);
+    }
+
+    /// `new` replaces `old`; `old` stays usable until [`Succession::end`].
+    pub fn begin(&self, new: &str, old: &str) {
+        let step = Step::Begin {
+            new: new.to_string(),
+            old: old.to_string(),
+        };
+        self.apply(&step);
+        self.tell(&step);
+    }
+
+    pub fn end(&self, new: &str, old: &str) {
+        let step = Step::End {
+            new: new.to_string(),
+            old: old.to_string(),
+        };
+        self.apply(&step);
+        self.tell(&step);
+    }
+
+    fn tell(&self, step: &Step) {
+        if let Some(publish) = self.publish.get() {
+            publish(step);
+        }
+    }
+
+    /// A step of this node's, or one another node told.
+    pub fn apply(&self, step: &Step) {
+        match step {
+            Step::Begin { new, old } => {
+                self.map().insert(new.clone(), old.clone());
+            }
+            Step::End { new, old } => {
+                let known = self.map().remove(new).is_some();
+                // Requests that picked `old` just before the switch park their connections
+                // when done; close them as they come, on every node, for a while.
+                if known || self.remote.get().is_some() {
+                    let this = self.clone();
+                    let old = old.clone();
+                    tokio::spawn(async move {
+                        let until = tokio::time::Instant::now() + SWEEP;
+                        while tokio::time::Instant::now() < until {
+                            this.evict_idle(&old);
+                            tokio::time::sleep(POLL).await;
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Whether `tunnel_id`'s device is connected here or, in a cluster, to another node.
+    async fn held(&self, broker: &Broker, tunnel_id: &str) -> bool {
+        if broker.is_destination_connected(tunnel_id) {
+            return true;
+        }
+        match self.remote.get() {
+            Some(r) => r.presence.locate(tunnel_id).await.is_some(),
+            None => false,
+        }
+    }
+
+    /// Connections open through `tunnel_id` where its device is held (here, or asked of
+    /// the holding node over the link); `None` when it is held nowhere.
+    async fn open_connections(&self, broker: &Broker, tunnel_id: &str) -> Option<usize> {
+        if let Some(s) = broker
+            .tunnel_stats(tunnel_id)
+            .filter(|s| s.destination_connected)
+        {
+            return Some(s.open_connections);
+        }
+        let remote = self.remote.get()?;
+        let holder = remote.presence.locate(tunnel_id).await?;
+        match crate::cluster::link::open_connections(&remote.connector, &holder.addr, tunnel_id)
+            .await
+        {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!(tunnel = tunnel_id, error = %e, "rotation: asking the holder failed");
+                remote.presence.forget(tunnel_id);
+                Some(1)
+            }
+        }
     }
 
     pub fn predecessor(&self, new: &str) -> Option<String> {
@@ -64,19 +167,22 @@ impl Succession {
     pub async fn hand_over(self, broker: Arc<Broker>, old: String, new: String) {
         self.begin(&new, &old);
         let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
-        while tokio::time::Instant::now() < deadline && !broker.is_destination_connected(&new) {
+        let mut held = self.held(&broker, &new).await;
+        while tokio::time::Instant::now() < deadline && !held {
             tokio::time::sleep(POLL).await;
+            held = self.held(&broker, &new).await;
         }
-        if broker.is_destination_connected(&new) {
-            // The edge routes new requests to `new` from now on (see `BrokerDialer::route`).
+        if held {
+            // The edge routes new requests to `new` from now on (see `BrokerDialer::route`);
+            // other nodes' cached routes to `old` expire within the grace.
             tokio::time::sleep(GRACE).await;
-            self.end(&new);
+            self.end(&new, &old);
             let drained = self.drain(&broker, &old).await;
             if !drained {
                 tracing::warn!(tunnel = %old, "rotation: connections still open after the drain limit are cut");
             }
         } else {
-            self.end(&new);
+            self.end(&new, &old);
         }
         if let Err(e) = broker.close(&old, false).await {
             tracing::warn!(tunnel = %old, error = %e, "closing the rotated-out tunnel");
@@ -91,10 +197,7 @@ impl Succession {
             // Connections that finished their response since the last look went back to the
             // edge's pool; close them too.
             self.evict_idle(old);
-            let open = broker
-                .tunnel_stats(old)
-                .filter(|s| s.destination_connected)
-                .map_or(0, |s| s.open_connections);
+            let open = self.open_connections(broker, old).await.unwrap_or(0);
             if open == 0 {
                 return true;
             }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use burrow::cluster::link;
 use burrow::config::Config;
 use burrow::secret::Secret;
-use burrow::testkit::{device_service, Backend, TestStack};
+use burrow::testkit::{device_service, Backend, Load, TestStack};
 use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite;
@@ -212,4 +212,148 @@ async fn every_node_reaches_a_device_held_by_one() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The row of reverse tunnel `id` of device `dsn`, through `node`.
+async fn tunnel_row(node: &TestStack, admin: &str, dsn: &str, id: i64) -> serde_json::Value {
+    let (status, row) = node
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}"),
+            admin,
+            None,
+        )
+        .await
+        .expect("get tunnel");
+    assert_eq!(status, 200, "{row}");
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotations_run_by_another_node_than_the_agents_fail_no_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = burrow::testkit::write_cluster_key(dir.path()).expect("key");
+    let Some(nodes) = three_nodes(&key).await else {
+        return;
+    };
+    let [n1, n2, _n3] = &nodes;
+    let admin = n1.admin_token().await.expect("login");
+    let (svc, _hits) = device_service::start().await.expect("service");
+
+    // A real agent, enrolled through node 1 and connected there.
+    let (_, device) = n1
+        .project_with_device(&admin, "ROTX")
+        .await
+        .expect("device");
+    let enrollment = device["enrollment_token"].as_str().expect("token");
+    let agent_dir = dir.path().join("agent");
+    n1.enroll_agent(enrollment, &agent_dir)
+        .await
+        .expect("enroll");
+    let (stop_agent, agent_stop) = tokio::sync::oneshot::channel::<()>();
+    let run_dir = agent_dir.clone();
+    let agent = tokio::spawn(async move {
+        burrow_agent::run(&run_dir, async {
+            let _ = agent_stop.await;
+        })
+        .await
+    });
+    let (status, t) = n1
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/reverse-tunnels/devices/ROTX/reverse-tunnels",
+            &admin,
+            Some(
+                &serde_json::json!({"name": "dash", "local_port": svc.port(),
+                                     "protocol": "http", "require_auth": false}),
+            ),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, 201, "{t}");
+    let id = t["id"].as_i64().expect("id");
+    let host = t["public_url"].as_str().expect("public_url").to_string();
+    let admin_ref = admin.as_str();
+    let on_node_1 = |not: String| async move {
+        let admin = admin_ref;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let row = tunnel_row(n1, admin, "ROTX", id).await;
+            if let Some(t) = row["tunnel_id"].as_str() {
+                if t != not && n1.running.broker.is_destination_connected(t) {
+                    return t.to_string();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent never connected: {row}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut current = on_node_1(String::new()).await;
+    // Node 2 sees the device through node 1 before the load starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(n2, &host, "/").await.status() != 200 {
+        assert!(Instant::now() < deadline, "node 2 never reached the device");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Requests through node 2 (forwarded) and node 1 (local) all along.
+    let loads = [
+        Load::start(&n2.http, format!("http://{}/", n2.addr), &host, 2),
+        Load::start(&n1.http, format!("http://{}/", n1.addr), &host, 2),
+    ];
+    let mut old = Vec::new();
+    for _ in 0..5 {
+        let (status, rotated) = n2
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/reverse-tunnels/devices/ROTX/reverse-tunnels/{id}/rotate"),
+                &admin,
+                None,
+            )
+            .await
+            .expect("rotate");
+        assert_eq!(status, 200, "{rotated}");
+        let next = on_node_1(current.clone()).await;
+        old.push(std::mem::replace(&mut current, next));
+    }
+    // The last hand-over switches (its grace) with the load still on.
+    let counts: Vec<usize> = loads.iter().map(Load::succeeded).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !loads
+        .iter()
+        .zip(&counts)
+        .all(|(l, c)| l.succeeded() > c + 50)
+    {
+        assert!(Instant::now() < deadline, "the load stalled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every rotated-out tunnel is closed by node 2 and its session disconnected on node 1
+    // (the close crosses nodes), once its connections have ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while old
+        .iter()
+        .any(|t| n1.running.broker.is_destination_connected(t))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a rotated-out session stays on node 1"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for load in loads {
+        let (ok, failures) = load.stop().await;
+        assert!(ok > 0);
+        assert!(
+            failures.is_empty(),
+            "{} of {} requests failed: {:?}",
+            failures.len(),
+            ok + failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
+    let _ = stop_agent.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), agent).await;
 }

@@ -7,6 +7,9 @@
 //! client: BURROW-LINK/1 DIAL <tunnel_id> <service>\n
 //! server: OK\n | OFFLINE\n | ERROR <reason>\n
 //! then, after OK: the raw bytes of the stream, both ways, until either side closes.
+//!
+//! client: BURROW-LINK/1 STATS <tunnel_id>\n      (a rotation's drain, run on another node)
+//! server: OPEN <connections open through the tunnel here>\n
 //! ```
 //!
 //! The server only dials destinations connected to itself (never forwards again), so a
@@ -77,6 +80,31 @@ fn is_token(s: &str) -> bool {
     (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// What a link connection asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    Dial { tunnel: String, service: String },
+    Stats { tunnel: String },
+}
+
+impl Request {
+    fn parse(line: &str) -> Option<Request> {
+        let words: Vec<&str> = line.split(' ').collect();
+        match words.as_slice() {
+            [MAGIC, "DIAL", tunnel, service] if is_token(tunnel) && is_token(service) => {
+                Some(Request::Dial {
+                    tunnel: tunnel.to_string(),
+                    service: service.to_string(),
+                })
+            }
+            [MAGIC, "STATS", tunnel] if is_token(tunnel) => Some(Request::Stats {
+                tunnel: tunnel.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes.
 async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> std::io::Result<String> {
     let mut line = Vec::with_capacity(64);
@@ -140,27 +168,27 @@ async fn serve_one(
     streams: Arc<LinkStreams>,
 ) -> anyhow::Result<()> {
     let _ = tcp.set_nodelay(true);
-    let (mut conn, tunnel_id, service) = tokio::time::timeout(HANDSHAKE, async {
+    let (mut conn, request) = tokio::time::timeout(HANDSHAKE, async {
         let tls = acceptor.accept(tcp).await.context("TLS")?;
         let mut conn = BufReader::new(tls);
         let line = read_line(&mut conn).await?;
-        let mut words = line.split(' ');
-        let (Some(MAGIC), Some("DIAL"), Some(tunnel), Some(service), None) = (
-            words.next(),
-            words.next(),
-            words.next(),
-            words.next(),
-            words.next(),
-        ) else {
-            anyhow::bail!("not a link request");
-        };
-        if !is_token(tunnel) || !is_token(service) {
-            anyhow::bail!("bad tunnel or service");
-        }
-        Ok((conn, tunnel.to_string(), service.to_string()))
+        let request = Request::parse(&line).context("not a link request")?;
+        Ok::<_, anyhow::Error>((conn, request))
     })
     .await
     .context("handshake timed out")??;
+    let (tunnel_id, service) = match request {
+        Request::Dial { tunnel, service } => (tunnel, service),
+        Request::Stats { tunnel } => {
+            let open = broker
+                .tunnel_stats(&tunnel)
+                .filter(|s| s.destination_connected)
+                .map_or(0, |s| s.open_connections);
+            conn.write_all(format!("OPEN {open}\n").as_bytes()).await?;
+            conn.shutdown().await?;
+            return Ok(());
+        }
+    };
     let mut stream = match broker.connect_source(&tunnel_id, &service).await {
         Ok(s) => s,
         Err(e) => {
@@ -230,30 +258,55 @@ pub async fn dial(
         return Err(DialError::Other("bad tunnel or service name".into()));
     }
     let other = |e: &dyn std::fmt::Display| DialError::Other(format!("cluster link: {e}"));
-    let name = node.server_name().map_err(|e| other(&e))?;
-    let opened = tokio::time::timeout(HANDSHAKE, async {
-        let tcp = TcpStream::connect((node.host.as_str(), node.port)).await?;
-        let _ = tcp.set_nodelay(true);
-        let mut tls = connector.connect(name, tcp).await?;
-        tls.write_all(format!("{MAGIC} DIAL {tunnel_id} {service}\n").as_bytes())
-            .await?;
-        tls.flush().await?;
-        let mut conn = BufReader::new(tls);
-        let answer = read_line(&mut conn).await?;
-        Ok::<_, std::io::Error>((conn, answer))
-    })
-    .await;
-    let (conn, answer) = match opened {
-        Err(_) => return Err(other(&"timed out")),
-        Ok(Err(e)) => return Err(other(&e)),
-        Ok(Ok(x)) => x,
-    };
+    let (conn, answer) = ask(connector, node, &format!("DIAL {tunnel_id} {service}"))
+        .await
+        .map_err(|e| other(&format!("{e:#}")))?;
     match answer.as_str() {
         // Bytes the device sent right after OK stay in the reader's buffer: it is the stream.
         "OK" => Ok(Box::new(conn)),
         "OFFLINE" => Err(DialError::DeviceOffline),
         e => Err(other(&e)),
     }
+}
+
+/// Connections open through `tunnel_id` on the node at `node` (which holds its device).
+pub async fn open_connections(
+    connector: &TlsConnector,
+    node: &NodeAddr,
+    tunnel_id: &str,
+) -> anyhow::Result<usize> {
+    anyhow::ensure!(is_token(tunnel_id), "bad tunnel id");
+    let (_, answer) = ask(connector, node, &format!("STATS {tunnel_id}")).await?;
+    answer
+        .strip_prefix("OPEN ")
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unexpected answer {answer:?}"))
+}
+
+/// Opens a link connection to `node`, sends `request`, and reads the answer line.
+async fn ask(
+    connector: &TlsConnector,
+    node: &NodeAddr,
+    request: &str,
+) -> anyhow::Result<(
+    BufReader<tokio_rustls::client::TlsStream<TcpStream>>,
+    String,
+)> {
+    let name = node.server_name()?;
+    tokio::time::timeout(HANDSHAKE, async {
+        let tcp = TcpStream::connect((node.host.as_str(), node.port)).await?;
+        let _ = tcp.set_nodelay(true);
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(format!("{MAGIC} {request}\n").as_bytes())
+            .await?;
+        tls.flush().await?;
+        let mut conn = BufReader::new(tls);
+        let answer = read_line(&mut conn).await?;
+        Ok::<_, std::io::Error>((conn, answer))
+    })
+    .await
+    .context("timed out")?
+    .map_err(Into::into)
 }
 
 #[cfg(test)]
@@ -282,6 +335,27 @@ mod tests {
         );
         assert_eq!(NodeAddr::parse("http://node-2:1"), None);
         assert_eq!(NodeAddr::parse("https://node-2:1/x"), None);
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(
+            Request::parse("BURROW-LINK/1 DIAL t-1 HTTP-80"),
+            Some(Request::Dial {
+                tunnel: "t-1".into(),
+                service: "HTTP-80".into()
+            })
+        );
+        assert_eq!(
+            Request::parse("BURROW-LINK/1 STATS t-1"),
+            Some(Request::Stats {
+                tunnel: "t-1".into()
+            })
+        );
+        assert_eq!(Request::parse("BURROW-LINK/1 DIAL t-1"), None);
+        assert_eq!(Request::parse("BURROW-LINK/2 STATS t-1"), None);
+        assert_eq!(Request::parse("BURROW-LINK/1 STATS  t-1"), None);
+        assert_eq!(Request::parse("GET / HTTP/1.1"), None);
     }
 
     #[test]

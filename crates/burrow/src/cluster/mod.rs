@@ -12,6 +12,7 @@ pub mod link_streams;
 pub mod membership;
 pub mod presence;
 pub mod shared_keys;
+pub mod tunnel_events;
 
 pub use cluster_key::ClusterKey;
 pub use membership::Membership;
