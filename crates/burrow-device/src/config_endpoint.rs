@@ -200,8 +200,7 @@ async fn touch(state: &DeviceState, device: &Device) {
 
 async fn build(state: &DeviceState, device: &Device) -> Result<DeviceConfigResponse, Refusal> {
     let st = &state.inner;
-    let lock = state.ensure_lock(device.id);
-    let _guard = lock.lock().await;
+    let _guard = state.ensure_lock(device.id).await;
     let mut tunnels = st
         .store
         .list_reverse_tunnels(device.id)

@@ -39,6 +39,6 @@ pub use provisioner::{
     service_name, ProvisionRequest, ProvisionedTunnel, Secret, TunnelProvisioner,
 };
 pub use state::{
-    config_router, enroll_router, router, DeviceConfig, DeviceLocks, DeviceState, CONFIG_PATH,
-    ENROLL_PATH,
+    config_router, enroll_router, router, DeviceConfig, DeviceGuard, DeviceLocks, DeviceState,
+    SharedLocks, CONFIG_PATH, ENROLL_PATH,
 };

@@ -74,16 +74,50 @@ pub(crate) struct Inner {
     pub ensure_locks: DeviceLocks,
 }
 
-/// Per-device async locks around opening, replacing and recording a device's broker tunnels.
+/// Per-device async locks around opening, replacing and recording a device's broker tunnels:
+/// one per process, and in a cluster also one across nodes ([`SharedLocks`]).
 #[derive(Clone, Default)]
-pub struct DeviceLocks(Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>);
+pub struct DeviceLocks {
+    local: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
+    shared: Arc<std::sync::OnceLock<Arc<dyn SharedLocks>>>,
+}
+
+/// A lock that serializes one device's changes across every node (PostgreSQL advisory
+/// locks in a cluster). The answer is held as long as the lock.
+#[async_trait::async_trait]
+pub trait SharedLocks: Send + Sync + 'static {
+    async fn lock(&self, device_id: i64) -> Box<dyn Send>;
+}
+
+/// Held: the device's changes are this holder's alone (in this process and, in a cluster,
+/// on every node).
+pub struct DeviceGuard {
+    _shared: Option<Box<dyn Send>>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
 
 impl DeviceLocks {
-    /// The lock of `device_id` (held across the store and broker calls that change its
-    /// tunnels).
-    pub fn get(&self, device_id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(device_id).or_default().clone()
+    /// Also serialize across nodes through `shared` (set once).
+    pub fn share(&self, shared: Arc<dyn SharedLocks>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Locks `device_id` (held across the store and broker calls that change its tunnels):
+    /// this process's lock first, so that one node's callers queue here, not in the database.
+    pub async fn lock(&self, device_id: i64) -> DeviceGuard {
+        let local = {
+            let mut map = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(device_id).or_default().clone()
+        };
+        let local = local.lock_owned().await;
+        let shared = match self.shared.get() {
+            Some(s) => Some(s.lock(device_id).await),
+            None => None,
+        };
+        DeviceGuard {
+            _shared: shared,
+            _local: local,
+        }
     }
 }
 
@@ -117,8 +151,8 @@ impl DeviceState {
         &self.inner.ca
     }
 
-    pub(crate) fn ensure_lock(&self, device_id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        self.inner.ensure_locks.get(device_id)
+    pub(crate) async fn ensure_lock(&self, device_id: i64) -> DeviceGuard {
+        self.inner.ensure_locks.lock(device_id).await
     }
 
     /// The per-device locks, to share with whatever else opens a device's tunnels.

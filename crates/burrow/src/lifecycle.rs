@@ -83,8 +83,7 @@ impl BrokerLifecycle {
     /// the agent (config watch); [`Succession::hand_over`] moves the edge over once the agent
     /// is on the new tunnel, and closes the old one when its connections have ended.
     pub async fn rotate(&self, device: &Device, tunnel: ReverseTunnel) -> ApiResult<ReverseTunnel> {
-        let lock = self.locks.get(device.id);
-        let guard = lock.lock().await;
+        let guard = self.locks.lock(device.id).await;
         let tunnel = self.fresh(tunnel).await?;
         let old = tunnel.tunnel_id.clone();
         let rotated = self.open_for(device, &tunnel).await?;
@@ -129,8 +128,7 @@ impl Lifecycle for BrokerLifecycle {
         device: &Device,
         tunnel: ReverseTunnel,
     ) -> ApiResult<ReverseTunnel> {
-        let lock = self.locks.get(device.id);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(device.id).await;
         // The agent's config poll may have opened the tunnel since the row was inserted.
         let tunnel = self.fresh(tunnel).await?;
         let tunnel = if tunnel.is_enabled && tunnel.tunnel_id.is_none() {
@@ -148,8 +146,7 @@ impl Lifecycle for BrokerLifecycle {
         before: &ReverseTunnel,
         after: ReverseTunnel,
     ) -> ApiResult<ReverseTunnel> {
-        let lock = self.locks.get(device.id);
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(device.id).await;
         let service_changed =
             before.protocol != after.protocol || before.local_port != after.local_port;
         let seen = after.tunnel_id.clone();

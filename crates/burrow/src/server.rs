@@ -228,6 +228,12 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         },
     )?;
 
+    if config.database_url().starts_with("postgres") {
+        // Several nodes may change one device at once: serialize them in the database.
+        devices.locks().share(Arc::new(
+            crate::cluster::advisory::AdvisoryLocks::connect(&config.database_url()).await?,
+        ));
+    }
     let jwt = JwtKeys::new(
         &jwt_secret,
         chrono::Duration::minutes(config.jwt_ttl_minutes),
@@ -312,7 +318,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Membership::join(
             store.clone(),
             &config,
-            link.as_ref().map(|l| l.url.clone()),
+            // Without a link, an explicit cluster_url is still recorded (nothing dials it:
+            // such a node records no presence).
+            link.as_ref()
+                .map(|l| l.url.clone())
+                .or_else(|| config.cluster_url()),
             instance_id,
         )
         .await?,

@@ -357,3 +357,75 @@ async fn rotations_run_by_another_node_than_the_agents_fail_no_request() {
     let _ = stop_agent.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), agent).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_through_two_nodes_leave_one_broker_tunnel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = burrow::testkit::write_cluster_key(dir.path()).expect("key");
+    let Some(nodes) = three_nodes(&key).await else {
+        return;
+    };
+    let [n1, n2, _] = &nodes;
+    let admin = n1.admin_token().await.expect("login");
+    n1.project_with_device(&admin, "RACE1")
+        .await
+        .expect("device");
+    let path = "/api/v1/reverse-tunnels/devices/RACE1/reverse-tunnels";
+    let (status, t) = n1
+        .call(
+            reqwest::Method::POST,
+            path,
+            &admin,
+            Some(&serde_json::json!({"name": "dash", "local_port": 8000, "protocol": "http"})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, 201, "{t}");
+    let id = t["id"].as_i64().expect("id");
+
+    // Ten port changes at once, alternating nodes: each one replaces the broker tunnel
+    // (a new port is a new service), under the device's lock on whichever node runs it.
+    let updates = (0..10).map(|i| {
+        let node = if i % 2 == 0 { n1 } else { n2 };
+        let admin = admin.clone();
+        async move {
+            let body = serde_json::json!({"name": "dash", "local_port": 8001 + i,
+                                          "protocol": "http"});
+            node.call(
+                reqwest::Method::PUT,
+                &format!("{path}/{id}"),
+                &admin,
+                Some(&body),
+            )
+            .await
+            .expect("update")
+        }
+    });
+    let answers = futures_util::future::join_all(updates).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let row = tunnel_row(n1, &admin, "RACE1", id).await;
+    let current = row["tunnel_id"]
+        .as_str()
+        .expect("a broker tunnel")
+        .to_string();
+    let open: Vec<String> = n1
+        .running
+        .store
+        .list_broker_tunnels(&burrow_store::BrokerTunnelFilter {
+            thing_name: Some("RACE1".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|b| b.status == burrow_store::TunnelStatus::Open)
+        .map(|b| b.tunnel_id)
+        .collect();
+    assert_eq!(
+        open,
+        vec![current],
+        "exactly the row's broker tunnel is open"
+    );
+}

@@ -4,6 +4,7 @@
 //! ([`changes`]: PostgreSQL NOTIFY, so long-polls on every node wake at once). SQLite is
 //! single-node: the same lease, claimed exclusively, refuses a second server.
 
+pub mod advisory;
 pub mod changes;
 mod cluster_key;
 pub mod link;
