@@ -185,6 +185,23 @@ async fn upgrade(
         Err(refusal) => return refusal.into_response(),
     };
     let (role, subprotocol) = (req.role, req.subprotocol);
+    // A source for a tunnel whose device is on another node of the cluster goes there.
+    if role == Role::Source && !broker.is_destination_connected(&tunnel.tunnel_id) {
+        if let Some(forwarder) = broker.forwarder().cloned() {
+            if forwarder.held_elsewhere(&tunnel.tunnel_id).await {
+                let mut ws = ws
+                    .max_message_size(MAX_WS_FRAME)
+                    .max_frame_size(MAX_WS_FRAME)
+                    .read_buffer_size(WS_READ_BUFFER);
+                ws.set_selected_protocol(HeaderValue::from_static(subprotocol.as_str()));
+                tracing::info!(tunnel = %tunnel.tunnel_id, "source forwarded to the holding node");
+                let id = tunnel.tunnel_id.clone();
+                return ws.on_upgrade(move |socket| async move {
+                    forwarder.forward(id, subprotocol, socket).await;
+                });
+            }
+        }
+    }
     let mut ws = ws
         .max_message_size(MAX_WS_FRAME)
         .max_frame_size(MAX_WS_FRAME)

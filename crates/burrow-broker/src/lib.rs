@@ -10,6 +10,7 @@
 
 mod clock;
 mod error;
+mod forwarding;
 mod handshake;
 mod hub;
 mod info;
@@ -30,6 +31,7 @@ use burrow_store::Store;
 pub use burrow_store::{BrokerTunnelFilter, Tag, TunnelStatus};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::BrokerError;
+pub use forwarding::{SourceForwarder, LINK_SOURCE_PATH};
 pub use info::{ConnectionState, Ensured, OpenRequest, Opened, RotateMode, Rotated, TunnelInfo};
 pub use source::TunnelStream;
 pub use token::{serialize_exposed, serialize_exposed_opt, AccessToken, TokenKey};
@@ -95,6 +97,8 @@ pub struct Broker {
     locks: Vec<tokio::sync::Mutex<()>>,
     /// Told of every tunnel this node closes (a cluster tells the other nodes).
     on_closed: std::sync::OnceLock<ClosedHook>,
+    /// Carries sources of tunnels held by other nodes there (a cluster).
+    forwarder: std::sync::OnceLock<Arc<dyn SourceForwarder>>,
     me: Weak<Broker>,
 }
 
@@ -121,6 +125,7 @@ impl Broker {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             on_closed: std::sync::OnceLock::new(),
+            forwarder: std::sync::OnceLock::new(),
             me: me.clone(),
         })
     }

@@ -266,7 +266,7 @@ impl Broker {
     }
 
     /// The tunnel, if it is open and not past its lifetime.
-    async fn load_open(&self, tunnel_id: &str) -> Result<BrokerTunnel, BrokerError> {
+    pub(crate) async fn load_open(&self, tunnel_id: &str) -> Result<BrokerTunnel, BrokerError> {
         let tunnel = self.load(tunnel_id).await?;
         if tunnel.status != TunnelStatus::Open || tunnel.expires_at <= self.clock.now() {
             return Err(BrokerError::Closed);

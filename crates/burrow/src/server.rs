@@ -293,6 +293,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     succession.set_edge(&edge);
     if let Some(l) = &link {
         succession.set_remote(l.remote());
+        let remote = l.remote();
+        broker.forward_sources_with(Arc::new(crate::cluster::source_forward::LinkSources {
+            presence: remote.presence,
+            connector: remote.connector,
+        }));
     }
     let aws = burrow_aws::AwsState::new(
         store.clone(),

@@ -429,3 +429,91 @@ async fn concurrent_updates_through_two_nodes_leave_one_broker_tunnel() {
         "exactly the row's broker tunnel is open"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_on_another_node_reaches_the_destination() {
+    use burrow_client::{ClientConfig, DestinationClient, SourceClient, Targets};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = burrow::testkit::write_cluster_key(dir.path()).expect("key");
+    let Some(nodes) = three_nodes(&key).await else {
+        return;
+    };
+    let [n1, n2, _] = &nodes;
+    let (svc, _hits) = device_service::start().await.expect("service");
+    let service = burrow_edge::service_name("http", i64::from(svc.port()));
+    let opened = n1
+        .running
+        .broker
+        .open(burrow_broker::OpenRequest {
+            project_id: None,
+            description: None,
+            thing_name: Some("SRC1".into()),
+            services: vec![service.clone()],
+            lifetime_minutes: None,
+            tags: Vec::new(),
+        })
+        .await
+        .expect("open");
+    let tunnel_id = opened.tunnel.tunnel_id.clone();
+    // The device's end on node 1.
+    let _dest = DestinationClient::connect(
+        ClientConfig::new(
+            format!("ws://{}", n1.addr),
+            burrow_client::Secret::new(opened.destination_token.expose()),
+        ),
+        Targets::new().service(service.clone(), svc),
+    )
+    .await
+    .expect("destination");
+    // Node 1 records it (bounded wait on the shared table).
+    let pool = sqlx::PgPool::connect(&n1.database_url()).await.expect("db");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let held: Option<String> =
+            sqlx::query_scalar("SELECT node_name FROM tunnel_presence WHERE tunnel_id = $1")
+                .bind(&tunnel_id)
+                .fetch_optional(&pool)
+                .await
+                .expect("query");
+        if held.as_deref() == Some("node-1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never recorded the tunnel"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The user's end (`burrow connect`'s client) on node 2: forwarded to node 1.
+    let source = SourceClient::connect(ClientConfig::new(
+        format!("ws://{}", n2.addr),
+        burrow_client::Secret::new(opened.source_token.expose()),
+    ))
+    .await
+    .expect("source on node 2");
+    for _ in 0..2 {
+        let mut stream = source.open_stream(&service).await.expect("stream");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: device\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("hello from the device"), "{answer}");
+    }
+    // Node 2 did not keep the source for itself.
+    assert!(n2.running.broker.tunnel_stats(&tunnel_id).is_none());
+    assert!(n1
+        .running
+        .broker
+        .tunnel_stats(&tunnel_id)
+        .is_some_and(|s| s.source_connected && s.destination_connected));
+}

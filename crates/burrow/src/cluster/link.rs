@@ -10,6 +10,9 @@
 //!
 //! client: BURROW-LINK/1 STATS <tunnel_id>\n      (a rotation's drain, run on another node)
 //! server: OPEN <connections open through the tunnel here>\n
+//!
+//! client: BURROW-LINK/1 HTTP\n                    (a source peer another node received)
+//! server: OK\n, then HTTP/1.1 on the stream: the broker's link routes (`/link/source`)
 //! ```
 //!
 //! The server only dials destinations connected to itself (never forwards again), so a
@@ -85,6 +88,7 @@ fn is_token(s: &str) -> bool {
 enum Request {
     Dial { tunnel: String, service: String },
     Stats { tunnel: String },
+    Http,
 }
 
 impl Request {
@@ -100,6 +104,7 @@ impl Request {
             [MAGIC, "STATS", tunnel] if is_token(tunnel) => Some(Request::Stats {
                 tunnel: tunnel.to_string(),
             }),
+            [MAGIC, "HTTP"] => Some(Request::Http),
             _ => None,
         }
     }
@@ -186,6 +191,20 @@ async fn serve_one(
                 .map_or(0, |s| s.open_connections);
             conn.write_all(format!("OPEN {open}\n").as_bytes()).await?;
             conn.shutdown().await?;
+            return Ok(());
+        }
+        Request::Http => {
+            conn.write_all(b"OK\n").await?;
+            conn.flush().await?;
+            let router = broker.link_router();
+            let svc =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+                });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(conn), svc)
+                .with_upgrades()
+                .await?;
             return Ok(());
         }
     };
@@ -281,6 +300,16 @@ pub async fn open_connections(
         .strip_prefix("OPEN ")
         .and_then(|n| n.parse().ok())
         .with_context(|| format!("unexpected answer {answer:?}"))
+}
+
+/// A link connection to `node` speaking HTTP/1.1 to its link routes (after `HTTP`/`OK`).
+pub async fn http(
+    connector: &TlsConnector,
+    node: &NodeAddr,
+) -> anyhow::Result<BufReader<tokio_rustls::client::TlsStream<TcpStream>>> {
+    let (conn, answer) = ask(connector, node, "HTTP").await?;
+    anyhow::ensure!(answer == "OK", "unexpected answer {answer:?}");
+    Ok(conn)
 }
 
 /// Opens a link connection to `node`, sends `request`, and reads the answer line.

@@ -13,6 +13,7 @@ pub mod link_streams;
 pub mod membership;
 pub mod presence;
 pub mod shared_keys;
+pub mod source_forward;
 pub mod tunnel_events;
 
 pub use cluster_key::ClusterKey;
