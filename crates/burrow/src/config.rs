@@ -69,6 +69,12 @@ pub struct Config {
     /// Cluster: this node's region, for routing preferences (not the ARN `region`).
     #[serde(default = "default_node_region")]
     pub node_region: String,
+    /// What this node does: any of `api`, `edge`, `broker`, `scheduler` (default all).
+    #[serde(
+        default = "default_roles",
+        deserialize_with = "crate::cluster::roles::deserialize"
+    )]
+    pub roles: Vec<crate::cluster::roles::Role>,
     /// Cluster: where this node listens for the other nodes (mutual TLS with certificates
     /// of the cluster's link CA): public requests and `burrow connect` sources for a device
     /// held by this node arrive here from the node that received them.
@@ -82,6 +88,10 @@ pub struct Config {
     /// the database. Required with PostgreSQL; never stored in the database.
     #[serde(default)]
     pub cluster_key_file: Option<PathBuf>,
+}
+
+fn default_roles() -> Vec<crate::cluster::roles::Role> {
+    crate::cluster::roles::ALL.to_vec()
 }
 
 fn default_node_region() -> String {
@@ -142,6 +152,7 @@ const KNOWN_KEYS: &[&str] = &[
     "device_conns_per_address",
     "node_name",
     "node_region",
+    "roles",
     "cluster_listen",
     "cluster_url",
     "cluster_key_file",
@@ -352,6 +363,11 @@ impl Config {
         }
     }
 
+    /// This node's roles (checked at load: never empty).
+    pub fn roles(&self) -> crate::cluster::roles::Roles {
+        crate::cluster::roles::Roles::new(&self.roles).unwrap_or_default()
+    }
+
     /// What other nodes dial for this node's link: `cluster_url`, else `https://` and
     /// `cluster_listen` when that names a specific address.
     pub fn cluster_url(&self) -> Option<String> {
@@ -369,7 +385,7 @@ impl Config {
              device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
              trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
-             node_name = {}\nnode_region = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n",
+             node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -387,6 +403,7 @@ impl Config {
             self.http_redirect_listen.map_or("(unset)".into(), |a| a.to_string()),
             self.node_name(),
             self.node_region,
+            self.roles().joined(),
             self.cluster_listen.map_or("(unset)".into(), |a| a.to_string()),
             self.cluster_url().unwrap_or_else(|| "(unset)".into()),
             self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),

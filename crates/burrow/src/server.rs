@@ -22,6 +22,7 @@ use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::cluster::link_setup::ClusterLink;
 use crate::cluster::link_streams::LinkStreams;
 use crate::cluster::presence::Presence;
+use crate::cluster::roles::Role;
 use crate::cluster::{self, Membership, ServerKeys};
 use crate::config::Config;
 use crate::dialer::BrokerDialer;
@@ -186,10 +187,21 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let device_listener = TcpListener::bind(config.device_listen)
-        .await
-        .with_context(|| format!("binding the device listener {}", config.device_listen))?;
-    let device_addr = device_listener.local_addr()?;
+    let roles = config.roles();
+    // A node without the broker role holds no device: it opens no device listener.
+    let device_listener = if roles.has(Role::Broker) {
+        Some(
+            TcpListener::bind(config.device_listen)
+                .await
+                .with_context(|| format!("binding the device listener {}", config.device_listen))?,
+        )
+    } else {
+        None
+    };
+    let device_addr = match &device_listener {
+        Some(l) => l.local_addr()?,
+        None => config.device_listen,
+    };
     let redirect_listener = match config.http_redirect_listen {
         Some(a) => Some(
             TcpListener::bind(a)
@@ -305,14 +317,22 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         api.clone(),
         token_key.to_vec(),
     );
-    let app: Router = burrow_api::router(api)
-        .merge(crate::openapi::router(device_urls.first().as_str()))
-        .merge(burrow_aws::router(aws))
-        .merge(burrow_device::enroll_router(devices.clone()))
-        .merge(broker.router())
-        .merge(edge.auth_router())
-        .merge(crate::web::router())
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let mut app = Router::new();
+    if roles.has(Role::Api) {
+        app = app
+            .merge(burrow_api::router(api))
+            .merge(crate::openapi::router(device_urls.first().as_str()))
+            .merge(burrow_aws::router(aws))
+            .merge(burrow_device::enroll_router(devices.clone()))
+            .merge(crate::web::router());
+    }
+    if roles.has(Role::Broker) {
+        app = app.merge(broker.router());
+    }
+    if roles.has(Role::Edge) {
+        app = app.merge(edge.auth_router());
+    }
+    let app = app.layer(tower_http::trace::TraceLayer::new_for_http());
     // The device port (TLS, device CA): the config endpoint, which demands a device
     // certificate, and the broker, where the access token is the credential.
     let device_app: Router = burrow_device::config_router(devices).merge(broker.router());
@@ -348,24 +368,28 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let device_stop = stop_signal(&rx);
     let api_stop = stop_signal(&rx);
     // Every minute each node asks whether a job is due; `claim_job` picks one node per run.
-    let scheduler_task = tokio::spawn(
-        scheduler
-            .clone()
-            .run(std::time::Duration::from_secs(60), stop_signal(&rx)),
-    );
+    let scheduler_task = roles.has(Role::Scheduler).then(|| {
+        tokio::spawn(
+            scheduler
+                .clone()
+                .run(std::time::Duration::from_secs(60), stop_signal(&rx)),
+        )
+    });
     // A per-address connection cap on the device port too (larger: fleets share NATs).
     let device_limiter = burrow_edge::ConnLimiter::new(config.device_conns_per_address);
-    let device_task = tokio::spawn(burrow_device::mtls::serve_device_listener_admitting(
-        device_listener,
-        device_tls,
-        device_app,
-        device_stop,
-        move |ip| {
-            device_limiter
-                .try_acquire(ip)
-                .map(|p| Box::new(p) as burrow_device::mtls::ConnSlot)
-        },
-    ));
+    let device_task = device_listener.map(|device_listener| {
+        tokio::spawn(burrow_device::mtls::serve_device_listener_admitting(
+            device_listener,
+            device_tls,
+            device_app,
+            device_stop,
+            move |ip| {
+                device_limiter
+                    .try_acquire(ip)
+                    .map(|p| Box::new(p) as burrow_device::mtls::ConnSlot)
+            },
+        ))
+    });
     let flush_task = tokio::spawn(edge.flush_task(std::time::Duration::from_secs(5)));
     let cert_task = certs.map(|c| tokio::spawn(c.watch(std::time::Duration::from_secs(5))));
     let redirect_task = redirect_listener.map(|l| {
@@ -381,14 +405,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let task = tokio::spawn(async move {
         let edge = serving_edge;
         let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
-        device_task.abort();
+        if let Some(t) = device_task {
+            t.abort();
+        }
         if let Some(t) = cert_task {
             t.abort();
         }
         if let Some(t) = redirect_task {
             t.abort();
         }
-        scheduler_task.abort();
+        if let Some(t) = scheduler_task {
+            t.abort();
+        }
         flush_task.abort();
         for t in change_tasks {
             t.abort();

@@ -56,6 +56,16 @@ fn node_env(i: usize, p: &Ports, db: &str, key: &Path) -> Vec<(&'static str, Str
         ("BURROW_NODE_NAME", format!("node-{}", i + 1)),
         ("BURROW_CLUSTER_LISTEN", format!("0.0.0.0:{}", p.link)),
         ("BURROW_CLUSTER_URL", format!("https://{host}:{}", p.link)),
+        // Node 3 holds no device and runs no jobs: the API and the public edge only.
+        (
+            "BURROW_ROLES",
+            if i == 2 {
+                "api,edge"
+            } else {
+                "api,edge,broker,scheduler"
+            }
+            .into(),
+        ),
     ]
 }
 
@@ -288,6 +298,29 @@ async fn three_nodes_on_three_hosts_survive_losing_the_one_holding_the_device() 
         }
     })
     .await;
+
+    // Node 3 says what it does, and opens no device listener.
+    let (status, nodes) = call(2, reqwest::Method::GET, "/cluster/nodes".into(), None).await;
+    assert_eq!(status, 200, "{nodes}");
+    let roles_of = |name: &str| {
+        nodes
+            .as_array()
+            .and_then(|a| a.iter().find(|n| n["name"] == name))
+            .map(|n| n["roles"].clone())
+    };
+    assert_eq!(roles_of("node-3"), Some(json!(["api", "edge"])), "{nodes}");
+    assert_eq!(
+        roles_of("node-1"),
+        Some(json!(["api", "edge", "broker", "scheduler"]))
+    );
+    let device_port_of_3 = topo.host(NODES[2]).addr(ports.device);
+    let refused = on(crt, async move {
+        tokio::net::TcpStream::connect(device_port_of_3)
+            .await
+            .is_err()
+    })
+    .await;
+    assert!(refused, "an api,edge node has no device listener");
 
     // A tunnel created through node 3 reaches the agent (on node 1) within 2 s.
     let (svc, _hits) = on(&device_rt, device_service::start())

@@ -36,7 +36,7 @@ impl Membership {
             name: config.node_name(),
             instance_id,
             region: config.node_region.clone(),
-            roles: super::ROLES.to_string(),
+            roles: config.roles().joined(),
             cluster_url,
             exclusive: store.backend() == "sqlite",
         };

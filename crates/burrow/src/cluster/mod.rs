@@ -12,6 +12,7 @@ pub mod link_setup;
 pub mod link_streams;
 pub mod membership;
 pub mod presence;
+pub mod roles;
 pub mod shared_keys;
 pub mod source_forward;
 pub mod tunnel_events;
@@ -21,9 +22,6 @@ pub use membership::Membership;
 pub use shared_keys::ServerKeys;
 
 use crate::config::Config;
-
-/// Every role a node has today (per-node roles are not configurable yet).
-pub const ROLES: &str = "api,edge,broker,scheduler";
 
 /// The host name (the default `node_name`), or `burrow` when it cannot be read.
 pub fn host_name() -> String {
@@ -65,6 +63,7 @@ pub fn validate_config(c: &Config) -> Result<(), String> {
             c.node_region
         ));
     }
+    roles::Roles::new(&c.roles)?;
     if let Some(u) = &c.cluster_url {
         let rest = u
             .strip_prefix("https://")

@@ -173,6 +173,7 @@ impl TestStack {
             device_conns_per_address: 1024,
             node_name: None,
             node_region: "default".into(),
+            roles: crate::cluster::roles::ALL.to_vec(),
             cluster_listen: None,
             cluster_url: None,
             cluster_key_file,
