@@ -208,6 +208,17 @@ async fn ip_rules_apply_to_the_real_client_only() {
     .await
     .expect("join");
     assert_eq!(status, 200, "{t}");
+    assert_eq!(t["ip_allow"], json!([format!("{}/32", office.ip)]), "{t}");
+    // The load balancer's own address is not on the allow-list (the edge's tunnel cache
+    // lives at most 2 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while get_from(&lb_rt, server, &host, &[]).await != 403 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the allow-list never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The load balancer: nginx stream with `proxy_protocol on;` in front of the server.
     let lb_port = lb_rt
