@@ -71,7 +71,7 @@ pub const BEARER: &str = "bearer";
         ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
         DeviceContact, NodeResponse, CreateTunnelKey, CreatedTunnelKey, TunnelKeyResponse,
         TunnelKeyList, CreateShareLink, CreatedShareLink, ShareLinkResponse, ShareLinkList,
-        SharingAuditItem, SharingAuditList)),
+        SharingAuditItem, SharingAuditList, crate::sharing::Cidr, crate::sharing::HttpMethod)),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users (administrators)"),

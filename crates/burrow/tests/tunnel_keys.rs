@@ -180,7 +180,7 @@ async fn a_key_admits_its_tunnel_only_with_its_methods_until_revoked() {
             Method::POST,
             &keys,
             &admin,
-            Some(&json!({"name": "read only", "methods": ["get", "HEAD"],
+            Some(&json!({"name": "read only", "methods": ["HEAD", "GET"],
                          "expires_at": "2099-01-01T00:00:00Z"})),
         )
         .await
@@ -213,6 +213,7 @@ async fn a_key_admits_its_tunnel_only_with_its_methods_until_revoked() {
         json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
         json!({"name": "x", "expires_at": "tomorrow"}),
         json!({"name": "x", "methods": ["BREW"]}),
+        json!({"name": "x", "methods": ["get"]}),
         json!({"name": "x", "methods": "GET"}),
         json!({"name": "x", "extra": 1}),
         json!({}),

@@ -19,7 +19,7 @@ use crate::public_url;
 use crate::routes::projects::parse_id;
 use crate::routes::sharing_audit::{record, Audited};
 use crate::routes::visible_device;
-use crate::sharing::parse_cidrs;
+use crate::sharing::{parse_cidrs, Cidr};
 use crate::AppState;
 
 type Ts = chrono::DateTime<chrono::Utc>;
@@ -49,10 +49,10 @@ pub struct CreateReverseTunnel {
     #[schema(max_items = 1000)]
     pub allowed_user_ids: Option<Vec<i64>>,
     /// Clients allowed (CIDRs, IPv4 or IPv6; empty: any). Others get 403 before any login.
-    #[schema(max_items = 100)]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
     pub ip_allow: Option<Vec<String>>,
     /// Clients refused (CIDRs); wins over `ip_allow`.
-    #[schema(max_items = 100)]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
     pub ip_deny: Option<Vec<String>>,
     /// Ask for a specific DNS label under the base domain (409 when taken).
     #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
@@ -87,10 +87,10 @@ pub struct UpdateReverseTunnel {
     pub allowed_user_ids: Option<Option<Vec<i64>>>,
     /// `null` or `[]`: any client.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, max_items = 100)]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
     pub ip_allow: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, max_items = 100)]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
     pub ip_deny: Option<Option<Vec<String>>>,
 }
 

@@ -17,7 +17,7 @@ use crate::routes::projects::parse_id;
 use crate::routes::reverse_tunnels::tunnel_of;
 use crate::routes::sharing_audit::{record, Audited};
 use crate::routes::visible_device;
-use crate::sharing::{new_secret, parse_methods, LINK_PREFIX};
+use crate::sharing::{new_secret, parse_methods, HttpMethod, LINK_PREFIX};
 use crate::AppState;
 
 type Ts = chrono::DateTime<chrono::Utc>;
@@ -29,14 +29,14 @@ pub const SHARE_PATH: &str = "/__burrow/share/";
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"expires_in_minutes": 120, "max_uses": 1, "note": "for ACME"}))]
 pub struct CreateShareLink {
-    /// 1 up to the server's `share_link_max_minutes` (default 7 days).
-    #[schema(minimum = 1)]
+    /// 1 up to the server's `share_link_max_minutes` (default 10080: 7 days).
+    #[schema(minimum = 1, maximum = 10080)]
     pub expires_in_minutes: i64,
     /// Distinct visitors (browsers) the link admits; none: no limit.
     #[schema(minimum = 1, maximum = 1000000)]
     pub max_uses: Option<i64>,
     /// HTTP methods visitors may use; none or empty: every method.
-    #[schema(max_items = 14)]
+    #[schema(value_type = Option<Vec<HttpMethod>>, max_items = 14)]
     pub methods: Option<Vec<String>>,
     /// At most 500 characters.
     #[schema(max_length = 500)]
@@ -118,8 +118,8 @@ fn tunnel_origin(state: &AppState, host: &str) -> String {
 #[utoipa::path(post,
     path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/share-links",
     operation_id = "create_share_link", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2)),
     request_body = CreateShareLink,
     responses((status = 201, description = "the new link; its url is shown this once",
             body = CreatedShareLink),
@@ -196,8 +196,8 @@ pub async fn create(
 #[utoipa::path(get,
     path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/share-links",
     operation_id = "list_share_links", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2)),
     responses((status = 200, description = "the tunnel's links, revoked and expired included",
         body = ShareLinkList)),
     security(("bearer" = [])))]
@@ -222,8 +222,8 @@ pub async fn list(
 #[utoipa::path(delete,
     path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/share-links/{link_id}",
     operation_id = "revoke_share_link", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2),
         ("link_id" = i64, Path, description = "The link's id", example = 1)),
     responses((status = 200,
             description = "the link, revoked: its sessions end within seconds",

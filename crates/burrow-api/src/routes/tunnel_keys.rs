@@ -16,7 +16,7 @@ use crate::routes::projects::parse_id;
 use crate::routes::reverse_tunnels::tunnel_of;
 use crate::routes::sharing_audit::{record, Audited};
 use crate::routes::visible_device;
-use crate::sharing::{new_secret, parse_methods, KEY_PREFIX};
+use crate::sharing::{new_secret, parse_methods, HttpMethod, KEY_PREFIX};
 use crate::AppState;
 
 type Ts = chrono::DateTime<chrono::Utc>;
@@ -34,7 +34,7 @@ pub struct CreateTunnelKey {
     pub expires_at: Option<String>,
     /// HTTP methods the key may use (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS); none or
     /// empty: every method.
-    #[schema(max_items = 14)]
+    #[schema(value_type = Option<Vec<HttpMethod>>, max_items = 14)]
     pub methods: Option<Vec<String>>,
 }
 
@@ -128,8 +128,8 @@ fn expiry(raw: Option<&str>) -> ApiResult<Option<Ts>> {
 
 #[utoipa::path(post, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/api-keys",
     operation_id = "create_tunnel_api_key", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2)),
     request_body = CreateTunnelKey,
     responses((status = 201, description = "the new key, shown this once", body = CreatedTunnelKey),
         (status = 422, description = "a bad name, expiry or method")),
@@ -190,8 +190,8 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/api-keys",
     operation_id = "list_tunnel_api_keys", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1)),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2)),
     responses((status = 200, description = "the tunnel's keys, revoked ones included",
         body = TunnelKeyList)),
     security(("bearer" = [])))]
@@ -216,8 +216,8 @@ pub async fn list(
 #[utoipa::path(delete,
     path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/api-keys/{key_id}",
     operation_id = "revoke_tunnel_api_key", tag = "sharing",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
+    params(("dsn" = String, Path, description = "The device serial number", example = "SHARE1"),
+        ("id" = i64, Path, description = "The reverse tunnel's id", example = 2),
         ("key_id" = i64, Path, description = "The key's id", example = 1)),
     responses((status = 200, description = "the key, revoked (at once)", body = TunnelKeyResponse),
         (status = 404, description = "the tunnel has no such key")),

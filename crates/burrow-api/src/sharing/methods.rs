@@ -4,8 +4,8 @@ use crate::error::ApiError;
 
 const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// `None` or `[]`: every method. Otherwise each must be a standard method (any case);
-/// answered upper case, sorted, without duplicates.
+/// `None` or `[]`: every method. Otherwise each must be a standard method, upper case as
+/// HTTP writes them; answered sorted, without duplicates.
 pub fn parse_methods(methods: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
     let methods = methods.unwrap_or_default();
     if methods.len() > KNOWN.len() * 2 {
@@ -13,14 +13,13 @@ pub fn parse_methods(methods: Option<Vec<String>>) -> Result<Vec<String>, ApiErr
     }
     let mut out = Vec::new();
     for m in methods {
-        let up = m.trim().to_ascii_uppercase();
-        if !KNOWN.contains(&up.as_str()) {
+        if !KNOWN.contains(&m.as_str()) {
             return Err(ApiError::validation(
                 "methods",
                 format!("methods must be among {}", KNOWN.join(", ")),
             ));
         }
-        out.push(up);
+        out.push(m);
     }
     out.sort_unstable();
     out.dedup();
@@ -40,10 +39,12 @@ mod tests {
     fn methods_are_standard_and_normalised() {
         assert_eq!(parse_methods(None).expect("none"), Vec::<String>::new());
         assert_eq!(
-            parse_methods(Some(vec!["get".into(), "HEAD".into(), "Get".into()])).expect("ok"),
+            parse_methods(Some(vec!["HEAD".into(), "GET".into(), "GET".into()])).expect("ok"),
             vec!["GET".to_string(), "HEAD".to_string()]
         );
         assert!(parse_methods(Some(vec!["BREW".into()])).is_err());
+        assert!(parse_methods(Some(vec!["get".into()])).is_err());
+        assert!(parse_methods(Some(vec![" GET".into()])).is_err());
         assert!(parse_methods(Some(vec!["".into()])).is_err());
         assert!(method_allowed(&[], "DELETE"));
         assert!(method_allowed(&["GET".into()], "GET"));

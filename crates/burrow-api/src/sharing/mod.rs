@@ -4,10 +4,12 @@
 
 mod ip_rules;
 mod methods;
+mod schema;
 mod secret;
 
 pub use ip_rules::{parse_cidrs, IpRules, MAX_CIDRS};
 pub use methods::{method_allowed, parse_methods};
+pub use schema::{Cidr, HttpMethod};
 pub use secret::{
     hash_secret, is_key_shaped, is_link_shaped, new_secret, same_hash, NewSecret, KEY_PREFIX,
     LINK_PREFIX,
