@@ -304,6 +304,32 @@ async function scenario(context, page) {
   await shot(page, 'tunnel-detail');
   step('the detail view shows the lifecycle state and the access log');
 
+  // --- Sharing: an API key and a share link, each shown once; revoke; IP rules; audit. ---
+  await page.fill('#key-name', 'monitoring');
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  await until('key shown once', async () => ((await page.locator('#sharing-secret code').textContent().catch(() => '')) || '').startsWith('bk_'));
+  const key = await page.locator('#sharing-secret code').textContent();
+  await until('key listed', async () => (await page.locator('#api-keys tbody tr').count()) === 1);
+  check(!(await page.locator('#api-keys tbody').textContent()).includes(key), 'the key is not in the list');
+  await page.getByRole('button', { name: 'Create share link' }).click();
+  await until('link shown once', async () => ((await page.locator('#sharing-secret code').textContent()) || '').includes('/__burrow/share/bs_'));
+  await until('link listed', async () => (await page.locator('#share-links tbody tr').count()) === 1);
+  await shot(page, 'tunnel-sharing');
+  await page.locator('#api-keys tbody tr').getByRole('button', { name: /^Revoke key/ }).click();
+  const revokeDlg = page.getByRole('dialog', { name: 'Revoke API key?' });
+  await revokeDlg.waitFor();
+  await revokeDlg.getByRole('button', { name: 'Revoke' }).click();
+  await until('key revoked', async () => (await page.locator('#api-keys tbody').textContent()).includes('Revoked'));
+  await page.fill('#ip-deny', 'not-a-cidr');
+  await page.getByRole('button', { name: 'Save IP rules' }).click();
+  await until('CIDR error', async () => ((await page.locator('#ip-deny-error').textContent()) || '').includes('CIDR'));
+  await page.fill('#ip-deny', '203.0.113.0/24');
+  await page.getByRole('button', { name: 'Save IP rules' }).click();
+  await until('rules saved', async () => ((await page.locator('#ip-deny-error').textContent()) || '') === '');
+  await until('audit log', async () => (await page.locator('#sharing-audit-table tbody tr').count()) >= 4);
+  check((await page.locator('#sharing-audit-table tbody').textContent()).includes('api_key.revoke'), 'audit shows the revoke');
+  step('the Sharing panel creates a key and a link (each shown once), revokes, saves IP rules and shows the audit log');
+
   // --- Delete, with a confirmation. ---
   await page.getByRole('link', { name: '← Reverse Tunnels' }).click();
   await rowOf(page, 'Dashboard').waitFor();

@@ -11,6 +11,7 @@ mod lifecycle;
 mod openapi;
 mod public_url;
 mod routes;
+pub mod sharing;
 mod time;
 
 use std::sync::Arc;
@@ -20,14 +21,15 @@ use burrow_store::{Store, User};
 
 pub use auth::{
     client_key, forwarded_client, hash_password, issued_after, revoke_sessions,
-    sessions_valid_after, verify_password, Claims, ClientIp, ForwardedClient, JwtKeys, LoginGuard,
-    LoginLimits, LoginRefused,
+    sessions_valid_after, verify_password, Claims, ClientIp, ForwardedClient, GuessGuard,
+    GuessLimits, JwtKeys, LoginGuard, LoginLimits, LoginRefused,
 };
 pub use error::{retry_after_secs, ApiError, ApiResult, ErrorBody};
 pub use json::ValidJson;
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
 pub use openapi::openapi;
 pub use routes::projects::parse_id;
+pub use routes::share_links::SHARE_PATH;
 
 /// Settings the API needs from burrow's configuration.
 #[derive(Debug, Clone)]
@@ -40,7 +42,16 @@ pub struct ApiConfig {
     pub enroll_server_url: String,
     /// SHA-256 of the device CA (hex), pinned by the enrollment command.
     pub device_ca_sha256: String,
+    /// How browsers reach tunnel hosts (`http` or `https`), for share link URLs.
+    pub tunnel_scheme: String,
+    /// The port browsers reach tunnel hosts on (`None`: the scheme's default).
+    pub tunnel_port: Option<u16>,
+    /// The longest lifetime of a share link (config `share_link_max_minutes`).
+    pub share_link_max_minutes: i64,
 }
+
+/// Default `share_link_max_minutes`: 7 days.
+pub const DEFAULT_SHARE_LINK_MAX_MINUTES: i64 = 7 * 24 * 60;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -49,6 +60,9 @@ impl Default for ApiConfig {
             online_window: chrono::Duration::seconds(90),
             enroll_server_url: "http://localhost:8700".to_string(),
             device_ca_sha256: String::new(),
+            tunnel_scheme: "http".to_string(),
+            tunnel_port: None,
+            share_link_max_minutes: DEFAULT_SHARE_LINK_MAX_MINUTES,
         }
     }
 }

@@ -14,6 +14,13 @@ use crate::routes::reverse_tunnels::{
     AccessLogItem, AccessLogList, CreateReverseTunnel, DeviceContact, Message, TunnelDescription,
     UpdateReverseTunnel,
 };
+use crate::routes::share_links::{
+    CreateShareLink, CreatedShareLink, ShareLinkList, ShareLinkResponse,
+};
+use crate::routes::sharing_audit::{SharingAuditItem, SharingAuditList};
+use crate::routes::tunnel_keys::{
+    CreateTunnelKey, CreatedTunnelKey, TunnelKeyList, TunnelKeyResponse,
+};
 use crate::routes::users::CreateUser;
 use crate::routes::*;
 
@@ -50,12 +57,21 @@ pub const BEARER: &str = "bearer";
         crate::routes::reverse_tunnels::rotate,
         crate::routes::reverse_tunnels::access_log,
         crate::routes::reverse_tunnels::describe,
+        crate::routes::tunnel_keys::create,
+        crate::routes::tunnel_keys::list,
+        crate::routes::tunnel_keys::revoke,
+        crate::routes::share_links::create,
+        crate::routes::share_links::list,
+        crate::routes::share_links::revoke,
+        crate::routes::sharing_audit::list,
     ),
     components(schemas(ErrorBody, LoginRequest, LoginResponse, CreateUser, UserResponse,
         CreateProject, ProjectResponse, AddMember, MemberResponse, RegisterDevice, DeviceResponse,
         RegisteredDevice, CreateReverseTunnel, UpdateReverseTunnel, ReverseTunnelResponse,
         ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
-        DeviceContact, NodeResponse)),
+        DeviceContact, NodeResponse, CreateTunnelKey, CreatedTunnelKey, TunnelKeyResponse,
+        TunnelKeyList, CreateShareLink, CreatedShareLink, ShareLinkResponse, ShareLinkList,
+        SharingAuditItem, SharingAuditList, crate::sharing::Cidr, crate::sharing::HttpMethod)),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users (administrators)"),
@@ -63,6 +79,7 @@ pub const BEARER: &str = "bearer";
         (name = "projects", description = "Projects and their members"),
         (name = "devices", description = "Devices, enrollment tokens, revocation"),
         (name = "reverse-tunnels", description = "The seed's reverse tunnel endpoints"),
+        (name = "sharing", description = "Per-tunnel API keys, share links, their audit log"),
     ),
     modifiers(&BearerAuth)
 )]

@@ -22,9 +22,10 @@ use crate::limits::check_request;
 use crate::origin::{is_unsafe, same_origin};
 use crate::pages::{wants_json, EdgeError};
 use crate::pool::Pool;
-use crate::recheck::Recheck;
+use crate::recheck::{Principal, Recheck};
 use crate::route::{Route, RouteTable};
 use crate::session_cookie::SessionKey;
+use crate::sharing::{presented_key, Presented, Sharing};
 use crate::upstream::Connector;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,6 +41,7 @@ pub struct Edge {
     pub(crate) pool: Arc<Pool>,
     pub(crate) connector: Connector,
     pub(crate) login_guard: Arc<burrow_api::LoginGuard>,
+    pub(crate) sharing: Sharing,
 }
 
 impl Edge {
@@ -54,6 +56,12 @@ impl Edge {
             None => SessionKey::derive_from_jwt(&jwt),
         };
         let api_origin = crate::url::origin(&config.login_url).unwrap_or_default();
+        let sharing = Sharing::new(
+            store.clone(),
+            key.clone(),
+            config.https,
+            config.lookup_cache_ttl,
+        );
         let auth = Auth::new(
             store.clone(),
             jwt,
@@ -82,6 +90,7 @@ impl Edge {
                 tls,
             },
             auth,
+            sharing,
             store,
             dialer,
             login_guard: config.login_guard.clone().unwrap_or_default(),
@@ -123,22 +132,40 @@ impl Edge {
         }
     }
 
-    /// Whether a long-lived connection opened on tunnel host `name` (by `user_id`, `None` on a
-    /// public tunnel) is still allowed: the tunnel still exists and is enabled, and — if it
-    /// requires auth now — the user still exists, has not signed out everywhere since their
-    /// credential was issued, is a member and is listed. Lookups go
-    /// through the same short caches as requests; a store error keeps the connection.
-    pub(crate) async fn still_allowed(&self, name: &str, user: Option<(i64, i64)>) -> bool {
+    /// Whether a long-lived connection opened on tunnel host `name` by `principal` from
+    /// `client` is still allowed: the tunnel still exists and is enabled, its IP rules still
+    /// admit the client, and the credential still holds — a user still exists, has not signed
+    /// out everywhere since their credential was issued, is a member and is listed (when the
+    /// tunnel requires auth); a key or share link is still unrevoked and unexpired. Tunnel,
+    /// user and membership lookups go through the same short caches as requests; keys and
+    /// links are read from the store. A store error keeps the connection.
+    pub(crate) async fn still_allowed(
+        &self,
+        name: &str,
+        principal: &Principal,
+        client: std::net::IpAddr,
+    ) -> bool {
         let route = match self.routes.resolve(name).await {
             Ok(Some(r)) if r.tunnel.is_enabled => r,
             Ok(_) => return false,
             Err(_) => return true,
         };
-        if !route.tunnel.require_auth {
-            return true;
-        }
-        let Some((id, issued_at)) = user else {
+        if !route.rules.admits(client) {
             return false;
+        }
+        let (id, issued_at) = match principal {
+            Principal::Key { hash } => {
+                return self.sharing.key_still_valid(hash, route.tunnel.id).await
+            }
+            _ if !route.tunnel.require_auth => return true,
+            Principal::Share { link_id } => {
+                return self
+                    .sharing
+                    .link_still_valid(*link_id, route.tunnel.id)
+                    .await
+            }
+            Principal::Public => return false,
+            Principal::User { id, issued_at } => (*id, *issued_at),
         };
         match self.auth.user_email(id, issued_at).await {
             Ok(Some(_)) => {}
@@ -253,7 +280,21 @@ impl Edge {
         if !route.tunnel.is_enabled {
             return EdgeError::NotFound.response(json);
         }
+        // IP rules come before any credential: a refused network learns nothing more.
+        if !route.rules.admits(peer.ip()) {
+            return EdgeError::IpRefused.response(json);
+        }
         if req.uri().path().starts_with("/__burrow/") {
+            if let Some(secret) = req.uri().path().strip_prefix(burrow_api::SHARE_PATH) {
+                return match self
+                    .sharing
+                    .redeem(route, host, secret, req.headers(), peer.ip())
+                    .await
+                {
+                    Ok(resp) => resp,
+                    Err(e) => e.response(json),
+                };
+            }
             return self.auth.reserved(
                 req.uri().path(),
                 req.uri().query(),
@@ -262,15 +303,15 @@ impl Edge {
                 json,
             );
         }
-        let user = if route.tunnel.require_auth {
-            match self.auth.check(route, host, req.headers()).await {
-                Ok(u) => Some(u),
-                Err(d) => return self.denied(d, host, &req, json),
-            }
-        } else {
-            None
+        // Parts, not the request, across the awaits: the body is not `Sync`.
+        let (parts, body) = req.into_parts();
+        let admitted = match self.admit(route, host, &parts, peer).await {
+            Ok(a) => a,
+            Err(resp) => return *resp,
         };
-        if user.as_ref().is_some_and(|u| !u.via_bearer)
+        let req = Request::from_parts(parts, body);
+        let (user, principal, via_cookie) = admitted;
+        if via_cookie
             && is_unsafe(req.method(), req.headers())
             && !same_origin(req.headers(), &self.origin_of(host))
         {
@@ -285,7 +326,8 @@ impl Edge {
             recheck: Recheck {
                 edge: self.clone(),
                 host: host.name.clone(),
-                user: user.as_ref().map(|u| (u.id, u.issued_at)),
+                principal,
+                client: peer.ip(),
             },
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),
@@ -296,18 +338,84 @@ impl Edge {
         }
     }
 
+    /// Who the request is: a tunnel API key when it presents one (and nothing else is then
+    /// tried); else, on a `require_auth` tunnel, a user (JWT or session cookie) or, failing
+    /// that, a share link's session. Answers the user (told to the device), the principal (for
+    /// re-checks) and whether a cookie carried it (cross-origin checks), or the refusal.
+    async fn admit(
+        &self,
+        route: &Route,
+        host: &HostInfo,
+        req: &http::request::Parts,
+        peer: SocketAddr,
+    ) -> Result<(Option<crate::headers::EdgeUser>, Principal, bool), Box<Response<Body>>> {
+        let json = wants_json(&req.headers);
+        let method = req.method.as_str();
+        match presented_key(&req.headers) {
+            Presented::Key(key) => {
+                return match self.sharing.check_key(route, &key, peer.ip(), method).await {
+                    Ok(k) => Ok((None, Principal::Key { hash: k.key_hash }, false)),
+                    Err(e) => Err(Box::new(self.edge_refusal(e, json))),
+                };
+            }
+            Presented::Malformed => {
+                let e = EdgeError::Unauthorized("invalid, expired or revoked API key");
+                return Err(Box::new(self.edge_refusal(e, json)));
+            }
+            Presented::None => {}
+        }
+        if !route.tunnel.require_auth {
+            return Ok((None, Principal::Public, false));
+        }
+        let denied = match self.auth.check(route, host, &req.headers).await {
+            Ok(u) => {
+                let principal = Principal::User {
+                    id: u.id,
+                    issued_at: u.issued_at,
+                };
+                let cookie = !u.via_bearer;
+                return Ok((Some(u), principal, cookie));
+            }
+            Err(Denied::Store) => Denied::Store,
+            Err(d) => match self
+                .sharing
+                .session(route, host, &req.headers, method)
+                .await
+            {
+                Ok(Some(link)) => {
+                    return Ok((None, Principal::Share { link_id: link.id }, true));
+                }
+                Ok(None) => d,
+                Err(e) => return Err(Box::new(e.response(json))),
+            },
+        };
+        Err(Box::new(self.denied(denied, host, req, json)))
+    }
+
+    /// An edge refusal of a key, with `WWW-Authenticate` on 401.
+    fn edge_refusal(&self, e: EdgeError, json: bool) -> Response<Body> {
+        let mut resp = e.response(json);
+        if matches!(e, EdgeError::Unauthorized(_)) {
+            resp.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"burrow\""),
+            );
+        }
+        resp
+    }
+
     fn denied(
         &self,
         d: Denied,
         host: &HostInfo,
-        req: &Request<Body>,
+        req: &http::request::Parts,
         json: bool,
     ) -> Response<Body> {
-        let browser = !json && matches!(*req.method(), Method::GET | Method::HEAD);
+        let browser = !json && matches!(req.method, Method::GET | Method::HEAD);
         let err = match d {
             Denied::NeedLogin if browser => {
-                let ret = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                return self.auth.login_redirect(host, ret, req.headers());
+                let ret = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                return self.auth.login_redirect(host, ret, &req.headers);
             }
             Denied::NeedLogin => EdgeError::Unauthorized("authentication required"),
             Denied::BadToken => EdgeError::Unauthorized("invalid or expired token"),

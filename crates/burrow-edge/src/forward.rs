@@ -79,7 +79,7 @@ pub async fn forward(
             https: edge.config.https,
             user: client.user,
             websocket,
-            issued: &|token| edge.auth.issued(token),
+            issued: &|token| edge.auth.issued(token) || crate::sharing::is_tunnel_key(token),
         },
     );
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());

@@ -1,8 +1,9 @@
 //! burrow's edge: what Cloudflare and the API gateway did in the seed. Every enabled reverse
 //! tunnel is reachable at its `public_url`, only by the people allowed.
 //!
-//! A request's host picks the tunnel; `require_auth` tunnels take a user JWT or a
-//! host-only session cookie; the request is forwarded as the
+//! A request's host picks the tunnel; its IP rules refuse clients first; `require_auth`
+//! tunnels take a user JWT, a host-only session cookie, one of the tunnel's API keys or a
+//! share link's session; the request is forwarded as the
 //! tunnel's source peer over a byte stream from a [`TunnelDialer`];
 //! usage and an access log are counted in memory and flushed in batches.
 //! See `docs/edge.md`.
@@ -30,6 +31,8 @@ mod recheck;
 mod redirect;
 mod route;
 mod session_cookie;
+mod share_cookie;
+mod sharing;
 mod tls;
 mod upstream;
 mod url;
@@ -41,3 +44,5 @@ pub use edge::Edge;
 pub use headers::{X_BURROW_USER_EMAIL, X_BURROW_USER_ID};
 pub use limits::{server_builder, ConnLimiter, ConnPermit};
 pub use session_cookie::{LOGIN_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+pub use share_cookie::{SECURE_SHARE_COOKIE, SHARE_COOKIE};
+pub use sharing::X_BURROW_KEY;

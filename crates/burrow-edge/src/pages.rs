@@ -25,6 +25,14 @@ pub enum EdgeError {
     HeadersTooLarge,
     UriTooLong,
     Unavailable(&'static str),
+    /// Authenticated (a key, a share link) but not for this: 403 with the reason.
+    NotPermitted(&'static str),
+    /// The client's address is refused by the tunnel's IP rules (before any login).
+    IpRefused,
+    /// A share link (or its session) that was revoked or expired: a clear page, not a login.
+    Gone(&'static str),
+    /// Too many failed key or link attempts from this client: 429 with `Retry-After`.
+    Throttled(std::time::Duration),
 }
 
 impl EdgeError {
@@ -33,7 +41,12 @@ impl EdgeError {
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::NotFound => StatusCode::NOT_FOUND,
             EdgeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            EdgeError::Forbidden | EdgeError::CrossOrigin => StatusCode::FORBIDDEN,
+            EdgeError::Forbidden
+            | EdgeError::CrossOrigin
+            | EdgeError::NotPermitted(_)
+            | EdgeError::IpRefused => StatusCode::FORBIDDEN,
+            EdgeError::Gone(_) => StatusCode::GONE,
+            EdgeError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::Offline { .. } | EdgeError::NotActive | EdgeError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -59,6 +72,10 @@ impl EdgeError {
             EdgeError::HeadersTooLarge => "headers_too_large",
             EdgeError::UriTooLong => "uri_too_long",
             EdgeError::Unavailable(_) => "unavailable",
+            EdgeError::NotPermitted(_) => "forbidden",
+            EdgeError::IpRefused => "ip_refused",
+            EdgeError::Gone(_) => "share_link_ended",
+            EdgeError::Throttled(_) => "too_many_requests",
         }
     }
 
@@ -67,7 +84,13 @@ impl EdgeError {
             EdgeError::BadRequest(d) | EdgeError::Unauthorized(d) | EdgeError::BadGateway(d) => {
                 (*d).to_string()
             }
-            EdgeError::Unavailable(d) => (*d).to_string(),
+            EdgeError::Unavailable(d) | EdgeError::NotPermitted(d) | EdgeError::Gone(d) => {
+                (*d).to_string()
+            }
+            EdgeError::IpRefused => "your network address may not use this tunnel".to_string(),
+            EdgeError::Throttled(_) => {
+                "too many failed attempts from your address; try again later".to_string()
+            }
             EdgeError::NotFound => "no tunnel is served at this address".to_string(),
             EdgeError::Forbidden => "you do not have access to this tunnel".to_string(),
             EdgeError::CrossOrigin => {
@@ -93,7 +116,14 @@ impl EdgeError {
     }
 
     pub fn response(&self, json: bool) -> Response<Body> {
-        error_page(self.status(), self.code(), &self.detail(), json)
+        let mut resp = error_page(self.status(), self.code(), &self.detail(), json);
+        if let EdgeError::Throttled(wait) = self {
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(burrow_api::retry_after_secs(*wait)),
+            );
+        }
+        resp
     }
 }
 

@@ -1,7 +1,8 @@
 //! Long-lived connections re-check their access: a WebSocket pipe, or a response body still
 //! streaming (a download, SSE) after `access_recheck`, is ended once its user may no longer use
 //! the tunnel (removed from the project or from `allowed_user_ids`, signed out everywhere,
-//! tunnel disabled, deleted or made private). Short responses cost a timer, no task.
+//! tunnel disabled, deleted or made private), its API key or share link is revoked or expires,
+//! or the tunnel's IP rules now refuse its client. Short responses cost a timer, no task.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,13 +18,27 @@ use crate::edge::Edge;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What let a connection in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Nothing: a public tunnel.
+    Public,
+    /// A user, and when their credential was issued.
+    User { id: i64, issued_at: i64 },
+    /// A tunnel API key (by its hash).
+    Key { hash: String },
+    /// A share link's session.
+    Share { link_id: i64 },
+}
+
 /// Who is using a connection, to re-check.
 #[derive(Clone)]
 pub struct Recheck {
     pub edge: Arc<Edge>,
     pub host: String,
-    /// The user and when their credential was issued (`None` on a public tunnel).
-    pub user: Option<(i64, i64)>,
+    pub principal: Principal,
+    /// The client's address (the tunnel's IP rules may change).
+    pub client: std::net::IpAddr,
 }
 
 impl Recheck {
@@ -40,7 +55,7 @@ impl Recheck {
                 tokio::select! {
                     () = tx.closed() => return,
                     _ = tick.tick() => {
-                        if !self.edge.still_allowed(&self.host, self.user).await {
+                        if !self.edge.still_allowed(&self.host, &self.principal, self.client).await {
                             tracing::debug!(host = %self.host, "edge: access revoked, connection closed");
                             let _ = tx.send(());
                             return;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use burrow_api::sharing::IpRules;
 use burrow_store::{Device, ReverseTunnel, Store, StoreError};
 
 use crate::cache::TtlCache;
@@ -13,6 +14,8 @@ use crate::cache::TtlCache;
 pub struct Route {
     pub tunnel: ReverseTunnel,
     pub device: Device,
+    /// The tunnel's `ip_allow` / `ip_deny`, parsed once per lookup.
+    pub rules: IpRules,
 }
 
 pub struct RouteTable {
@@ -38,7 +41,14 @@ impl RouteTable {
                 .store
                 .device_by_id(tunnel.device_id)
                 .await?
-                .map(|device| Arc::new(Route { tunnel, device })),
+                .map(|device| {
+                    let rules = IpRules::new(&tunnel.ip_allow, &tunnel.ip_deny);
+                    Arc::new(Route {
+                        tunnel,
+                        device,
+                        rules,
+                    })
+                }),
             None => None,
         };
         self.cache.insert(name.to_string(), route.clone());

@@ -107,6 +107,23 @@ impl SessionKey {
         mac
     }
 
+    /// HMAC-SHA256 of `msg` under this key, for the edge's other signed values (each puts its
+    /// own label first in `msg`, so no value verifies as another kind).
+    pub fn tag(&self, msg: &[u8]) -> Vec<u8> {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(msg);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time check of a [`SessionKey::tag`].
+    pub fn verify_tag(&self, msg: &[u8], tag: &[u8]) -> bool {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(msg);
+        mac.verify_slice(tag).is_ok()
+    }
+
     pub fn sign(&self, user_id: i64, host: &str, exp: i64) -> String {
         let tag = self.mac(user_id, host, exp).finalize().into_bytes();
         format!("v1.{user_id}.{exp}.{}", URL_SAFE_NO_PAD.encode(tag))

@@ -329,6 +329,8 @@ async fn silent_device_times_out_and_closed_port_is_refused() {
             protocol: "http".into(),
             require_auth: false,
             allowed_user_ids: vec![],
+            ip_allow: vec![],
+            ip_deny: vec![],
         })
         .await
         .unwrap();

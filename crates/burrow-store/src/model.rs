@@ -95,6 +95,10 @@ pub struct ReverseTunnel {
     pub protocol: String,
     pub require_auth: bool,
     pub allowed_user_ids: Vec<i64>,
+    /// CIDRs a client must be in (empty: any), as written (validated by the API).
+    pub ip_allow: Vec<String>,
+    /// CIDRs refused (wins over `ip_allow`).
+    pub ip_deny: Vec<String>,
     pub total_requests: i64,
     pub last_accessed_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -113,6 +117,8 @@ pub struct NewReverseTunnel {
     pub protocol: String,
     pub require_auth: bool,
     pub allowed_user_ids: Vec<i64>,
+    pub ip_allow: Vec<String>,
+    pub ip_deny: Vec<String>,
 }
 
 /// A partial update: `None` leaves a field as it is. `description: Some(None)` clears it.
@@ -125,6 +131,8 @@ pub struct ReverseTunnelPatch {
     pub protocol: Option<String>,
     pub require_auth: Option<bool>,
     pub allowed_user_ids: Option<Vec<i64>>,
+    pub ip_allow: Option<Vec<String>>,
+    pub ip_deny: Option<Vec<String>>,
 }
 
 /// Where a reverse tunnel's broker tunnel stands (set on open/rotate, cleared on close).
@@ -315,4 +323,103 @@ pub struct NodeClaim {
     pub cluster_url: Option<String>,
     /// Refuse while any *other* node is alive (SQLite: one node per database).
     pub exclusive: bool,
+}
+
+/// A per-tunnel API key (`bk_...`): only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelKey {
+    pub id: i64,
+    pub reverse_tunnel_id: i64,
+    pub name: String,
+    /// The key's first characters (not secret), to tell keys apart in lists.
+    pub prefix: String,
+    pub key_hash: String,
+    /// HTTP methods the key may use (upper case); empty: every method.
+    pub methods: Vec<String>,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: Option<i64>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTunnelKey {
+    pub reverse_tunnel_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub methods: Vec<String>,
+    pub expires_at: Option<Timestamp>,
+    pub created_by: Option<i64>,
+}
+
+/// A time-limited share link of one tunnel: only its secret's SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLink {
+    pub id: i64,
+    pub reverse_tunnel_id: i64,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub note: Option<String>,
+    pub methods: Vec<String>,
+    /// Distinct visitors allowed (`None`: no limit).
+    pub max_uses: Option<i64>,
+    /// Distinct visitors so far.
+    pub uses: i64,
+    pub expires_at: Timestamp,
+    pub created_by: Option<i64>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewShareLink {
+    pub reverse_tunnel_id: i64,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub note: Option<String>,
+    pub methods: Vec<String>,
+    pub max_uses: Option<i64>,
+    pub expires_at: Timestamp,
+    pub created_by: Option<i64>,
+}
+
+/// Whether a share link let a visitor in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitorAdmission {
+    /// A new visitor, counted.
+    New,
+    /// A visitor the link already counted.
+    Known,
+    /// A new visitor over `max_uses` (or the link is gone).
+    Full,
+}
+
+/// One create or revoke of a key or link (who, what, when).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SharingAuditEntry {
+    pub id: i64,
+    pub project_id: i64,
+    pub reverse_tunnel_id: Option<i64>,
+    pub actor_user_id: Option<i64>,
+    pub actor_email: Option<String>,
+    /// `api_key.create`, `api_key.revoke`, `share_link.create`, `share_link.revoke`,
+    /// `ip_rules.update`.
+    pub action: String,
+    pub object_id: Option<i64>,
+    pub detail: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSharingAuditEntry {
+    pub project_id: i64,
+    pub reverse_tunnel_id: Option<i64>,
+    pub actor_user_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub object_id: Option<i64>,
+    pub detail: Option<String>,
+    pub at: Timestamp,
 }

@@ -174,6 +174,42 @@ pub trait Store: Send + Sync + 'static {
     /// Frees the lease at once (graceful stop).
     async fn release_node(&self, name: &str, instance_id: &str, now: Timestamp) -> Result<()>;
     async fn list_nodes(&self) -> Result<Vec<Node>>;
+
+    // --- sharing a tunnel: per-tunnel API keys, share links, audit -------------------------
+    async fn create_tunnel_key(&self, key: NewTunnelKey) -> Result<TunnelKey>;
+    async fn list_tunnel_keys(&self, reverse_tunnel_id: i64) -> Result<Vec<TunnelKey>>;
+    async fn tunnel_key_by_hash(&self, key_hash: &str) -> Result<Option<TunnelKey>>;
+    async fn revoke_tunnel_key(
+        &self,
+        reverse_tunnel_id: i64,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<TunnelKey>;
+    async fn touch_tunnel_key(&self, id: i64, at: Timestamp) -> Result<()>;
+    async fn create_share_link(&self, link: NewShareLink) -> Result<ShareLink>;
+    async fn list_share_links(&self, reverse_tunnel_id: i64) -> Result<Vec<ShareLink>>;
+    async fn share_link_by_hash(&self, secret_hash: &str) -> Result<Option<ShareLink>>;
+    async fn share_link_by_id(&self, id: i64) -> Result<Option<ShareLink>>;
+    async fn revoke_share_link(
+        &self,
+        reverse_tunnel_id: i64,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<ShareLink>;
+    /// Counts `visitor` (an opaque id) against the link's `max_uses`, atomically across
+    /// nodes: each distinct visitor is counted once.
+    async fn admit_share_link_visitor(
+        &self,
+        link_id: i64,
+        visitor: &str,
+        at: Timestamp,
+    ) -> Result<VisitorAdmission>;
+    async fn insert_sharing_audit(&self, entry: NewSharingAuditEntry) -> Result<()>;
+    async fn list_sharing_audit(
+        &self,
+        project_id: i64,
+        limit: i64,
+    ) -> Result<Vec<SharingAuditEntry>>;
 }
 
 /// Opens the store named by `url`: `sqlite://PATH` (created if missing, WAL) or

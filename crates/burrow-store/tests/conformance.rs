@@ -15,6 +15,8 @@ mod devices;
 mod misc;
 #[path = "conformance/nodes.rs"]
 mod nodes;
+#[path = "conformance/sharing.rs"]
+mod sharing;
 #[path = "conformance/tunnels.rs"]
 mod tunnels;
 #[path = "conformance/users.rs"]
@@ -108,6 +110,7 @@ conformance! {
         claim_job_two_instances_race,
         timestamps_roundtrip,
     },
+    sharing::{tunnel_keys, share_links, share_link_visitors_race, sharing_audit},
     nodes::{
         node_lease_lifecycle,
         node_exclusive_claim,
@@ -170,6 +173,8 @@ pub fn new_tunnel(device_id: i64, public_url: &str) -> NewReverseTunnel {
         protocol: "http".to_string(),
         require_auth: true,
         allowed_user_ids: vec![],
+        ip_allow: vec![],
+        ip_deny: vec![],
     }
 }
 

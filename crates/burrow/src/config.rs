@@ -88,6 +88,13 @@ pub struct Config {
     /// the database. Required with PostgreSQL; never stored in the database.
     #[serde(default)]
     pub cluster_key_file: Option<PathBuf>,
+    /// The longest lifetime a share link may be given, in minutes (default 7 days).
+    #[serde(default = "default_share_link_max_minutes")]
+    pub share_link_max_minutes: i64,
+}
+
+fn default_share_link_max_minutes() -> i64 {
+    burrow_api::DEFAULT_SHARE_LINK_MAX_MINUTES
 }
 
 fn default_roles() -> Vec<crate::cluster::roles::Role> {
@@ -156,6 +163,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cluster_listen",
     "cluster_url",
     "cluster_key_file",
+    "share_link_max_minutes",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -268,6 +276,11 @@ impl Config {
                     "public_scheme must be http or https".into(),
                 ));
             }
+        }
+        if !(1..=366 * 24 * 60).contains(&self.share_link_max_minutes) {
+            return Err(ConfigError::Invalid(
+                "share_link_max_minutes must be 1-527040 (a year)".into(),
+            ));
         }
         crate::cluster::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
@@ -385,7 +398,8 @@ impl Config {
              device_url = {} (what devices dial)\n\
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
              trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
-             node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n",
+             node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n\
+             share_link_max_minutes = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -407,6 +421,7 @@ impl Config {
             self.cluster_listen.map_or("(unset)".into(), |a| a.to_string()),
             self.cluster_url().unwrap_or_else(|| "(unset)".into()),
             self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
+            self.share_link_max_minutes,
         )
     }
 }

@@ -36,7 +36,7 @@ pub async fn serve(
     let limiter = Arc::new(ConnLimiter::new(edge.config().max_conns_per_client));
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
-    while let Some((stream, peer, permit)) = accept(&listener, &limiter, &mut stop).await {
+    while let Some((mut stream, peer, permit)) = accept(&listener, &limiter, &mut stop).await {
         let edge = edge.clone();
         let api = api.clone();
         // Taken before the handshake, so a shutdown during it still ends the connection.
@@ -44,6 +44,10 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let peer = match proxied_client(&mut stream, peer, &edge).await {
+                Some(p) => p,
+                None => return,
+            };
             match tls {
                 None => serve_conn(stream, peer, edge, api, watcher).await,
                 Some(acceptor) => {
@@ -65,6 +69,28 @@ pub async fn serve(
         tracing::warn!("shutdown: gave up waiting for in-flight requests");
     }
     Ok(())
+}
+
+/// The client of a connection: a trusted proxy's PROXY protocol header names it (when the
+/// proxy sends one); otherwise it is the peer. `None`: a trusted proxy sent a broken header
+/// (the connection is dropped).
+async fn proxied_client(
+    stream: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    edge: &Edge,
+) -> Option<SocketAddr> {
+    let ip = peer.ip().to_canonical();
+    let trusted = &edge.config().trusted_proxies;
+    if !trusted.iter().any(|t| t.to_canonical() == ip) {
+        return Some(peer);
+    }
+    match crate::proxy_protocol::read_client(stream, TLS_HANDSHAKE_TIMEOUT).await {
+        Ok(client) => Some(client.unwrap_or(peer)),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "PROXY protocol header refused");
+            None
+        }
+    }
 }
 
 async fn serve_conn<S>(io: S, peer: SocketAddr, edge: Arc<Edge>, api: Router, watcher: Watcher)

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burrow::config::{Config, FlagOverrides};
+use burrow::sharing_cli::{keys_request, links_request, KeysAction, LinksAction};
 use burrow_agent::cli::{execute, init_tracing, secret_from, shutdown_signal, AgentAction};
 use clap::{Args, Parser, Subcommand};
 
@@ -25,7 +26,8 @@ enum Command {
     Agent(AgentArgs),
     /// Raw TCP to a device's service through a tunnel, as its source (like `localproxy -s`).
     Connect(ConnectArgs),
-    /// Troubleshoot a reverse tunnel through the API: describe it, or rotate it now.
+    /// A reverse tunnel through the API: describe or rotate it, manage its API keys and
+    /// share links.
     Tunnel(TunnelArgs),
 }
 
@@ -73,6 +75,13 @@ enum TunnelAction {
     Describe { dsn: String, id: i64 },
     /// Rotate now: a new broker tunnel and tokens; prints the new tunnel_id and expires_at.
     Rotate { dsn: String, id: i64 },
+    /// The tunnel's API keys (machines send one as `Authorization: Bearer` or
+    /// `X-Burrow-Key`).
+    #[command(subcommand)]
+    Keys(KeysAction),
+    /// The tunnel's share links (a browser session for this tunnel only, until expiry).
+    #[command(subcommand)]
+    Links(LinksAction),
 }
 
 #[derive(Args)]
@@ -138,6 +147,8 @@ async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
         TunnelAction::Rotate { dsn, id } => http.post(format!(
             "{base}/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/rotate"
         )),
+        TunnelAction::Keys(action) => sharing(&http, base, keys_request(action)),
+        TunnelAction::Links(action) => sharing(&http, base, links_request(action)),
     };
     let resp = req.bearer_auth(token).send().await?;
     let status = resp.status();
@@ -145,6 +156,18 @@ async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&body)?);
     anyhow::ensure!(status.is_success(), "server answered {status}");
     Ok(())
+}
+
+fn sharing(
+    http: &reqwest::Client,
+    base: &str,
+    (method, path, body): (reqwest::Method, String, Option<serde_json::Value>),
+) -> reqwest::RequestBuilder {
+    let req = http.request(method, format!("{base}{path}"));
+    match body {
+        Some(b) => req.json(&b),
+        None => req,
+    }
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {

@@ -272,6 +272,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             base_domain: config.base_domain.clone(),
             enroll_server_url: config.api_origin(addr.port()),
             device_ca_sha256: ca.fingerprint().to_string(),
+            tunnel_scheme: if tls.is_some() || config.public_https() {
+                "https".into()
+            } else {
+                "http".into()
+            },
+            tunnel_port: config.public_port(addr.port()),
+            share_link_max_minutes: config.share_link_max_minutes,
             ..ApiConfig::default()
         },
         lifecycle,

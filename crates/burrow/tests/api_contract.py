@@ -41,7 +41,7 @@ FAIL_ON_WARNINGS = ["missing_auth", "missing_test_data", "base_url_mismatch"]
 ONE_TIME_CREDENTIAL_OPERATIONS = ["enroll_device"]
 SEED = 20261201
 # Fuzzing and stateful testing repeat until this is spent (seconds).
-TIME_BUDGET = int(os.environ.get("BURROW_CONTRACT_SECONDS", "90"))
+TIME_BUDGET = int(os.environ.get("BURROW_CONTRACT_SECONDS", "110"))
 MAX_EXAMPLES = int(os.environ.get("BURROW_CONTRACT_EXAMPLES", "12"))
 # Steps per stateful scenario: enough for project → device → tunnel → its operations.
 STATEFUL_STEPS = 30

@@ -63,6 +63,23 @@ async fn stack() -> (TestStack, String) {
             "/api/v1/reverse-tunnels/devices/ABC123/reverse-tunnels",
             json!({"name": "Web Dashboard", "local_port": 8080}),
         ),
+        // The sharing operations' examples: tunnel 2 of SHARE1, its key 1 and link 1.
+        (
+            "/api/v1/projects/1/devices",
+            json!({"dsn": "SHARE1", "name": "robot 2"}),
+        ),
+        (
+            "/api/v1/reverse-tunnels/devices/SHARE1/reverse-tunnels",
+            json!({"name": "Shared", "local_port": 8080}),
+        ),
+        (
+            "/api/v1/reverse-tunnels/devices/SHARE1/reverse-tunnels/2/api-keys",
+            json!({"name": "monitoring"}),
+        ),
+        (
+            "/api/v1/reverse-tunnels/devices/SHARE1/reverse-tunnels/2/share-links",
+            json!({"expires_in_minutes": 60}),
+        ),
     ];
     for (path, body) in seed {
         let (status, answer) = stack

@@ -82,6 +82,8 @@ async fn tunnel(s: &Setup, name: &str) -> burrow_store::ReverseTunnel {
             protocol: "http".into(),
             require_auth: true,
             allowed_user_ids: vec![],
+            ip_allow: vec![],
+            ip_deny: vec![],
         })
         .await
         .expect("row");

@@ -18,20 +18,37 @@ pub struct ClientIp(pub Option<std::net::IpAddr>);
 #[derive(Debug, Clone, Copy)]
 pub struct ForwardedClient(pub std::net::IpAddr);
 
-/// The client behind a trusted proxy: the last `X-Forwarded-For` entry (the one the proxy
-/// appended) when `peer` is one of `trusted`; `None` otherwise (the peer is the client).
+/// The client behind a trusted proxy: when `peer` is one of `trusted`, the first untrusted hop
+/// of `X-Forwarded-For` read from the right (the proxies append, so entries left of the first
+/// untrusted one may be forged by the client); `None` otherwise (the peer is the client), or
+/// when the header is missing or unreadable.
 pub fn forwarded_client(
     headers: &axum::http::HeaderMap,
     peer: std::net::IpAddr,
     trusted: &[std::net::IpAddr],
 ) -> Option<std::net::IpAddr> {
-    let peer = peer.to_canonical();
-    if !trusted.iter().any(|t| t.to_canonical() == peer) {
+    let is_trusted = |ip: std::net::IpAddr| {
+        let ip = ip.to_canonical();
+        trusted.iter().any(|t| t.to_canonical() == ip)
+    };
+    if !is_trusted(peer) {
         return None;
     }
-    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
-    let entry = last.to_str().ok()?.rsplit(',').next()?.trim();
-    entry.parse().ok()
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for").iter() {
+        for entry in value.to_str().ok()?.split(',') {
+            hops.push(entry.trim());
+        }
+    }
+    let mut last = None;
+    for entry in hops.into_iter().rev() {
+        let ip: std::net::IpAddr = entry.parse().ok()?;
+        if !is_trusted(ip) {
+            return Some(ip.to_canonical());
+        }
+        last = Some(ip.to_canonical());
+    }
+    last
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
@@ -112,5 +129,16 @@ mod tests {
         let mut bad = axum::http::HeaderMap::new();
         bad.insert("x-forwarded-for", "not-an-ip".parse().expect("value"));
         assert_eq!(forwarded_client(&bad, proxy, &[proxy]), None);
+        // A chain of trusted proxies: the first untrusted hop from the right.
+        let inner: std::net::IpAddr = "10.0.0.3".parse().expect("ip");
+        let mut chain = axum::http::HeaderMap::new();
+        chain.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 5.5.5.5, 10.0.0.3".parse().expect("value"),
+        );
+        assert_eq!(
+            forwarded_client(&chain, proxy, &[proxy, inner]),
+            Some("5.5.5.5".parse().expect("ip"))
+        );
     }
 }

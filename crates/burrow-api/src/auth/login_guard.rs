@@ -74,14 +74,14 @@ struct Job {
 
 /// Failed logins per key, in tiers (each a governor GCRA quota), and the keys that went over
 /// one, until when. Only failures are counted: a user who signs in often is never throttled.
-struct Failures<K: std::hash::Hash + Eq + Clone> {
+pub(super) struct Failures<K: std::hash::Hash + Eq + Clone> {
     tiers: Vec<DefaultKeyedRateLimiter<K>>,
     blocked: Mutex<HashMap<K, Instant>>,
     checks: AtomicU64,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
-    fn new(tiers: &[(u32, Duration)]) -> Self {
+    pub(super) fn new(tiers: &[(u32, Duration)]) -> Self {
         let tiers = tiers
             .iter()
             .map(|&(burst, period)| {
@@ -100,7 +100,7 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
     }
 
     /// How long `key` must still wait, if it is over a quota.
-    fn blocked(&self, key: &K) -> Option<Duration> {
+    pub(super) fn blocked(&self, key: &K) -> Option<Duration> {
         let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let until = *blocked.get(key)?;
         let now = Instant::now();
@@ -112,7 +112,7 @@ impl<K: std::hash::Hash + Eq + Clone> Failures<K> {
     }
 
     /// Counts a failure of `key`; the wait when it went over a quota (the longest tier's).
-    fn fail(&self, key: &K) -> Option<Duration> {
+    pub(super) fn fail(&self, key: &K) -> Option<Duration> {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
         let sweep = n % SWEEP_EVERY == SWEEP_EVERY - 1;
         let clock = DefaultClock::default();
@@ -160,7 +160,7 @@ impl Default for LoginGuard {
     }
 }
 
-fn address_key(ip: Option<IpAddr>) -> IpAddr {
+pub(super) fn address_key(ip: Option<IpAddr>) -> IpAddr {
     ip.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), client_key)
 }
 

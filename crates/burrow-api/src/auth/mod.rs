@@ -1,12 +1,14 @@
 //! Who is calling: passwords (argon2), user JWTs (HS256, pinned), and the extractor.
 
 mod extract;
+mod guess_guard;
 mod jwt;
 mod login_guard;
 mod password;
 mod revocation;
 
 pub use extract::{forwarded_client, AdminUser, AuthUser, ClientIp, ForwardedClient};
+pub use guess_guard::{GuessGuard, GuessLimits};
 pub use jwt::{Claims, JwtKeys};
 pub use login_guard::{client_key, LoginGuard, LoginLimits, LoginRefused};
 pub use password::{hash_password, verify_password};

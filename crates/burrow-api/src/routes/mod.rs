@@ -3,9 +3,12 @@ pub(crate) mod cluster;
 pub(crate) mod devices;
 pub(crate) mod projects;
 pub(crate) mod reverse_tunnels;
+pub(crate) mod share_links;
+pub(crate) mod sharing_audit;
+pub(crate) mod tunnel_keys;
 pub(crate) mod users;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use burrow_store::{Device, User};
 
@@ -64,6 +67,26 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{rt}/{{id}}/access-log"),
             get(reverse_tunnels::access_log),
+        )
+        .route(
+            &format!("{rt}/{{id}}/api-keys"),
+            get(tunnel_keys::list).post(tunnel_keys::create),
+        )
+        .route(
+            &format!("{rt}/{{id}}/api-keys/{{key_id}}"),
+            delete(tunnel_keys::revoke),
+        )
+        .route(
+            &format!("{rt}/{{id}}/share-links"),
+            get(share_links::list).post(share_links::create),
+        )
+        .route(
+            &format!("{rt}/{{id}}/share-links/{{link_id}}"),
+            delete(share_links::revoke),
+        )
+        .route(
+            "/api/v1/projects/{id}/sharing-audit",
+            get(sharing_audit::list),
         )
         .fallback(not_found)
 }

@@ -17,7 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::public_url;
 use crate::routes::projects::parse_id;
+use crate::routes::sharing_audit::{record, Audited};
 use crate::routes::visible_device;
+use crate::sharing::{parse_cidrs, Cidr};
 use crate::AppState;
 
 type Ts = chrono::DateTime<chrono::Utc>;
@@ -46,6 +48,12 @@ pub struct CreateReverseTunnel {
     /// When not empty, only these users (members of the device's project) may pass the edge.
     #[schema(max_items = 1000)]
     pub allowed_user_ids: Option<Vec<i64>>,
+    /// Clients allowed (CIDRs, IPv4 or IPv6; empty: any). Others get 403 before any login.
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Clients refused (CIDRs); wins over `ip_allow`.
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
+    pub ip_deny: Option<Vec<String>>,
     /// Ask for a specific DNS label under the base domain (409 when taken).
     #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub subdomain: Option<String>,
@@ -77,6 +85,13 @@ pub struct UpdateReverseTunnel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<i64>>, max_items = 1000)]
     pub allowed_user_ids: Option<Option<Vec<i64>>>,
+    /// `null` or `[]`: any client.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
+    pub ip_allow: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
+    pub ip_deny: Option<Option<Vec<String>>>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
@@ -100,6 +115,10 @@ pub struct ReverseTunnelResponse {
     pub is_enabled: bool,
     pub require_auth: bool,
     pub allowed_user_ids: Vec<i64>,
+    /// Clients allowed (CIDRs; empty: any).
+    pub ip_allow: Vec<String>,
+    /// Clients refused (CIDRs; wins over `ip_allow`).
+    pub ip_deny: Vec<String>,
     pub tunnel_id: Option<String>,
     pub tunnel_arn: Option<String>,
     pub total_requests: i64,
@@ -140,6 +159,8 @@ async fn respond(state: &AppState, t: ReverseTunnel) -> ReverseTunnelResponse {
         is_enabled: t.is_enabled,
         require_auth: t.require_auth,
         allowed_user_ids: t.allowed_user_ids,
+        ip_allow: t.ip_allow,
+        ip_deny: t.ip_deny,
         tunnel_id: t.tunnel_id,
         tunnel_arn: t.tunnel_arn,
         total_requests: t.total_requests,
@@ -153,7 +174,11 @@ async fn respond(state: &AppState, t: ReverseTunnel) -> ReverseTunnelResponse {
 }
 
 /// The tunnel `id` of `device` (404 if it belongs to another device).
-async fn tunnel_of(state: &AppState, device: &Device, id: &str) -> ApiResult<ReverseTunnel> {
+pub(crate) async fn tunnel_of(
+    state: &AppState,
+    device: &Device,
+    id: &str,
+) -> ApiResult<ReverseTunnel> {
     let id = parse_id(id)?;
     match state.store.reverse_tunnel_by_id(id).await? {
         Some(t) if t.device_id == device.id => Ok(t),
@@ -221,6 +246,8 @@ pub async fn create(
     let local_port = domain::local_port(req.local_port.unwrap_or(8080))?;
     let protocol = TunnelProtocol::parse(req.protocol.as_deref().unwrap_or("http"))?;
     let allowed = check_allowed(&state, &device, &req.allowed_user_ids.unwrap_or_default()).await?;
+    let ip_allow = parse_cidrs("ip_allow", &req.ip_allow.unwrap_or_default())?;
+    let ip_deny = parse_cidrs("ip_deny", &req.ip_deny.unwrap_or_default())?;
     let requested = req.subdomain.as_deref().map(Subdomain::parse).transpose()?;
     let base = &state.config.base_domain;
     let candidates = match &requested {
@@ -239,6 +266,8 @@ pub async fn create(
             protocol: protocol.as_str().to_string(),
             require_auth: req.require_auth.unwrap_or(true),
             allowed_user_ids: allowed.clone(),
+            ip_allow: ip_allow.clone(),
+            ip_deny: ip_deny.clone(),
         };
         match state.store.create_reverse_tunnel(row).await {
             Ok(t) => {
@@ -303,6 +332,7 @@ pub async fn update(
     let device = visible_device(&state, &user, &dsn).await?;
     let before = tunnel_of(&state, &device, &id).await?;
     let patch = build_patch(&state, &device, req).await?;
+    let rules_changed = patch.ip_allow.is_some() || patch.ip_deny.is_some();
     let after = state
         .store
         .update_reverse_tunnel(before.id, patch, chrono::Utc::now())
@@ -311,6 +341,23 @@ pub async fn update(
         .lifecycle
         .tunnel_updated(&device, &before, after)
         .await?;
+    if rules_changed && (after.ip_allow != before.ip_allow || after.ip_deny != before.ip_deny) {
+        record(
+            &state,
+            Audited {
+                action: "ip_rules.update",
+                tunnel_id: after.id,
+                object_id: None,
+                detail: Some(format!(
+                    "ip_allow={:?} ip_deny={:?}",
+                    after.ip_allow, after.ip_deny
+                )),
+                device: &device,
+                actor: &user,
+            },
+        )
+        .await?;
+    }
     Ok(Json(respond(&state, after).await))
 }
 
@@ -352,6 +399,14 @@ async fn build_patch(
             .transpose()?,
         require_auth: required("require_auth", req.require_auth)?,
         allowed_user_ids: allowed,
+        ip_allow: req
+            .ip_allow
+            .map(|v| parse_cidrs("ip_allow", &v.unwrap_or_default()))
+            .transpose()?,
+        ip_deny: req
+            .ip_deny
+            .map(|v| parse_cidrs("ip_deny", &v.unwrap_or_default()))
+            .transpose()?,
     })
 }
 

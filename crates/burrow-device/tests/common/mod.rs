@@ -190,6 +190,8 @@ impl Fixture {
                 protocol: "http".into(),
                 require_auth: true,
                 allowed_user_ids: vec![],
+                ip_allow: vec![],
+                ip_deny: vec![],
             })
             .await
             .unwrap()

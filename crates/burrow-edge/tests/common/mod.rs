@@ -128,6 +128,8 @@ impl World {
                 protocol: protocol.to_string(),
                 require_auth,
                 allowed_user_ids: allowed,
+                ip_allow: vec![],
+                ip_deny: vec![],
             })
             .await
             .unwrap();

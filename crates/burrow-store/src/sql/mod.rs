@@ -27,6 +27,8 @@ mod misc;
 #[macro_use]
 mod nodes;
 #[macro_use]
+mod sharing;
+#[macro_use]
 mod tunnels;
 #[macro_use]
 mod users;
@@ -35,7 +37,8 @@ mod users;
 /// bodies resolve their paths where they are expanded).
 pub(crate) mod prelude {
     pub(crate) use super::rows::{
-        broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow,
+        broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow, ShareLinkRow,
+        TunnelKeyRow,
     };
     pub(crate) use super::{found, micros, now, opt_micros};
     pub(crate) use crate::error::{Result, StoreError};
@@ -94,7 +97,7 @@ macro_rules! impl_store {
         store_chain! {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
-             nodes_methods];
+             nodes_methods, sharing_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

@@ -22,6 +22,8 @@ pub(crate) struct ReverseTunnelRow {
     protocol: String,
     require_auth: bool,
     allowed_user_ids: Option<Json<Vec<i64>>>,
+    ip_allow: Option<Json<Vec<String>>>,
+    ip_deny: Option<Json<Vec<String>>>,
     total_requests: i64,
     last_accessed_at: Option<Timestamp>,
     created_at: Timestamp,
@@ -46,6 +48,8 @@ impl From<ReverseTunnelRow> for ReverseTunnel {
             protocol: r.protocol,
             require_auth: r.require_auth,
             allowed_user_ids: r.allowed_user_ids.map(|j| j.0).unwrap_or_default(),
+            ip_allow: r.ip_allow.map(|j| j.0).unwrap_or_default(),
+            ip_deny: r.ip_deny.map(|j| j.0).unwrap_or_default(),
             total_requests: r.total_requests,
             last_accessed_at: r.last_accessed_at,
             created_at: r.created_at,
@@ -148,4 +152,74 @@ pub(crate) fn broker_tunnels(rows: Vec<BrokerTunnelRow>) -> Result<Vec<BrokerTun
 /// Converts fetched reverse tunnel rows.
 pub(crate) fn reverse_tunnels(rows: Vec<ReverseTunnelRow>) -> Vec<ReverseTunnel> {
     rows.into_iter().map(ReverseTunnel::from).collect()
+}
+
+/// A `tunnel_keys` row (`methods` is JSON).
+#[derive(sqlx::FromRow)]
+pub(crate) struct TunnelKeyRow {
+    id: i64,
+    reverse_tunnel_id: i64,
+    name: String,
+    prefix: String,
+    key_hash: String,
+    methods: Json<Vec<String>>,
+    expires_at: Option<Timestamp>,
+    created_by: Option<i64>,
+    created_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
+impl From<TunnelKeyRow> for TunnelKey {
+    fn from(r: TunnelKeyRow) -> Self {
+        TunnelKey {
+            id: r.id,
+            reverse_tunnel_id: r.reverse_tunnel_id,
+            name: r.name,
+            prefix: r.prefix,
+            key_hash: r.key_hash,
+            methods: r.methods.0,
+            expires_at: r.expires_at,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+/// A `share_links` row (`methods` is JSON).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ShareLinkRow {
+    id: i64,
+    reverse_tunnel_id: i64,
+    prefix: String,
+    secret_hash: String,
+    note: Option<String>,
+    methods: Json<Vec<String>>,
+    max_uses: Option<i64>,
+    uses: i64,
+    expires_at: Timestamp,
+    created_by: Option<i64>,
+    created_at: Timestamp,
+    revoked_at: Option<Timestamp>,
+}
+
+impl From<ShareLinkRow> for ShareLink {
+    fn from(r: ShareLinkRow) -> Self {
+        ShareLink {
+            id: r.id,
+            reverse_tunnel_id: r.reverse_tunnel_id,
+            prefix: r.prefix,
+            secret_hash: r.secret_hash,
+            note: r.note,
+            methods: r.methods.0,
+            max_uses: r.max_uses,
+            uses: r.uses,
+            expires_at: r.expires_at,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
 }

@@ -9,8 +9,9 @@ macro_rules! tunnels_methods {
     async fn create_reverse_tunnel(&self, tunnel: NewReverseTunnel) -> Result<ReverseTunnel> {
         let row: ReverseTunnelRow = sqlx::query_as(
             "INSERT INTO reverse_tunnels (device_id, name, description, public_url, is_enabled, \
-             local_port, protocol, require_auth, allowed_user_ids, total_requests, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) RETURNING *",
+             local_port, protocol, require_auth, allowed_user_ids, ip_allow, ip_deny, \
+             total_requests, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12) RETURNING *",
         )
         .bind(tunnel.device_id)
         .bind(&tunnel.name)
@@ -21,6 +22,8 @@ macro_rules! tunnels_methods {
         .bind(&tunnel.protocol)
         .bind(tunnel.require_auth)
         .bind(Json(&tunnel.allowed_user_ids))
+        .bind(Json(&tunnel.ip_allow))
+        .bind(Json(&tunnel.ip_deny))
         .bind(now())
         .fetch_one(&self.pool)
         .await?;
@@ -95,6 +98,8 @@ macro_rules! tunnels_methods {
              protocol = COALESCE($6, protocol), \
              require_auth = COALESCE($7, require_auth), \
              allowed_user_ids = COALESCE($8, allowed_user_ids), \
+             ip_allow = COALESCE($11, ip_allow), \
+             ip_deny = COALESCE($12, ip_deny), \
              updated_at = $9 \
              WHERE id = $10 RETURNING *",
         )
@@ -108,6 +113,8 @@ macro_rules! tunnels_methods {
         .bind(patch.allowed_user_ids.map(Json))
         .bind(micros(now))
         .bind(id)
+        .bind(patch.ip_allow.map(Json))
+        .bind(patch.ip_deny.map(Json))
         .fetch_optional(&self.pool)
         .await?;
         row.map(Into::into).ok_or(StoreError::NotFound)

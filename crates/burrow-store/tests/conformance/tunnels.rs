@@ -130,6 +130,8 @@ pub async fn update_reverse_tunnel_patch(ctx: &Ctx) {
         protocol: Some("https".into()),
         require_auth: Some(false),
         allowed_user_ids: Some(vec![7, 8]),
+        ip_allow: Some(vec!["10.0.0.0/8".into(), "2001:db8::/32".into()]),
+        ip_deny: Some(vec!["10.1.0.0/16".into()]),
     };
     let got = s.update_reverse_tunnel(t.id, patch, at2).await.unwrap();
     let expected = ReverseTunnel {
@@ -139,6 +141,8 @@ pub async fn update_reverse_tunnel_patch(ctx: &Ctx) {
         protocol: "https".into(),
         require_auth: false,
         allowed_user_ids: vec![7, 8],
+        ip_allow: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
+        ip_deny: vec!["10.1.0.0/16".into()],
         updated_at: Some(us(at2)),
         ..expected
     };

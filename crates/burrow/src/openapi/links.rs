@@ -33,6 +33,7 @@ pub(super) fn table() -> Vec<Link> {
         "list_project_devices",
         "create_aws_key",
         "list_aws_keys",
+        "list_sharing_audit",
     ] {
         links.push(("create_project", "201", to, project(), None));
     }
@@ -67,9 +68,29 @@ pub(super) fn table() -> Vec<Link> {
         "rotate_reverse_tunnel",
         "get_reverse_tunnel_access_log",
         "describe_reverse_tunnel",
+        "create_tunnel_api_key",
+        "list_tunnel_api_keys",
+        "create_share_link",
+        "list_share_links",
     ] {
         links.push(("create_reverse_tunnel", "201", to, tunnel(), None));
     }
+    links.push((
+        "create_tunnel_api_key",
+        "201",
+        "revoke_tunnel_api_key",
+        json!({"dsn": "$request.path.dsn", "id": "$request.path.id",
+               "key_id": "$response.body#/id"}),
+        None,
+    ));
+    links.push((
+        "create_share_link",
+        "201",
+        "revoke_share_link",
+        json!({"dsn": "$request.path.dsn", "id": "$request.path.id",
+               "link_id": "$response.body#/id"}),
+        None,
+    ));
     links.push((
         "create_reverse_tunnel",
         "201",

@@ -9,6 +9,7 @@ use anyhow::Context;
 use burrow_client::{ClientConfig, DestinationClient, Targets};
 use serde_json::{json, Value};
 
+pub mod agent;
 pub mod device_service;
 pub mod processes;
 pub mod topology;
@@ -177,6 +178,7 @@ impl TestStack {
             cluster_listen: None,
             cluster_url: None,
             cluster_key_file,
+            share_link_max_minutes: burrow_api::DEFAULT_SHARE_LINK_MAX_MINUTES,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();

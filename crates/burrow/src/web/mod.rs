@@ -12,6 +12,7 @@ use axum::Router;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const SHARING_JS: &str = include_str!("assets/sharing.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 
@@ -29,6 +30,7 @@ pub fn router() -> Router {
     let mut r = Router::new()
         .route("/", get(|| async { Redirect::to("/reverse-tunnels") }))
         .route("/ui/app.js", get(app_js))
+        .route("/ui/sharing.js", get(sharing_js))
         .route("/ui/app.css", get(app_css))
         .route("/ui/icon.svg", get(icon_svg));
     for p in PAGES {
@@ -58,6 +60,10 @@ async fn index() -> Response {
 
 async fn app_js(headers: HeaderMap) -> Response {
     asset(APP_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn sharing_js(headers: HeaderMap) -> Response {
+    asset(SHARING_JS, "text/javascript; charset=utf-8", Some(&headers))
 }
 
 async fn app_css(headers: HeaderMap) -> Response {
@@ -129,6 +135,7 @@ mod tests {
             assert_eq!(r.status(), StatusCode::OK, "{p}");
             assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         }
+        assert_eq!(get("/ui/sharing.js", None).await.status(), StatusCode::OK);
         let r = get("/ui/app.js", None).await;
         assert_eq!(r.status(), StatusCode::OK);
         let etag = r.headers()[header::ETAG]

@@ -769,6 +769,8 @@ function detailPage(main, dsn, id) {
   const logEmpty = h('div.empty', { hidden: true, text: 'No requests yet. Requests through the public URL appear here within seconds.' });
   const rotate = h('button.secondary', { type: 'button', text: 'Rotate now' });
   const actionError = h('p.error', { role: 'alert' });
+  const sharing = sharingPanel(path, dsn);
+  sharing.refresh().catch((e) => { pageError.textContent = `Could not load sharing: ${explain(e)}`; });
   main.append(
     h('p', {}, h('a', { href: `/reverse-tunnels?device=${encodeURIComponent(dsn)}`, text: '← Reverse Tunnels' })),
     h('div.page-head', {}, h('div', {}, title, urlLine), h('div', {}, rotate, actionError)),
@@ -776,6 +778,7 @@ function detailPage(main, dsn, id) {
     h('div.grid2', {},
       h('section.card', { 'aria-labelledby': 'facts-title' }, h('h2#facts-title.flush', { text: 'Tunnel' }), info),
       h('section.card', { 'aria-labelledby': 'life-title' }, h('h2#life-title.flush', { text: 'Lifecycle' }), life)),
+    sharing.el,
     h('h2#log-title', { text: 'Access log' }),
     h('div.table-wrap', {}, h('table.cards#access-log', { 'aria-labelledby': 'log-title' },
       h('thead', {}, h('tr', {}, ['Time', 'Request', 'Status', 'User', 'Bytes in / out', 'Duration'].map((c) => h('th', { scope: 'col', text: c })))),
