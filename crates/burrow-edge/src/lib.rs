@@ -31,6 +31,7 @@ mod redirect;
 mod route;
 mod session_cookie;
 mod tls;
+pub mod traffic;
 mod upstream;
 mod url;
 

@@ -15,6 +15,8 @@ mod devices;
 mod misc;
 #[path = "conformance/nodes.rs"]
 mod nodes;
+#[path = "conformance/traffic.rs"]
+mod traffic;
 #[path = "conformance/tunnels.rs"]
 mod tunnels;
 #[path = "conformance/users.rs"]
@@ -93,6 +95,7 @@ conformance! {
         usage_concurrent,
         access_log,
     },
+    traffic::{traffic_rollups_and_retention},
     broker::{
         broker_tunnel_roundtrip,
         broker_tunnel_conflicts,

@@ -8,6 +8,7 @@ pub mod front;
 pub mod keys;
 pub mod lifecycle;
 pub mod openapi;
+pub mod ops;
 pub mod scheduler;
 pub mod secret;
 pub mod server;

@@ -49,6 +49,10 @@ pub struct Running {
     pub node_name: String,
     /// The lifecycle jobs (they also run by themselves every minute).
     pub scheduler: Arc<Scheduler>,
+    /// The dedicated `/metrics` listener, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Health, readiness and metrics.
+    pub ops: Arc<crate::ops::Ops>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -157,6 +161,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the metrics listener {a}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let certs = match config.tls() {
         Some((cert, key)) => Some(
             CertStore::load(cert, key)
@@ -200,7 +216,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         broker: broker.clone(),
         lifecycle: lifecycle.clone(),
         clock,
-        config: SchedulerConfig::default(),
+        config: SchedulerConfig {
+            retention: config.retention(),
+            ..SchedulerConfig::default()
+        },
+        stats: Default::default(),
     });
     let mut api = AppState::new(
         store.clone(),
@@ -245,7 +265,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         api.clone(),
         token_key.to_vec(),
     );
+    let ops = crate::ops::Ops::new(
+        store.clone(),
+        broker.clone(),
+        edge.clone(),
+        scheduler.clone(),
+        config.metrics_token.clone(),
+    );
     let app: Router = burrow_api::router(api)
+        .merge(crate::ops::router(
+            ops.clone(),
+            config.metrics_token.is_some(),
+        ))
         .merge(crate::openapi::router(device_urls.first().as_str()))
         .merge(burrow_aws::router(aws))
         .merge(burrow_device::enroll_router(devices.clone()))
@@ -299,6 +330,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             stop_signal(&rx),
         ))
     });
+    let metrics_task = metrics_listener
+        .map(|l| tokio::spawn(crate::ops::serve_metrics(l, ops.clone(), stop_signal(&rx))));
+    // Ready from here until the stop signal (load balancers drain before the listener closes).
+    ops.serving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let not_ready = stop_signal(&rx);
+    let serving = ops.serving.clone();
+    tokio::spawn(async move {
+        not_ready.await;
+        serving.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
     let node = membership.clone();
     let task = tokio::spawn(async move {
         let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
@@ -309,13 +351,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         if let Some(t) = redirect_task {
             t.abort();
         }
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
         scheduler_task.abort();
         flush_task.abort();
         for t in change_tasks {
             t.abort();
         }
-        // Counters and access log entries still in memory.
-        edge.flush().await;
+        // Counters, access log entries and open rollup buckets still in memory.
+        edge.flush_all().await;
         // Also when serving failed by itself (no stop signal): free the node's lease now.
         heartbeat_task.abort();
         node.leave().await;
@@ -334,6 +379,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         admin,
         node_name: membership.name().to_string(),
         scheduler,
+        metrics_addr,
+        ops,
         shutdown,
         task,
     })

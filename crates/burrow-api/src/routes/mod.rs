@@ -3,6 +3,8 @@ pub(crate) mod cluster;
 pub(crate) mod devices;
 pub(crate) mod projects;
 pub(crate) mod reverse_tunnels;
+pub(crate) mod traffic;
+pub(crate) mod tunnel_limits;
 pub(crate) mod users;
 
 use axum::routing::{get, post, put};
@@ -61,10 +63,8 @@ pub fn router() -> Router<AppState> {
             &format!("{rt}/{{id}}/describe"),
             get(reverse_tunnels::describe),
         )
-        .route(
-            &format!("{rt}/{{id}}/access-log"),
-            get(reverse_tunnels::access_log),
-        )
+        .route(&format!("{rt}/{{id}}/access-log"), get(traffic::access_log))
+        .route(&format!("{rt}/{{id}}/analytics"), get(traffic::analytics))
         .fallback(not_found)
 }
 

@@ -27,6 +27,8 @@ mod misc;
 #[macro_use]
 mod nodes;
 #[macro_use]
+mod traffic;
+#[macro_use]
 mod tunnels;
 #[macro_use]
 mod users;
@@ -35,11 +37,12 @@ mod users;
 /// bodies resolve their paths where they are expanded).
 pub(crate) mod prelude {
     pub(crate) use super::rows::{
-        broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow,
+        broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow, TrafficRollupRow,
     };
     pub(crate) use super::{found, micros, now, opt_micros};
     pub(crate) use crate::error::{Result, StoreError};
     pub(crate) use crate::model::*;
+    pub(crate) use crate::traffic::*;
     pub(crate) use sqlx::types::Json;
 }
 
@@ -94,7 +97,7 @@ macro_rules! impl_store {
         store_chain! {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
-             nodes_methods];
+             nodes_methods, traffic_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

@@ -95,7 +95,8 @@ macro_rules! tunnels_methods {
              protocol = COALESCE($6, protocol), \
              require_auth = COALESCE($7, require_auth), \
              allowed_user_ids = COALESCE($8, allowed_user_ids), \
-             updated_at = $9 \
+             updated_at = $9, \
+             traffic_limits = COALESCE($11, traffic_limits) \
              WHERE id = $10 RETURNING *",
         )
         .bind(patch.name)
@@ -108,6 +109,7 @@ macro_rules! tunnels_methods {
         .bind(patch.allowed_user_ids.map(Json))
         .bind(micros(now))
         .bind(id)
+        .bind(patch.limits.map(Json))
         .fetch_optional(&self.pool)
         .await?;
         row.map(Into::into).ok_or(StoreError::NotFound)
@@ -178,8 +180,8 @@ macro_rules! tunnels_methods {
         for e in entries {
             sqlx::query(
                 "INSERT INTO access_log (reverse_tunnel_id, at, user_id, method, path, status, \
-                 bytes_in, bytes_out, duration_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+                 bytes_in, bytes_out, duration_ms, client_ip, user_agent) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
                  WHERE EXISTS (SELECT 1 FROM reverse_tunnels WHERE id = $1)",
             )
             .bind(e.reverse_tunnel_id)
@@ -191,6 +193,8 @@ macro_rules! tunnels_methods {
             .bind(e.bytes_in)
             .bind(e.bytes_out)
             .bind(e.duration_ms)
+            .bind(&e.client_ip)
+            .bind(&e.user_agent)
             .execute(&mut *tx)
             .await?;
         }

@@ -173,6 +173,11 @@ impl TestStack {
             node_region: "default".into(),
             cluster_url: None,
             cluster_key_file,
+            metrics_token: None,
+            metrics_listen: None,
+            retention_access_log_days: 7,
+            retention_minute_days: 30,
+            retention_hourly_days: 365,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
