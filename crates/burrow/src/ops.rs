@@ -183,7 +183,9 @@ async fn readyz(State(ops): State<Arc<Ops>>) -> Result<Json<serde_json::Value>, 
     responses(
         (status = 200, description = "metrics in the Prometheus text format",
             content_type = "text/plain; version=0.0.4", body = String),
-        (status = 401, description = "no or a wrong `metrics_token` bearer token")))]
+        (status = 401, description = "no or a wrong `metrics_token` bearer token"),
+        (status = 404, description = "not served on this listener: no `metrics_token` is \
+            configured (use `metrics_listen`, or set one)")))]
 async fn metrics(State(ops): State<Arc<Ops>>, headers: HeaderMap) -> Response {
     if !ops.authorized(&headers) {
         let mut resp = ApiError::Unauthorized("metrics token required").into_response();

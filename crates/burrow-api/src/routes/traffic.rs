@@ -25,6 +25,9 @@ use crate::AppState;
 /// Most points one analytics answer may hold.
 pub const MAX_POINTS: i64 = 10_000;
 
+/// The longest step: 366 days (keeps every time computation in range).
+const MAX_STEP: i64 = 366 * 24 * 3600;
+
 /// Ranges longer than this with a whole-hour step are read from the hourly rollups.
 const HOURLY_ABOVE: TimeDelta = TimeDelta::days(2);
 
@@ -152,10 +155,10 @@ fn by_bucket(rows: Vec<TrafficRollup>) -> Vec<TrafficRollup> {
     operation_id = "get_reverse_tunnel_analytics", tag = "reverse-tunnels",
     params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
-        ("from" = Option<String>, Query, description = "RFC 3339; default `to` minus 1 hour"),
-        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
-        ("step" = Option<i64>, Query,
-            description = "Seconds per point, a multiple of 60 (default 60)")),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default `to` minus 1 hour"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default now"),
+        ("step" = Option<i64>, Query, minimum = 60, maximum = 31622400, multiple_of = 60.0,
+            description = "Seconds per point, a multiple of 60 up to 366 days (default 60)")),
     responses((status = 200, description = "the series", body = TrafficSeries),
         (status = 422, description = "bad times, `from` after `to`, a step not a multiple of \
             60, or more than 10000 points")),
@@ -176,13 +179,18 @@ pub async fn analytics(
         Some(s) => s
             .parse::<i64>()
             .ok()
-            .filter(|v| *v >= MINUTE && v % MINUTE == 0)
+            .filter(|v| (MINUTE..=MAX_STEP).contains(v) && v % MINUTE == 0)
             .ok_or_else(|| {
-                ApiError::validation("step", "step must be a positive multiple of 60")
+                ApiError::validation("step", "step must be a multiple of 60 up to 31622400")
             })?,
     };
     let to = parse_time("to", q.to.as_deref())?.unwrap_or_else(Utc::now);
-    let from = parse_time("from", q.from.as_deref())?.unwrap_or(to - TimeDelta::hours(1));
+    let from = match parse_time("from", q.from.as_deref())? {
+        Some(f) => f,
+        None => to
+            .checked_sub_signed(TimeDelta::hours(1))
+            .ok_or_else(|| ApiError::validation("to", "to is outside the supported times"))?,
+    };
     if from > to {
         return Err(ApiError::validation("from", "from must not be after to"));
     }
@@ -200,8 +208,11 @@ pub async fn analytics(
     } else {
         MINUTE
     };
-    let start = DateTime::from_timestamp(first, 0).unwrap_or(from);
-    let end = start + TimeDelta::seconds(points * step);
+    let out_of_range = || ApiError::validation("to", "the range is outside the supported times");
+    let start = DateTime::from_timestamp(first, 0).ok_or_else(out_of_range)?;
+    let end = start
+        .checked_add_signed(TimeDelta::seconds(points * step))
+        .ok_or_else(out_of_range)?;
     let rows = by_bucket(
         state
             .store
@@ -242,10 +253,18 @@ pub struct LogQuery {
     format: Option<String>,
 }
 
+/// How the access log is answered.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted values only
+pub enum LogFormat {
+    Json,
+    Csv,
+}
+
 /// `404` → 404-404; `4xx` → 400-499.
 fn status_range(v: &str) -> ApiResult<(i64, i64)> {
     let bad = || ApiError::validation("status", "status must be a code (404) or a class (5xx)");
-    let v = v.to_ascii_lowercase();
     if let Some(class) = v.strip_suffix("xx") {
         let c: i64 = class.parse().map_err(|_| bad())?;
         if !(1..=5).contains(&c) {
@@ -303,11 +322,13 @@ fn csv(entries: &[AccessLogEntry]) -> String {
         ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
         ("limit" = Option<i64>, Query,
             description = "How many entries (default 100; clamped to 1-1000; CSV up to 10000)"),
-        ("from" = Option<String>, Query, description = "RFC 3339: entries at or after"),
-        ("to" = Option<String>, Query, description = "RFC 3339: entries before"),
-        ("status" = Option<String>, Query, description = "A status (`404`) or class (`5xx`)"),
-        ("client_ip" = Option<String>, Query, description = "Only this client address"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339: entries at or after"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339: entries before"),
+        ("status" = Option<String>, Query, pattern = "^[1-5]([0-9][0-9]|xx)$",
+            description = "A status (`404`) or class (`5xx`)"),
+        ("client_ip" = Option<String>, Query, pattern = r"^(([0-9]{1,3}\.){3}[0-9]{1,3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$",
+            description = "Only this client address (IPv4 or IPv6)"),
+        ("format" = Option<LogFormat>, Query, description = "`json` (default) or `csv`")),
     responses((status = 200, description = "the newest entries first", content(
             (AccessLogList = "application/json"),
             (String = "text/csv"))),
