@@ -246,4 +246,32 @@ mod tests {
         assert!(Arc::ptr_eq(&g, &guards.of(&t).expect("same")));
         assert!(guards.of(&tunnel(TunnelLimits::default())).is_none());
     }
+
+    #[test]
+    fn hammering_keeps_one_bucket_and_no_slots() {
+        let guards = Guards::default();
+        let t = tunnel(TunnelLimits {
+            rate_limit: Some(RateLimit {
+                requests_per_second: 1,
+                burst: 1,
+                per: RateLimitScope::ClientIp,
+            }),
+            bandwidth_limit: None,
+            max_connections_per_client: Some(10),
+        });
+        let g = guards.of(&t).expect("guard");
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let refused = (0..100_000)
+            .filter(|_| matches!(g.admit(ip), Err(Refusal::Rate(_))))
+            .count();
+        assert!(refused >= 99_990, "{refused}");
+        match &g.rate {
+            Some(Rate::ClientIp(l)) => assert_eq!(l.len(), 1, "one bucket per client"),
+            _ => panic!("keyed limiter"),
+        }
+        assert!(
+            g.open.lock().expect("open").is_empty(),
+            "slots all given back"
+        );
+    }
 }
