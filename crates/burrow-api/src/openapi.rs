@@ -50,6 +50,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::reverse_tunnels::rotate,
         crate::routes::traffic::access_log,
         crate::routes::traffic::analytics,
+        crate::routes::traffic::project_traffic,
         crate::routes::reverse_tunnels::describe,
     ),
     components(schemas(ErrorBody, LoginRequest, LoginResponse, CreateUser, UserResponse,

@@ -147,6 +147,14 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<TrafficRollup>>;
+    /// The busiest tunnels of a project over `[from, to)` (by requests, most first).
+    async fn project_tunnel_usage(
+        &self,
+        project_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<TunnelUsage>>;
     /// Newest first.
     async fn list_access_log_filtered(
         &self,

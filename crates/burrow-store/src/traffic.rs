@@ -125,6 +125,18 @@ impl TrafficRollup {
 pub const MINUTE: i64 = 60;
 pub const HOUR: i64 = 3600;
 
+/// One tunnel's traffic over a range (minute rollups added up), for a project's overview.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TunnelUsage {
+    pub reverse_tunnel_id: i64,
+    pub device_id: i64,
+    pub requests: i64,
+    /// 4xx and 5xx responses.
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
 /// Which access log entries to answer, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AccessLogFilter {

@@ -102,6 +102,33 @@ async fn analytics_and_access_log_report_known_traffic_exactly() {
         .sum();
     assert_eq!(sum, 11);
 
+    // The project's overview: this tunnel is the busiest, with the same counts.
+    let project = t["device_id"].as_i64().expect("device id");
+    let (_, device) = s
+        .call(Method::GET, "/api/v1/devices/ANA1", &admin, None)
+        .await
+        .expect("device");
+    let pid = device["project_id"].as_i64().expect("project id");
+    let (status, o) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/projects/{pid}/traffic"),
+            &admin,
+            None,
+        )
+        .await
+        .expect("overview");
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["tunnels"][0]["id"], t["id"], "{o}");
+    assert_eq!(o["tunnels"][0]["requests"], 11, "{o}");
+    assert_eq!(o["tunnels"][0]["errors"], 2, "{o}");
+    assert_eq!(o["devices"][0]["device_id"], project, "{o}");
+    assert_eq!(
+        o["devices"][0]["bytes_out"],
+        6 * 10 + 2 * 4 + 3 * 100,
+        "{o}"
+    );
+
     // The access log: who asked, filtered, and as CSV.
     let (_, log) = s
         .call(

@@ -34,6 +34,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/projects/{id}", get(projects::get))
         .route(
+            "/api/v1/projects/{id}/traffic",
+            get(traffic::project_traffic),
+        )
+        .route(
             "/api/v1/projects/{id}/members",
             post(projects::add_member).get(projects::members),
         )

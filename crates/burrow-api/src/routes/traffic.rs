@@ -423,6 +423,131 @@ pub async fn access_log(
     Ok(Json(AccessLogList { items, total }).into_response())
 }
 
+/// Kept as text so that bad values are our JSON 422s.
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TunnelTraffic {
+    pub id: i64,
+    pub device_id: i64,
+    pub requests: i64,
+    /// 4xx and 5xx responses.
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceTraffic {
+    pub device_id: i64,
+    pub requests: i64,
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectTraffic {
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub from: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::ser")]
+    #[schema(value_type = String, format = DateTime)]
+    pub to: DateTime<Utc>,
+    /// The busiest tunnels first (at most 10).
+    pub tunnels: Vec<TunnelTraffic>,
+    /// The busiest devices first (at most 10).
+    pub devices: Vec<DeviceTraffic>,
+}
+
+/// Rows read to rank the devices (their tunnels added up).
+const OVERVIEW_ROWS: i64 = 1000;
+const OVERVIEW_TOP: usize = 10;
+
+/// The project's busiest tunnels and devices between `from` and `to` (default: the last 24
+/// hours), from the minute rollups.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/traffic",
+    operation_id = "get_project_traffic", tag = "projects",
+    params(("id" = i64, Path, description = "The project's id", example = 1),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default `to` minus 24 hours"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default now")),
+    responses((status = 200, description = "the busiest tunnels and devices", body = ProjectTraffic),
+        (status = 422, description = "bad times, or `from` after `to`")),
+    security(("bearer" = [])))]
+pub async fn project_traffic(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> ApiResult<Json<ProjectTraffic>> {
+    let project =
+        crate::routes::visible_project(&state, &user, crate::routes::projects::parse_id(&id)?)
+            .await?;
+    let q = query
+        .map_err(|_| ApiError::validation("from", "expected from= and to= at most once"))?
+        .0;
+    let to = parse_time("to", q.to.as_deref())?.unwrap_or_else(Utc::now);
+    let from = match parse_time("from", q.from.as_deref())? {
+        Some(f) => f,
+        None => to
+            .checked_sub_signed(TimeDelta::hours(24))
+            .ok_or_else(|| ApiError::validation("to", "to is outside the supported times"))?,
+    };
+    if from > to {
+        return Err(ApiError::validation("from", "from must not be after to"));
+    }
+    let rows = state
+        .store
+        .project_tunnel_usage(project.id, from, to, OVERVIEW_ROWS)
+        .await?;
+    let mut devices: Vec<DeviceTraffic> = Vec::new();
+    for r in &rows {
+        match devices.iter_mut().find(|d| d.device_id == r.device_id) {
+            Some(d) => {
+                d.requests += r.requests;
+                d.errors += r.errors;
+                d.bytes_in += r.bytes_in;
+                d.bytes_out += r.bytes_out;
+            }
+            None => devices.push(DeviceTraffic {
+                device_id: r.device_id,
+                requests: r.requests,
+                errors: r.errors,
+                bytes_in: r.bytes_in,
+                bytes_out: r.bytes_out,
+            }),
+        }
+    }
+    devices.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(a.device_id.cmp(&b.device_id))
+    });
+    devices.truncate(OVERVIEW_TOP);
+    let tunnels = rows
+        .into_iter()
+        .take(OVERVIEW_TOP)
+        .map(|r| TunnelTraffic {
+            id: r.reverse_tunnel_id,
+            device_id: r.device_id,
+            requests: r.requests,
+            errors: r.errors,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+        })
+        .collect();
+    Ok(Json(ProjectTraffic {
+        from,
+        to,
+        tunnels,
+        devices,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,36 @@ macro_rules! traffic_methods {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn project_tunnel_usage(
+        &self,
+        project_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<TunnelUsage>> {
+        Ok(sqlx::query_as(
+            "SELECT r.reverse_tunnel_id, t.device_id, \
+             CAST(SUM(r.requests) AS BIGINT) AS requests, \
+             CAST(SUM(r.status_4xx + r.status_5xx) AS BIGINT) AS errors, \
+             CAST(SUM(r.bytes_in) AS BIGINT) AS bytes_in, \
+             CAST(SUM(r.bytes_out) AS BIGINT) AS bytes_out \
+             FROM traffic_rollups r \
+             JOIN reverse_tunnels t ON t.id = r.reverse_tunnel_id \
+             JOIN fleet_devices d ON d.id = t.device_id \
+             WHERE d.project_id = $1 AND r.resolution_secs = $2 \
+             AND r.bucket_start >= $3 AND r.bucket_start < $4 \
+             GROUP BY r.reverse_tunnel_id, t.device_id \
+             ORDER BY requests DESC, r.reverse_tunnel_id LIMIT $5",
+        )
+        .bind(project_id)
+        .bind(MINUTE)
+        .bind(micros(from))
+        .bind(micros(to))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Newest first, with the filter's optional bounds.
     async fn list_access_log_filtered(
         &self,

@@ -74,6 +74,28 @@ pub async fn traffic_rollups_and_retention(ctx: &Ctx) {
     assert_eq!(hours.len(), 1);
     assert_eq!(hours[0].latency.device.quantile(0.5), Some(50));
 
+    let usage = s
+        .project_tunnel_usage(d.project_id, base, base + Duration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        usage,
+        vec![TunnelUsage {
+            reverse_tunnel_id: t.id,
+            device_id: d.id,
+            requests: 8,
+            errors: 3,
+            bytes_in: 24,
+            bytes_out: 800,
+        }],
+        "minute rows of the range added up"
+    );
+    assert!(s
+        .project_tunnel_usage(d.project_id + 1000, base, base + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
     s.insert_access_log(&[
         entry(t.id, base, 200, "10.0.0.1"),
         entry(t.id, base + Duration::seconds(1), 503, "10.0.0.2"),
