@@ -358,6 +358,19 @@ impl Registry {
             .collect()
     }
 
+    /// Live hubs (tunnels with a peer attached on this node) and the peers attached to them.
+    pub fn census(&self) -> (usize, usize) {
+        let hubs = lock(&self.hubs);
+        let peers = hubs
+            .values()
+            .map(|h| {
+                usize::from(h.peer(Role::Source).is_some())
+                    + usize::from(h.peer(Role::Destination).is_some())
+            })
+            .sum();
+        (hubs.len(), peers)
+    }
+
     pub fn total_buffered(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }

@@ -190,6 +190,11 @@ impl Broker {
         self.registry.destinations()
     }
 
+    /// Tunnels with a peer attached on this node, and the peers (sources and destinations).
+    pub fn census(&self) -> (usize, usize) {
+        self.registry.census()
+    }
+
     /// Whether a destination peer is attached to the tunnel on this node.
     pub fn is_destination_connected(&self, tunnel_id: &str) -> bool {
         self.registry

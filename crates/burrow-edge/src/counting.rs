@@ -22,6 +22,10 @@ pub struct Counters {
     dropped: AtomicU64,
     refused: AtomicU64,
     flushing: tokio::sync::Mutex<()>,
+    /// Prometheus counters and histograms, fed by every finished request.
+    pub metrics: crate::traffic::EdgeMetrics,
+    /// Minute and hour rollups, written with the log.
+    pub rollups: crate::traffic::Rollups,
 }
 
 impl Counters {
@@ -33,6 +37,8 @@ impl Counters {
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
+            metrics: crate::traffic::EdgeMetrics::new(),
+            rollups: crate::traffic::Rollups::default(),
         }
     }
 
@@ -75,7 +81,19 @@ impl Counters {
     /// Writes what has accumulated. On a store error the data is put back (counters merged,
     /// log entries in front, still bounded) for the next flush.
     pub async fn flush(&self, store: &dyn Store) {
+        self.flush_upto(store, false).await;
+    }
+
+    /// [`Counters::flush`], with the rollup buckets still open written too (`all`).
+    pub async fn flush_upto(&self, store: &dyn Store, all: bool) {
         let _one_at_a_time = self.flushing.lock().await;
+        let rows = self.rollups.take(chrono::Utc::now(), all);
+        if !rows.is_empty() {
+            if let Err(e) = store.insert_traffic_rollups(&rows).await {
+                tracing::warn!(error = %e, "edge: rollup flush failed; will retry");
+                self.rollups.restore(rows);
+            }
+        }
         let usage: Vec<UsageDelta> = {
             let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
             usage
@@ -132,6 +150,15 @@ pub struct Pending {
     pub method: String,
     pub path: String,
     pub bytes_in: Arc<AtomicU64>,
+    /// The client's address and user agent, for the log and the rollups.
+    pub client: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    /// When the request was dispatched, connected and answered (edge/tunnel/device time).
+    pub phases: Arc<crate::traffic::Phases>,
+    /// The client's slot under the tunnel's `max_connections_per_client`, freed with this.
+    pub slot: Option<crate::traffic::ConnSlot>,
+    /// The tunnel's download shaper, when it has a bandwidth limit (taken by `Edge::handle`).
+    pub download: Option<Arc<crate::traffic::Shaper>>,
 }
 
 impl Pending {
@@ -140,19 +167,42 @@ impl Pending {
             Some((i, _)) => &path[..i],
             None => path,
         };
+        let started = Instant::now();
         Pending {
             tunnel_id,
             at: chrono::Utc::now(),
-            started: Instant::now(),
+            started,
+            client: None,
+            user_agent: None,
+            phases: Arc::new(crate::traffic::Phases::new(started)),
             user_id: None,
             refused: false,
             method: method.to_string(),
             path: path.to_string(),
             bytes_in: Arc::default(),
+            slot: None,
+            download: None,
         }
     }
 
     pub fn finish(self, counters: &Counters, status: u16, bytes_out: u64) {
+        let took = self.started.elapsed();
+        let bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        counters
+            .metrics
+            .request(self.tunnel_id, status, bytes_in, bytes_out, took);
+        let (edge, tunnel, device) = self.phases.split(took);
+        counters.rollups.record(&crate::traffic::Sample {
+            tunnel_id: self.tunnel_id,
+            at: self.at,
+            status,
+            bytes_in,
+            bytes_out,
+            client: self.client,
+            edge,
+            tunnel,
+            device,
+        });
         if self.refused {
             counters.record_refused(self.tunnel_id, self.at);
             return;
@@ -164,9 +214,11 @@ impl Pending {
             method: self.method,
             path: self.path,
             status: i64::from(status),
-            bytes_in: i64::try_from(self.bytes_in.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+            bytes_in: i64::try_from(bytes_in).unwrap_or(i64::MAX),
             bytes_out: i64::try_from(bytes_out).unwrap_or(i64::MAX),
-            duration_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            duration_ms: i64::try_from(took.as_millis()).unwrap_or(i64::MAX),
+            client_ip: self.client.map(|ip| ip.to_string()),
+            user_agent: self.user_agent,
         });
     }
 }

@@ -42,6 +42,8 @@ pub struct Edge {
     pub(crate) connector: Connector,
     pub(crate) login_guard: Arc<burrow_api::LoginGuard>,
     pub(crate) sharing: Sharing,
+    /// Rate, bandwidth and connection limits of the tunnels that have them.
+    pub(crate) guards: crate::traffic::Guards,
 }
 
 impl Edge {
@@ -94,6 +96,7 @@ impl Edge {
             store,
             dialer,
             login_guard: config.login_guard.clone().unwrap_or_default(),
+            guards: crate::traffic::Guards::default(),
             config,
         })
     }
@@ -190,6 +193,14 @@ impl Edge {
     /// Writes the usage counters and access log gathered since the last flush.
     pub async fn flush(&self) {
         self.counters.flush(self.store.as_ref()).await;
+        self.counters.metrics.upkeep();
+        self.guards.upkeep();
+    }
+
+    /// Writes everything gathered, the rollup buckets still open included (shutdown; tests
+    /// that read analytics at once).
+    pub async fn flush_all(&self) {
+        self.counters.flush_upto(self.store.as_ref(), true).await;
     }
 
     /// Flushes every `every` until dropped (spawn it; call [`Edge::flush`] once more at shutdown).
@@ -217,6 +228,11 @@ impl Edge {
     /// Idle keep-alive connections parked for broker tunnel `tunnel_id`.
     pub fn idle_connections(&self, tunnel_id: &str) -> usize {
         self.pool.idle_count(tunnel_id)
+    }
+
+    /// The edge's Prometheus metrics (requests, bytes, latency per tunnel).
+    pub fn metrics(&self) -> &crate::traffic::EdgeMetrics {
+        &self.counters.metrics
     }
 
     /// Access log entries dropped because the store fell behind.
@@ -258,12 +274,22 @@ impl Edge {
             }
         };
         let mut pending = Pending::new(route.tunnel.id, req.method().as_str(), req.uri().path());
+        pending.client = Some(peer.ip());
+        pending.user_agent = crate::traffic::user_agent(req.headers());
         let resp = self
             .serve(&route, &host, req, peer, &mut pending, json)
             .await;
         let status = resp.status().as_u16();
         let counters = self.counters.clone();
-        resp.map(|b| Body::new(CountOut::new(b, status, counters, pending)))
+        // Shaped inside the counting, so that the log's duration includes the shaping.
+        let shaper = pending.download.take();
+        resp.map(|b| {
+            let b = match shaper {
+                Some(s) => Body::new(crate::traffic::Shaped::new(b, s)),
+                None => b,
+            };
+            Body::new(CountOut::new(b, status, counters, pending))
+        })
     }
 
     async fn serve(
@@ -317,6 +343,24 @@ impl Edge {
         {
             return EdgeError::CrossOrigin.response(json);
         }
+        // Limits apply to requests that would reach the device: a refused one costs a 429.
+        let req = match self.guards.of(&route.tunnel) {
+            None => req,
+            Some(g) => match g.admit(peer.ip()) {
+                Ok(slot) => {
+                    pending.slot = slot;
+                    pending.download = g.download.clone();
+                    match g.upload.clone() {
+                        Some(s) => req.map(|b| Body::new(crate::traffic::Shaped::new(b, s))),
+                        None => req,
+                    }
+                }
+                Err(refusal) => {
+                    self.counters.metrics.rate_limited(route.tunnel.id);
+                    return refusal.response(json);
+                }
+            },
+        };
         pending.refused = false;
         pending.user_id = user.as_ref().map(|u| u.id);
         let authority = host.authority();
@@ -331,6 +375,7 @@ impl Edge {
             },
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),
+            phases: pending.phases.clone(),
         };
         match forward(self, route, req, client).await {
             Ok(resp) => resp,

@@ -27,6 +27,8 @@ pub struct Client<'a> {
     pub recheck: Recheck,
     pub user: Option<&'a EdgeUser>,
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Marks dispatch, connection and answer (analytics' edge/tunnel/device time).
+    pub phases: std::sync::Arc<crate::traffic::Phases>,
 }
 
 fn uses_tls(protocol: &str) -> Option<bool> {
@@ -43,6 +45,7 @@ pub async fn forward(
     mut req: Request<Body>,
     client: Client<'_>,
 ) -> Result<Response<Body>, EdgeError> {
+    client.phases.dispatched();
     let tunnel = &route.tunnel;
     let routed = edge
         .dialer
@@ -99,7 +102,9 @@ pub async fn forward(
 
     if let Some(client_upgrade) = client_upgrade {
         let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
+        client.phases.connected();
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
+        client.phases.answered();
         return Ok(switch_or_pass(resp, client_upgrade, client.recheck));
     }
 
@@ -107,9 +112,13 @@ pub async fn forward(
     // written, or (for a body-less request) before any response, retry once on a new one.
     let mut up = Some(up);
     if let Some(mut sender) = edge.pool.take(tunnel_id) {
+        client.phases.connected();
         if let Some(req) = up.take() {
             match sender.try_send_request(req).await {
-                Ok(resp) => return finish(edge, tunnel_id, sender, resp, client.recheck),
+                Ok(resp) => {
+                    client.phases.answered();
+                    return finish(edge, tunnel_id, sender, resp, client.recheck);
+                }
                 Err(mut e) => {
                     up = e.take_message();
                     let failure = classify(e.error());
@@ -122,7 +131,9 @@ pub async fn forward(
     }
     let up = up.unwrap_or_else(|| build(Body::empty()));
     let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
+    client.phases.connected();
     let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
+    client.phases.answered();
     finish(edge, tunnel_id, sender, resp, client.recheck)
 }
 

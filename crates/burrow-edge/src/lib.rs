@@ -34,6 +34,7 @@ mod session_cookie;
 mod share_cookie;
 mod sharing;
 mod tls;
+pub mod traffic;
 mod upstream;
 mod url;
 

@@ -1,4 +1,14 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use thiserror::Error;
+
+/// Database errors (not conflicts or missing rows) since the process started, all stores
+/// together: what `/metrics` reports as `burrow_database_errors_total`.
+static DATABASE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+pub fn database_errors() -> u64 {
+    DATABASE_ERRORS.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -24,7 +34,10 @@ impl From<sqlx::Error> for StoreError {
             }
             // A row referenced by the write is missing (project, device, user...).
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::Database(e),
+            _ => {
+                DATABASE_ERRORS.fetch_add(1, Ordering::Relaxed);
+                StoreError::Database(e)
+            }
         }
     }
 }

@@ -13,9 +13,11 @@ mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod traffic;
 
-pub use error::StoreError;
+pub use error::{database_errors, StoreError};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{connect, Store};
+pub use traffic::*;

@@ -104,6 +104,48 @@ pub struct ReverseTunnel {
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// Rate, bandwidth and per-client connection limits (all off by default).
+    pub limits: TunnelLimits,
+}
+
+/// A tunnel's traffic limits, stored as one JSON column (`traffic_limits`). Validated by the
+/// API before they get here; the edge enforces them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_limit: Option<BandwidthLimit>,
+    /// Requests (and WebSockets) one client address may have open at once on the tunnel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<u32>,
+}
+
+impl TunnelLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == TunnelLimits::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub per: RateLimitScope,
+}
+
+/// Whom one rate limit bucket counts: the whole tunnel, or each client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitScope {
+    Tunnel,
+    ClientIp,
+}
+
+/// Bytes per second, each direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthLimit {
+    pub bytes_per_second: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +175,8 @@ pub struct ReverseTunnelPatch {
     pub allowed_user_ids: Option<Vec<i64>>,
     pub ip_allow: Option<Vec<String>>,
     pub ip_deny: Option<Vec<String>>,
+    /// Replaces all limits at once.
+    pub limits: Option<TunnelLimits>,
 }
 
 /// Where a reverse tunnel's broker tunnel stands (set on open/rotate, cleared on close).
@@ -247,6 +291,10 @@ pub struct AccessLogEntry {
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub duration_ms: i64,
+    /// The client's address (as the edge saw it, or forwarded by a trusted proxy).
+    pub client_ip: Option<String>,
+    /// The `User-Agent` header, at most 256 characters.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +308,10 @@ pub struct NewAccessLogEntry {
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub duration_ms: i64,
+    /// The client's address (as the edge saw it, or forwarded by a trusted proxy).
+    pub client_ip: Option<String>,
+    /// The `User-Agent` header, at most 256 characters.
+    pub user_agent: Option<String>,
 }
 
 /// Batched usage counters flushed by the edge.

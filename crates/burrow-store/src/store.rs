@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::{Result, StoreError};
 use crate::model::*;
+use crate::traffic::*;
 
 /// Everything burrow persists. Implemented by [`crate::SqliteStore`] and [`crate::PgStore`].
 ///
@@ -134,6 +135,33 @@ pub trait Store: Send + Sync + 'static {
         reverse_tunnel_id: i64,
         limit: i64,
     ) -> Result<Vec<AccessLogEntry>>;
+
+    // --- traffic analytics -----------------------------------------------------------------
+    async fn insert_traffic_rollups(&self, rows: &[TrafficRollup]) -> Result<()>;
+    /// Rows of buckets starting in `[from, to)`, oldest first; a bucket may have several rows
+    /// (nodes, flushes), which the caller adds up.
+    async fn list_traffic_rollups(
+        &self,
+        reverse_tunnel_id: i64,
+        resolution_secs: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<TrafficRollup>>;
+    /// The busiest tunnels of a project over `[from, to)` (by requests, most first).
+    async fn project_tunnel_usage(
+        &self,
+        project_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<TunnelUsage>>;
+    /// Newest first.
+    async fn list_access_log_filtered(
+        &self,
+        filter: &AccessLogFilter,
+    ) -> Result<Vec<AccessLogEntry>>;
+    /// Deletes access log entries and rollups older than the cutoffs.
+    async fn prune_traffic(&self, cutoffs: &TrafficCutoffs) -> Result<PrunedRows>;
 
     // --- API keys (AWS-compatible API) -----------------------------------------------------
     async fn create_api_key(&self, key: &ApiKey) -> Result<()>;

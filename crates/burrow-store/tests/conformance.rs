@@ -17,6 +17,8 @@ mod misc;
 mod nodes;
 #[path = "conformance/sharing.rs"]
 mod sharing;
+#[path = "conformance/traffic.rs"]
+mod traffic;
 #[path = "conformance/tunnels.rs"]
 mod tunnels;
 #[path = "conformance/users.rs"]
@@ -95,6 +97,7 @@ conformance! {
         usage_concurrent,
         access_log,
     },
+    traffic::{traffic_rollups_and_retention},
     broker::{
         broker_tunnel_roundtrip,
         broker_tunnel_conflicts,

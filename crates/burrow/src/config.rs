@@ -91,10 +91,39 @@ pub struct Config {
     /// The longest lifetime a share link may be given, in minutes (default 7 days).
     #[serde(default = "default_share_link_max_minutes")]
     pub share_link_max_minutes: i64,
+    /// Bearer token that `GET /metrics` on the main port requires; without it (and without
+    /// `metrics_listen`) the main port does not serve `/metrics`.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
+    /// A listener of its own for `/metrics`, `/healthz` and `/readyz` (e.g. an address only
+    /// the monitoring network reaches). `metrics_token` is required there too when set.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Days the access log is kept (1-3650; default 7).
+    #[serde(default = "default_retention_access_log_days")]
+    pub retention_access_log_days: i64,
+    /// Days minute rollups are kept (default 30).
+    #[serde(default = "default_retention_minute_days")]
+    pub retention_minute_days: i64,
+    /// Days hourly rollups are kept (default 365).
+    #[serde(default = "default_retention_hourly_days")]
+    pub retention_hourly_days: i64,
 }
 
 fn default_share_link_max_minutes() -> i64 {
     burrow_api::DEFAULT_SHARE_LINK_MAX_MINUTES
+}
+
+fn default_retention_access_log_days() -> i64 {
+    7
+}
+
+fn default_retention_minute_days() -> i64 {
+    30
+}
+
+fn default_retention_hourly_days() -> i64 {
+    365
 }
 
 fn default_roles() -> Vec<crate::cluster::roles::Role> {
@@ -122,6 +151,8 @@ pub struct FlagOverrides {
     pub device_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Serialize)]
@@ -164,6 +195,11 @@ const KNOWN_KEYS: &[&str] = &[
     "cluster_url",
     "cluster_key_file",
     "share_link_max_minutes",
+    "metrics_token",
+    "metrics_listen",
+    "retention_access_log_days",
+    "retention_minute_days",
+    "retention_hourly_days",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -283,12 +319,39 @@ impl Config {
             ));
         }
         crate::cluster::validate_config(self).map_err(ConfigError::Invalid)?;
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16 || t.expose().contains(char::is_whitespace))
+        {
+            return Err(ConfigError::Invalid(
+                "metrics_token must be at least 16 characters, without spaces".into(),
+            ));
+        }
+        for (key, days) in [
+            ("retention_access_log_days", self.retention_access_log_days),
+            ("retention_minute_days", self.retention_minute_days),
+            ("retention_hourly_days", self.retention_hourly_days),
+        ] {
+            if !(1..=3650).contains(&days) {
+                return Err(ConfigError::Invalid(format!("{key} must be 1-3650")));
+            }
+        }
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The retention of traffic data, as the scheduler applies it.
+    pub fn retention(&self) -> crate::scheduler::Retention {
+        crate::scheduler::Retention {
+            access_log: chrono::Duration::days(self.retention_access_log_days),
+            minute_rollups: chrono::Duration::days(self.retention_minute_days),
+            hourly_rollups: chrono::Duration::days(self.retention_hourly_days),
+        }
     }
 
     /// The database URL in effect (SQLite in the data directory by default).
@@ -399,7 +462,9 @@ impl Config {
              admin_email = {}\nadmin_password = {}\njwt_ttl_minutes = {}\nregion = {}\naccount_id = {}\n\
              trusted_proxies = {:?}\ntls_cert = {}\ntls_key = {}\nhttp_redirect_listen = {}\n\
              node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n\
-             share_link_max_minutes = {}\n",
+             share_link_max_minutes = {}\n\
+             metrics_token = {}\nmetrics_listen = {}\n\
+             retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -422,6 +487,11 @@ impl Config {
             self.cluster_url().unwrap_or_else(|| "(unset)".into()),
             self.cluster_key_file.as_deref().map_or("(unset)".into(), |p| p.display().to_string()),
             self.share_link_max_minutes,
+            if self.metrics_token.is_some() { "***" } else { "(unset)" },
+            self.metrics_listen.map_or("(unset)".into(), |a| a.to_string()),
+            self.retention_access_log_days,
+            self.retention_minute_days,
+            self.retention_hourly_days,
         )
     }
 }

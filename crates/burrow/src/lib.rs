@@ -9,6 +9,7 @@ pub mod front;
 pub mod keys;
 pub mod lifecycle;
 pub mod openapi;
+pub mod ops;
 pub mod proxy_protocol;
 pub mod scheduler;
 pub mod secret;

@@ -82,6 +82,68 @@ enum TunnelAction {
     /// The tunnel's share links (a browser session for this tunnel only, until expiry).
     #[command(subcommand)]
     Links(LinksAction),
+    /// Set or remove the tunnel's traffic limits (only the options given change).
+    Limits(LimitsArgs),
+}
+
+#[derive(Args)]
+struct LimitsArgs {
+    dsn: String,
+    id: i64,
+    /// Requests per second admitted (over it: 429). 0 removes the rate limit.
+    #[arg(long)]
+    rate: Option<i64>,
+    /// Requests allowed at once above the rate (default: the rate).
+    #[arg(long, requires = "rate")]
+    burst: Option<i64>,
+    /// What one rate bucket counts: tunnel or client_ip.
+    #[arg(long, requires = "rate")]
+    per: Option<String>,
+    /// Bytes per second each direction. 0 removes the bandwidth limit.
+    #[arg(long)]
+    bandwidth: Option<i64>,
+    /// Requests one client address may have open at once. 0 removes the limit.
+    #[arg(long)]
+    max_connections: Option<i64>,
+}
+
+impl LimitsArgs {
+    /// The update body: given options only; 0 is `null` (remove). The server validates.
+    fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        if let Some(rate) = self.rate {
+            let v = if rate == 0 {
+                serde_json::Value::Null
+            } else {
+                let mut r = serde_json::json!({"requests_per_second": rate});
+                if let Some(b) = self.burst {
+                    r["burst"] = b.into();
+                }
+                if let Some(p) = &self.per {
+                    r["per"] = p.clone().into();
+                }
+                r
+            };
+            body.insert("rate_limit".into(), v);
+        }
+        if let Some(bw) = self.bandwidth {
+            let v = if bw == 0 {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!({"bytes_per_second": bw})
+            };
+            body.insert("bandwidth_limit".into(), v);
+        }
+        if let Some(n) = self.max_connections {
+            let v = if n == 0 {
+                serde_json::Value::Null
+            } else {
+                n.into()
+            };
+            body.insert("max_connections_per_client".into(), v);
+        }
+        serde_json::Value::Object(body)
+    }
 }
 
 #[derive(Args)]
@@ -105,6 +167,10 @@ struct ServerArgs {
     /// comma-separated. Env: BURROW_DEVICE_URL.
     #[arg(long)]
     device_url: Option<String>,
+    /// Address of a listener for /metrics, /healthz and /readyz only. Env:
+    /// BURROW_METRICS_LISTEN.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Validate the configuration, print it (secrets masked) and exit.
     #[arg(long)]
     check_config: bool,
@@ -149,6 +215,12 @@ async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
         )),
         TunnelAction::Keys(action) => sharing(&http, base, keys_request(action)),
         TunnelAction::Links(action) => sharing(&http, base, links_request(action)),
+        TunnelAction::Limits(l) => http
+            .put(format!(
+                "{base}/api/v1/reverse-tunnels/devices/{}/reverse-tunnels/{}",
+                l.dsn, l.id
+            ))
+            .json(&l.body()),
     };
     let resp = req.bearer_auth(token).send().await?;
     let status = resp.status();
@@ -177,6 +249,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         base_domain: args.base_domain,
         device_listen: args.device_listen,
         device_url: args.device_url,
+        metrics_listen: args.metrics_listen,
     };
     let config = Config::load(args.config.as_deref(), flags)?;
     if args.check_config {

@@ -16,6 +16,27 @@ pub struct SchedulerConfig {
     pub rotate_interval: chrono::Duration,
     /// Tunnels expiring within this are rotated.
     pub rotate_threshold: chrono::Duration,
+    /// How often traffic data past its retention is deleted.
+    pub prune_interval: chrono::Duration,
+    pub retention: Retention,
+}
+
+/// How long traffic data is kept (config `retention_*_days`).
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub access_log: chrono::Duration,
+    pub minute_rollups: chrono::Duration,
+    pub hourly_rollups: chrono::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            access_log: chrono::Duration::days(7),
+            minute_rollups: chrono::Duration::days(30),
+            hourly_rollups: chrono::Duration::days(365),
+        }
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -24,6 +45,8 @@ impl Default for SchedulerConfig {
             cleanup_interval: chrono::Duration::hours(1),
             rotate_interval: chrono::Duration::minutes(30),
             rotate_threshold: chrono::Duration::hours(1),
+            prune_interval: chrono::Duration::hours(1),
+            retention: Retention::default(),
         }
     }
 }
@@ -34,14 +57,33 @@ pub struct Scheduler {
     pub lifecycle: Arc<BrokerLifecycle>,
     pub clock: Arc<dyn Clock>,
     pub config: SchedulerConfig,
+    pub stats: SchedulerStats,
+}
+
+/// Ticks since start and those that failed (`/metrics`).
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    pub runs: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
 }
 
 pub const CLEANUP_JOB: &str = "cleanup_expired_reverse_tunnels";
 pub const ROTATE_JOB: &str = "rotate_expiring_reverse_tunnels";
+pub const PRUNE_JOB: &str = "prune_traffic";
 
 impl Scheduler {
     /// Runs whichever job is due (and claimed by this node). Answers (cleaned, rotated).
     pub async fn tick(&self) -> anyhow::Result<(usize, usize)> {
+        use std::sync::atomic::Ordering;
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        let done = self.run_due().await;
+        if done.is_err() {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        done
+    }
+
+    async fn run_due(&self) -> anyhow::Result<(usize, usize)> {
         let now = self.clock.now();
         let mut cleaned = 0;
         let mut rotated = 0;
@@ -58,6 +100,13 @@ impl Scheduler {
             .await?
         {
             rotated = self.rotate_expiring().await?;
+        }
+        if self
+            .store
+            .claim_job(PRUNE_JOB, now, self.config.prune_interval)
+            .await?
+        {
+            self.prune_traffic().await?;
         }
         Ok((cleaned, rotated))
     }
@@ -114,6 +163,24 @@ impl Scheduler {
             tracing::info!(count = n, "rotated expiring tunnels");
         }
         Ok(n)
+    }
+
+    /// Deletes access log entries and rollups older than their retention, by the clock.
+    pub async fn prune_traffic(&self) -> anyhow::Result<burrow_store::PrunedRows> {
+        let now = self.clock.now();
+        let r = &self.config.retention;
+        let pruned = self
+            .store
+            .prune_traffic(&burrow_store::TrafficCutoffs {
+                access_log_before: now - r.access_log,
+                minute_before: now - r.minute_rollups,
+                hour_before: now - r.hourly_rollups,
+            })
+            .await?;
+        if pruned != burrow_store::PrunedRows::default() {
+            tracing::info!(?pruned, "pruned traffic data past its retention");
+        }
+        Ok(pruned)
     }
 
     /// Ticks every `every` until `stop` resolves.

@@ -56,6 +56,10 @@ pub struct Running {
     edge: Arc<Edge>,
     presence: Option<Arc<Presence>>,
     link_streams: Option<Arc<LinkStreams>>,
+    /// The dedicated `/metrics` listener, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Health, readiness and metrics.
+    pub ops: Arc<crate::ops::Ops>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -214,6 +218,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the metrics listener {a}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let certs = match config.tls() {
         Some((cert, key)) => Some(
             CertStore::load(cert, key)
@@ -263,7 +279,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         broker: broker.clone(),
         lifecycle: lifecycle.clone(),
         clock,
-        config: SchedulerConfig::default(),
+        config: SchedulerConfig {
+            retention: config.retention(),
+            ..SchedulerConfig::default()
+        },
+        stats: Default::default(),
     });
     let mut api = AppState::new(
         store.clone(),
@@ -324,7 +344,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         api.clone(),
         token_key.to_vec(),
     );
-    let mut app = Router::new();
+    let ops = crate::ops::Ops::new(
+        store.clone(),
+        broker.clone(),
+        edge.clone(),
+        scheduler.clone(),
+        config.metrics_token.clone(),
+    );
+    let mut app = Router::new().merge(crate::ops::router(
+        ops.clone(),
+        config.metrics_token.is_some(),
+    ));
     if roles.has(Role::Api) {
         app = app
             .merge(burrow_api::router(api))
@@ -407,6 +437,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             stop_signal(&rx),
         ))
     });
+    let metrics_task = metrics_listener
+        .map(|l| tokio::spawn(crate::ops::serve_metrics(l, ops.clone(), stop_signal(&rx))));
+    // Ready from here until the stop signal (load balancers drain before the listener closes).
+    ops.serving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let not_ready = stop_signal(&rx);
+    let serving = ops.serving.clone();
+    tokio::spawn(async move {
+        not_ready.await;
+        serving.store(false, std::sync::atomic::Ordering::Relaxed);
+    });
     let node = membership.clone();
     let serving_edge = edge.clone();
     let task = tokio::spawn(async move {
@@ -421,6 +462,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         if let Some(t) = redirect_task {
             t.abort();
         }
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
         if let Some(t) = scheduler_task {
             t.abort();
         }
@@ -432,8 +476,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         for t in link_tasks {
             let _ = t.await;
         }
-        // Counters and access log entries still in memory.
-        edge.flush().await;
+        // Counters, access log entries and open rollup buckets still in memory.
+        edge.flush_all().await;
         // Also when serving failed by itself (no stop signal): free the node's lease now.
         heartbeat_task.abort();
         node.leave().await;
@@ -455,6 +499,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         edge,
         presence,
         link_streams,
+        metrics_addr,
+        ops,
         shutdown,
         task,
     })

@@ -85,6 +85,12 @@ checks = { use_after_free = { enabled = false } }
 include-operation-id = "logout_all"
 headers = {{ Authorization = {toml_string("Bearer " + os.environ["BURROW_LOGOUT_TOKEN"])} }}
 """
+    # `/metrics` takes the server's metrics token, not a user's.
+    metrics = "" if "BURROW_METRICS_TOKEN" not in os.environ else f"""
+[[operations]]
+include-operation-id = "metrics"
+headers = {{ Authorization = {toml_string("Bearer " + os.environ["BURROW_METRICS_TOKEN"])} }}
+"""
     return f"""
 headers = {{ Authorization = {toml_string("Bearer " + TOKEN)} }}
 workers = 1
@@ -107,6 +113,7 @@ fail-on = {json.dumps(FAIL_ON_WARNINGS)}
 {one_time}
 {recreatable}
 {leaver}
+{metrics}
 """
 
 
@@ -164,6 +171,8 @@ def cmd_fuzz():
         if extra:
             args += extra.split()
         code = subprocess.run(args, check=False, cwd=tmp).returncode
+        if os.environ.get("BURROW_CONTRACT_KEEP_HAR"):
+            Path(os.environ["BURROW_CONTRACT_KEEP_HAR"]).write_text(har.read_text())
         missing = untested_operations(call("/api/v1/openapi.json"), har)
         if missing:
             print("operations no request got a non-error answer from:", *missing, sep="\n  ")

@@ -43,11 +43,18 @@ async fn run_script(
     )
 }
 
+/// The server's `metrics_token` (`GET /metrics` is fuzzed with it).
+const METRICS_TOKEN: &str = "contract-metrics-token-0123";
+
 /// A server with what the document's examples name (the README's walk-through): the example
 /// user, so that the examples of `POST /api/v1/auth/login` and `POST /edge/login` sign in, and
 /// project 1 with device `ABC123` and its tunnel 1 (`device-abc123.localhost`).
 async fn stack() -> (TestStack, String) {
-    let stack = TestStack::start(Backend::Sqlite).await.expect("server");
+    let stack = TestStack::start_configured(Backend::Sqlite, |c| {
+        c.metrics_token = Some(burrow::secret::Secret::new(METRICS_TOKEN));
+    })
+    .await
+    .expect("server");
     let admin = stack.admin_token().await.expect("admin token");
     let seed = [
         (
@@ -121,6 +128,7 @@ async fn schemathesis_finds_no_contract_violation() {
         ("BURROW_DEVICE_CERT", file("device.pem")),
         ("BURROW_DEVICE_KEY", file("device.key")),
         ("BURROW_DEVICE_CA", file("ca.pem")),
+        ("BURROW_METRICS_TOKEN", METRICS_TOKEN.to_string()),
     ];
     let (ok, stdout, stderr) = run_script(&python, "fuzz", &env, Duration::from_secs(600)).await;
     assert!(

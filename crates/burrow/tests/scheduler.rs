@@ -66,6 +66,7 @@ fn scheduler(s: &Setup) -> Scheduler {
         lifecycle: s.lifecycle.clone(),
         clock: s.clock.clone(),
         config: SchedulerConfig::default(),
+        stats: Default::default(),
     }
 }
 

@@ -5,7 +5,9 @@ pub(crate) mod projects;
 pub(crate) mod reverse_tunnels;
 pub(crate) mod share_links;
 pub(crate) mod sharing_audit;
+pub(crate) mod traffic;
 pub(crate) mod tunnel_keys;
+pub(crate) mod tunnel_limits;
 pub(crate) mod users;
 
 use axum::routing::{delete, get, post, put};
@@ -34,6 +36,10 @@ pub fn router() -> Router<AppState> {
             post(projects::create).get(projects::list),
         )
         .route("/api/v1/projects/{id}", get(projects::get))
+        .route(
+            "/api/v1/projects/{id}/traffic",
+            get(traffic::project_traffic),
+        )
         .route(
             "/api/v1/projects/{id}/members",
             post(projects::add_member).get(projects::members),
@@ -65,10 +71,6 @@ pub fn router() -> Router<AppState> {
             get(reverse_tunnels::describe),
         )
         .route(
-            &format!("{rt}/{{id}}/access-log"),
-            get(reverse_tunnels::access_log),
-        )
-        .route(
             &format!("{rt}/{{id}}/api-keys"),
             get(tunnel_keys::list).post(tunnel_keys::create),
         )
@@ -88,6 +90,8 @@ pub fn router() -> Router<AppState> {
             "/api/v1/projects/{id}/sharing-audit",
             get(sharing_audit::list),
         )
+        .route(&format!("{rt}/{{id}}/access-log"), get(traffic::access_log))
+        .route(&format!("{rt}/{{id}}/analytics"), get(traffic::analytics))
         .fallback(not_found)
 }
 

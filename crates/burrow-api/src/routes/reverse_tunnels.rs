@@ -3,8 +3,7 @@
 //! `PUT/DELETE .../reverse-tunnels/{id}`; plus `GET .../{id}`, `POST .../{id}/rotate` and
 //! `GET .../{id}/access-log`.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use burrow_store::{Device, NewReverseTunnel, ReverseTunnel, ReverseTunnelPatch, StoreError};
@@ -18,6 +17,7 @@ use crate::json::ValidJson;
 use crate::public_url;
 use crate::routes::projects::parse_id;
 use crate::routes::sharing_audit::{record, Audited};
+use crate::routes::tunnel_limits::{self, BandwidthLimitBody, RateLimitBody};
 use crate::routes::visible_device;
 use crate::sharing::{parse_cidrs, Cidr};
 use crate::AppState;
@@ -57,6 +57,13 @@ pub struct CreateReverseTunnel {
     /// Ask for a specific DNS label under the base domain (409 when taken).
     #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub subdomain: Option<String>,
+    /// Requests per second admitted through the edge (none by default).
+    pub rate_limit: Option<RateLimitBody>,
+    /// Bytes per second each direction (none by default).
+    pub bandwidth_limit: Option<BandwidthLimitBody>,
+    /// Requests and WebSockets one client address may have open at once, 1-10000.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub max_connections_per_client: Option<i64>,
 }
 
 /// Any subset of fields; `null` clears `description` and `allowed_user_ids`.
@@ -92,6 +99,18 @@ pub struct UpdateReverseTunnel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<Cidr>>, max_items = 100)]
     pub ip_deny: Option<Option<Vec<String>>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitBody>)]
+    pub rate_limit: Option<Option<RateLimitBody>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BandwidthLimitBody>)]
+    pub bandwidth_limit: Option<Option<BandwidthLimitBody>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    pub max_connections_per_client: Option<Option<i64>>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
@@ -138,6 +157,9 @@ pub struct ReverseTunnelResponse {
     pub status: Option<String>,
     /// Whether the device's agent is connected to the tunnel right now.
     pub agent_connected: bool,
+    pub rate_limit: Option<RateLimitBody>,
+    pub bandwidth_limit: Option<BandwidthLimitBody>,
+    pub max_connections_per_client: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -148,6 +170,7 @@ pub struct ReverseTunnelList {
 
 async fn respond(state: &AppState, t: ReverseTunnel) -> ReverseTunnelResponse {
     let live = state.lifecycle.tunnel_state(&t).await;
+    let limits = tunnel_limits::view(&t.limits);
     ReverseTunnelResponse {
         id: t.id,
         device_id: t.device_id,
@@ -170,6 +193,9 @@ async fn respond(state: &AppState, t: ReverseTunnel) -> ReverseTunnelResponse {
         expires_at: t.expires_at,
         status: live.status,
         agent_connected: live.agent_connected,
+        rate_limit: limits.rate_limit,
+        bandwidth_limit: limits.bandwidth_limit,
+        max_connections_per_client: limits.max_connections_per_client,
     }
 }
 
@@ -249,6 +275,11 @@ pub async fn create(
     let ip_allow = parse_cidrs("ip_allow", &req.ip_allow.unwrap_or_default())?;
     let ip_deny = parse_cidrs("ip_deny", &req.ip_deny.unwrap_or_default())?;
     let requested = req.subdomain.as_deref().map(Subdomain::parse).transpose()?;
+    let limits = tunnel_limits::on_create(
+        req.rate_limit,
+        req.bandwidth_limit,
+        req.max_connections_per_client,
+    )?;
     let base = &state.config.base_domain;
     let candidates = match &requested {
         Some(sub) => vec![public_url::requested(sub, base)],
@@ -279,12 +310,29 @@ pub async fn create(
             Err(e) => return Err(e.into()),
         }
     }
-    let Some(tunnel) = created else {
+    let Some(mut tunnel) = created else {
         return Err(ApiError::Conflict(match requested {
             Some(_) => "this subdomain is already taken".into(),
             None => "could not allocate a unique public_url".into(),
         }));
     };
+    if !limits.is_empty() {
+        let patch = ReverseTunnelPatch {
+            limits: Some(limits),
+            ..ReverseTunnelPatch::default()
+        };
+        match state
+            .store
+            .update_reverse_tunnel(tunnel.id, patch, tunnel.created_at)
+            .await
+        {
+            Ok(t) => tunnel = t,
+            Err(e) => {
+                let _ = state.store.delete_reverse_tunnel(tunnel.id).await;
+                return Err(e.into());
+            }
+        }
+    }
     let tunnel = match state
         .lifecycle
         .tunnel_created(&device, tunnel.clone())
@@ -331,7 +379,7 @@ pub async fn update(
 ) -> ApiResult<Json<ReverseTunnelResponse>> {
     let device = visible_device(&state, &user, &dsn).await?;
     let before = tunnel_of(&state, &device, &id).await?;
-    let patch = build_patch(&state, &device, req).await?;
+    let patch = build_patch(&state, &device, &before, req).await?;
     let rules_changed = patch.ip_allow.is_some() || patch.ip_deny.is_some();
     let after = state
         .store
@@ -375,8 +423,15 @@ fn required<T>(field: &str, v: Option<Option<T>>) -> ApiResult<Option<T>> {
 async fn build_patch(
     state: &AppState,
     device: &Device,
+    before: &ReverseTunnel,
     req: UpdateReverseTunnel,
 ) -> ApiResult<ReverseTunnelPatch> {
+    let limits = tunnel_limits::on_update(
+        &before.limits,
+        req.rate_limit,
+        req.bandwidth_limit,
+        req.max_connections_per_client,
+    )?;
     let allowed = match req.allowed_user_ids {
         None => None,
         Some(None) => Some(Vec::new()),
@@ -407,6 +462,7 @@ async fn build_patch(
             .ip_deny
             .map(|v| parse_cidrs("ip_deny", &v.unwrap_or_default()))
             .transpose()?,
+        limits,
     })
 }
 
@@ -464,12 +520,6 @@ pub async fn rotate(
     Ok(Json(respond(&state, rotated).await))
 }
 
-/// Kept as text so a bad value is our JSON 422, not the extractor's plain-text 400.
-#[derive(Deserialize)]
-pub struct LogQuery {
-    limit: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct AccessLogItem {
     #[serde(serialize_with = "crate::time::ser")]
@@ -482,60 +532,14 @@ pub struct AccessLogItem {
     pub bytes_in: i64,
     pub bytes_out: i64,
     pub duration_ms: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AccessLogList {
     pub items: Vec<AccessLogItem>,
     pub total: usize,
-}
-
-/// The edge's access log of a tunnel, newest first (`?limit=`, default 100, at most 1000).
-#[utoipa::path(get, path = "/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}/access-log",
-    operation_id = "get_reverse_tunnel_access_log", tag = "reverse-tunnels",
-    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123"),
-        ("id" = i64, Path, description = "The reverse tunnel's id", example = 1),
-        ("limit" = Option<i64>, Query,
-            description = "How many entries (default 100; clamped to 1-1000)")),
-    responses((status = 200, description = "the newest entries first", body = AccessLogList),
-        (status = 422, description = "limit is not one whole number")),
-    security(("bearer" = [])))]
-pub async fn access_log(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-    Path((dsn, id)): Path<(String, String)>,
-    query: Result<Query<LogQuery>, QueryRejection>,
-) -> ApiResult<Json<AccessLogList>> {
-    let device = visible_device(&state, &user, &dsn).await?;
-    let t = tunnel_of(&state, &device, &id).await?;
-    let q = query
-        .map_err(|_| ApiError::validation("limit", "expected at most one limit=N"))?
-        .0;
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(v) => v
-            .parse::<i64>()
-            .map_err(|_| ApiError::validation("limit", "limit must be a whole number"))?
-            .clamp(1, 1000),
-    };
-    let items: Vec<AccessLogItem> = state
-        .store
-        .list_access_log(t.id, limit)
-        .await?
-        .into_iter()
-        .map(|e| AccessLogItem {
-            at: e.at,
-            user_id: e.user_id,
-            method: e.method,
-            path: e.path,
-            status: e.status,
-            bytes_in: e.bytes_in,
-            bytes_out: e.bytes_out,
-            duration_ms: e.duration_ms,
-        })
-        .collect();
-    let total = items.len();
-    Ok(Json(AccessLogList { items, total }))
 }
 
 /// Troubleshooting view of a tunnel (the seed's `describe_tunnel`): the broker tunnel's status,

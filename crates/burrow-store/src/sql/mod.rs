@@ -29,6 +29,8 @@ mod nodes;
 #[macro_use]
 mod sharing;
 #[macro_use]
+mod traffic;
+#[macro_use]
 mod tunnels;
 #[macro_use]
 mod users;
@@ -38,11 +40,12 @@ mod users;
 pub(crate) mod prelude {
     pub(crate) use super::rows::{
         broker_tunnels, reverse_tunnels, BrokerTunnelRow, ReverseTunnelRow, ShareLinkRow,
-        TunnelKeyRow,
+        TrafficRollupRow, TunnelKeyRow,
     };
     pub(crate) use super::{found, micros, now, opt_micros};
     pub(crate) use crate::error::{Result, StoreError};
     pub(crate) use crate::model::*;
+    pub(crate) use crate::traffic::*;
     pub(crate) use sqlx::types::Json;
 }
 
@@ -97,7 +100,7 @@ macro_rules! impl_store {
         store_chain! {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
-             nodes_methods, sharing_methods];
+             nodes_methods, sharing_methods, traffic_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

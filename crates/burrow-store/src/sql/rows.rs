@@ -4,6 +4,7 @@ use sqlx::types::Json;
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::traffic::*;
 
 /// A `reverse_tunnels` row as stored (`allowed_user_ids` is a nullable JSON array).
 #[derive(sqlx::FromRow)]
@@ -29,6 +30,7 @@ pub(crate) struct ReverseTunnelRow {
     created_at: Timestamp,
     updated_at: Option<Timestamp>,
     expires_at: Option<Timestamp>,
+    traffic_limits: Option<Json<TunnelLimits>>,
 }
 
 impl From<ReverseTunnelRow> for ReverseTunnel {
@@ -55,6 +57,7 @@ impl From<ReverseTunnelRow> for ReverseTunnel {
             created_at: r.created_at,
             updated_at: r.updated_at,
             expires_at: r.expires_at,
+            limits: r.traffic_limits.map(|j| j.0).unwrap_or_default(),
         }
     }
 }
@@ -220,6 +223,46 @@ impl From<ShareLinkRow> for ShareLink {
             created_by: r.created_by,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+        }
+    }
+}
+
+/// A `traffic_rollups` row as stored (status classes in columns, latency as JSON).
+#[derive(sqlx::FromRow)]
+pub(crate) struct TrafficRollupRow {
+    reverse_tunnel_id: i64,
+    resolution_secs: i64,
+    bucket_start: Timestamp,
+    requests: i64,
+    status_1xx: i64,
+    status_2xx: i64,
+    status_3xx: i64,
+    status_4xx: i64,
+    status_5xx: i64,
+    bytes_in: i64,
+    bytes_out: i64,
+    distinct_clients: i64,
+    latency: Json<LatencySplit>,
+}
+
+impl From<TrafficRollupRow> for TrafficRollup {
+    fn from(r: TrafficRollupRow) -> Self {
+        TrafficRollup {
+            reverse_tunnel_id: r.reverse_tunnel_id,
+            resolution_secs: r.resolution_secs,
+            bucket_start: r.bucket_start,
+            requests: r.requests,
+            by_class: [
+                r.status_1xx,
+                r.status_2xx,
+                r.status_3xx,
+                r.status_4xx,
+                r.status_5xx,
+            ],
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            distinct_clients: r.distinct_clients,
+            latency: r.latency.0,
         }
     }
 }

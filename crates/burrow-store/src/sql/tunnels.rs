@@ -100,6 +100,7 @@ macro_rules! tunnels_methods {
              allowed_user_ids = COALESCE($8, allowed_user_ids), \
              ip_allow = COALESCE($11, ip_allow), \
              ip_deny = COALESCE($12, ip_deny), \
+             traffic_limits = COALESCE($13, traffic_limits), \
              updated_at = $9 \
              WHERE id = $10 RETURNING *",
         )
@@ -115,6 +116,7 @@ macro_rules! tunnels_methods {
         .bind(id)
         .bind(patch.ip_allow.map(Json))
         .bind(patch.ip_deny.map(Json))
+        .bind(patch.limits.map(Json))
         .fetch_optional(&self.pool)
         .await?;
         row.map(Into::into).ok_or(StoreError::NotFound)
@@ -185,8 +187,8 @@ macro_rules! tunnels_methods {
         for e in entries {
             sqlx::query(
                 "INSERT INTO access_log (reverse_tunnel_id, at, user_id, method, path, status, \
-                 bytes_in, bytes_out, duration_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+                 bytes_in, bytes_out, duration_ms, client_ip, user_agent) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
                  WHERE EXISTS (SELECT 1 FROM reverse_tunnels WHERE id = $1)",
             )
             .bind(e.reverse_tunnel_id)
@@ -198,6 +200,8 @@ macro_rules! tunnels_methods {
             .bind(e.bytes_in)
             .bind(e.bytes_out)
             .bind(e.duration_ms)
+            .bind(&e.client_ip)
+            .bind(&e.user_agent)
             .execute(&mut *tx)
             .await?;
         }

@@ -243,6 +243,8 @@ pub async fn delete_device_cascades(ctx: &Ctx) {
         bytes_in: 1,
         bytes_out: 2,
         duration_ms: 3,
+        client_ip: None,
+        user_agent: None,
     };
     s.insert_access_log(&[entry(t1.id), entry(t2.id), entry(kept.id)])
         .await

@@ -132,7 +132,19 @@ pub async fn update_reverse_tunnel_patch(ctx: &Ctx) {
         allowed_user_ids: Some(vec![7, 8]),
         ip_allow: Some(vec!["10.0.0.0/8".into(), "2001:db8::/32".into()]),
         ip_deny: Some(vec!["10.1.0.0/16".into()]),
+        limits: Some(TunnelLimits {
+            rate_limit: Some(RateLimit {
+                requests_per_second: 10,
+                burst: 20,
+                per: RateLimitScope::ClientIp,
+            }),
+            bandwidth_limit: Some(BandwidthLimit {
+                bytes_per_second: 1_000_000,
+            }),
+            max_connections_per_client: Some(4),
+        }),
     };
+    assert_eq!(patch.limits, Some(patch_limits()));
     let got = s.update_reverse_tunnel(t.id, patch, at2).await.unwrap();
     let expected = ReverseTunnel {
         description: None,
@@ -144,6 +156,7 @@ pub async fn update_reverse_tunnel_patch(ctx: &Ctx) {
         ip_allow: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
         ip_deny: vec!["10.1.0.0/16".into()],
         updated_at: Some(us(at2)),
+        limits: patch_limits(),
         ..expected
     };
     assert_eq!(got, expected);
@@ -341,6 +354,8 @@ pub async fn access_log(ctx: &Ctx) {
         bytes_in: 10 * i,
         bytes_out: 100 * i,
         duration_ms: i,
+        client_ip: Some(format!("10.0.0.{i}")),
+        user_agent: (i % 2 == 0).then(|| format!("agent/{i}")),
     };
     s.insert_access_log(&[]).await.unwrap();
     let batch: Vec<_> = (0..5).map(|i| entry(t.id, i)).collect();
@@ -368,4 +383,18 @@ pub async fn access_log(ctx: &Ctx) {
     assert_eq!(s.list_access_log(t.id, 100).await.unwrap().len(), 5);
     assert_eq!(s.list_access_log(other.id, 100).await.unwrap().len(), 1);
     assert_eq!(s.list_access_log(9_999_999, 100).await.unwrap(), vec![]);
+}
+
+fn patch_limits() -> TunnelLimits {
+    TunnelLimits {
+        rate_limit: Some(RateLimit {
+            requests_per_second: 10,
+            burst: 20,
+            per: RateLimitScope::ClientIp,
+        }),
+        bandwidth_limit: Some(BandwidthLimit {
+            bytes_per_second: 1_000_000,
+        }),
+        max_connections_per_client: Some(4),
+    }
 }

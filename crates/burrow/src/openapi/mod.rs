@@ -28,6 +28,7 @@ pub fn document(device_url: &str) -> Value {
     doc.merge(burrow_device::openapi::openapi());
     doc.merge(burrow_edge::openapi::openapi());
     doc.merge(DocumentDoc::openapi());
+    doc.merge(crate::ops::OpsDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let mut doc = serde_json::to_value(doc).unwrap_or_default();
     if let Some(item) = doc.pointer_mut(&format!("/paths/{}", escape(CONFIG_PATH))) {

@@ -179,6 +179,11 @@ impl TestStack {
             cluster_url: None,
             cluster_key_file,
             share_link_max_minutes: burrow_api::DEFAULT_SHARE_LINK_MAX_MINUTES,
+            metrics_token: None,
+            metrics_listen: None,
+            retention_access_log_days: 7,
+            retention_minute_days: 30,
+            retention_hourly_days: 365,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();

@@ -15,6 +15,11 @@ const APP_JS: &str = include_str!("assets/app.js");
 const SHARING_JS: &str = include_str!("assets/sharing.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
+/// The tunnel detail page's charts and limits form.
+const TRAFFIC_JS: &str = include_str!("assets/traffic.js");
+/// uPlot, from the npm registry (see `assets/vendor/README.md`).
+const UPLOT_JS: &str = include_str!("assets/vendor/uplot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("assets/vendor/uplot.min.css");
 
 /// Pages are rendered by the script from the path, so every page path serves the shell.
 const PAGES: &[&str] = &[
@@ -32,7 +37,10 @@ pub fn router() -> Router {
         .route("/ui/app.js", get(app_js))
         .route("/ui/sharing.js", get(sharing_js))
         .route("/ui/app.css", get(app_css))
-        .route("/ui/icon.svg", get(icon_svg));
+        .route("/ui/icon.svg", get(icon_svg))
+        .route("/ui/traffic.js", get(traffic_js))
+        .route("/ui/uplot.js", get(uplot_js))
+        .route("/ui/uplot.css", get(uplot_css));
     for p in PAGES {
         r = r.route(p, get(index));
     }
@@ -64,6 +72,18 @@ async fn app_js(headers: HeaderMap) -> Response {
 
 async fn sharing_js(headers: HeaderMap) -> Response {
     asset(SHARING_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn traffic_js(headers: HeaderMap) -> Response {
+    asset(TRAFFIC_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn uplot_js(headers: HeaderMap) -> Response {
+    asset(UPLOT_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn uplot_css(headers: HeaderMap) -> Response {
+    asset(UPLOT_CSS, "text/css; charset=utf-8", Some(&headers))
 }
 
 async fn app_css(headers: HeaderMap) -> Response {

@@ -771,6 +771,7 @@ function detailPage(main, dsn, id) {
   const actionError = h('p.error', { role: 'alert' });
   const sharing = sharingPanel(path, dsn);
   sharing.refresh().catch((e) => { pageError.textContent = `Could not load sharing: ${explain(e)}`; });
+  const traffic = window.burrowTraffic.section({ path, api, h, explain, toast });
   main.append(
     h('p', {}, h('a', { href: `/reverse-tunnels?device=${encodeURIComponent(dsn)}`, text: '← Reverse Tunnels' })),
     h('div.page-head', {}, h('div', {}, title, urlLine), h('div', {}, rotate, actionError)),
@@ -779,9 +780,11 @@ function detailPage(main, dsn, id) {
       h('section.card', { 'aria-labelledby': 'facts-title' }, h('h2#facts-title.flush', { text: 'Tunnel' }), info),
       h('section.card', { 'aria-labelledby': 'life-title' }, h('h2#life-title.flush', { text: 'Lifecycle' }), life)),
     sharing.el,
+    traffic.el,
+    traffic.limits,
     h('h2#log-title', { text: 'Access log' }),
     h('div.table-wrap', {}, h('table.cards#access-log', { 'aria-labelledby': 'log-title' },
-      h('thead', {}, h('tr', {}, ['Time', 'Request', 'Status', 'User', 'Bytes in / out', 'Duration'].map((c) => h('th', { scope: 'col', text: c })))),
+      h('thead', {}, h('tr', {}, ['Time', 'Request', 'Status', 'Client', 'User', 'Bytes in / out', 'Duration'].map((c) => h('th', { scope: 'col', text: c })))),
       logBody), logEmpty));
 
   rotate.addEventListener('click', async () => {
@@ -813,6 +816,7 @@ function detailPage(main, dsn, id) {
       ['Last accessed', timeEl(t.last_accessed_at, 'never')],
       ['Created', timeEl(t.created_at)],
     ]);
+    await traffic.refresh(t);
     const b = d.tunnel;
     facts(life, [
       ['State', h('span#lifecycle-state', {}, !t.is_enabled ? h('span.badge.off', { text: 'Disabled' })
@@ -829,6 +833,7 @@ function detailPage(main, dsn, id) {
       h('td', { 'data-label': 'Time' }, timeEl(e.at)),
       h('td', { 'data-label': 'Request' }, h('code', { text: `${e.method} ${e.path}` })),
       h('td', { 'data-label': 'Status' }, h(`span.badge.${e.status < 400 ? 'ok' : e.status < 500 ? 'warn' : 'bad'}`, { text: String(e.status) })),
+      h('td', { 'data-label': 'Client', text: e.client_ip || '—', title: e.user_agent || '' }),
       h('td', { 'data-label': 'User', text: e.user_id === null ? 'anonymous' : `user ${e.user_id}` }),
       h('td', { 'data-label': 'Bytes in / out', text: `${e.bytes_in} / ${e.bytes_out}` }),
       h('td', { 'data-label': 'Duration', text: `${e.duration_ms} ms` }))));

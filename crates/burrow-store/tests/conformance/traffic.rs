@@ -1,0 +1,170 @@
+//! Traffic analytics: rollup rows, the filtered access log, retention.
+
+use burrow_store::*;
+use chrono::Duration;
+
+use crate::{new_tunnel, owner_project_device, ts, us, Ctx};
+
+fn rollup(tunnel: i64, resolution: i64, start: Timestamp, requests: i64) -> TrafficRollup {
+    let mut latency = LatencySplit::default();
+    latency.device.record(40);
+    TrafficRollup {
+        reverse_tunnel_id: tunnel,
+        resolution_secs: resolution,
+        bucket_start: start,
+        requests,
+        by_class: [0, requests - 1, 0, 1, 0],
+        bytes_in: 3 * requests,
+        bytes_out: 100 * requests,
+        distinct_clients: 2,
+        latency,
+    }
+}
+
+fn entry(tunnel: i64, at: Timestamp, status: i64, ip: &str) -> NewAccessLogEntry {
+    NewAccessLogEntry {
+        reverse_tunnel_id: tunnel,
+        at,
+        user_id: None,
+        method: "GET".into(),
+        path: "/".into(),
+        status,
+        bytes_in: 0,
+        bytes_out: 1,
+        duration_ms: 2,
+        client_ip: Some(ip.into()),
+        user_agent: Some("curl/8".into()),
+    }
+}
+
+pub async fn traffic_rollups_and_retention(ctx: &Ctx) {
+    let s = ctx.s();
+    let (_, _, d) = owner_project_device(s, "traffic").await;
+    let t = s
+        .create_reverse_tunnel(new_tunnel(d.id, "traffic.example.com"))
+        .await
+        .unwrap();
+    let base = ts(1_750_000_000, 0);
+    s.insert_traffic_rollups(&[]).await.unwrap();
+    let rows = vec![
+        rollup(t.id, MINUTE, base, 5),
+        rollup(t.id, MINUTE, base, 2), // the same bucket, another node
+        rollup(t.id, MINUTE, base + Duration::minutes(1), 1),
+        rollup(t.id, HOUR, base, 8),
+        rollup(9_999_999, MINUTE, base, 1), // a deleted tunnel: dropped
+    ];
+    s.insert_traffic_rollups(&rows).await.unwrap();
+    let got = s
+        .list_traffic_rollups(t.id, MINUTE, base, base + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2, "[from, to): the second minute is outside");
+    assert_eq!(
+        got[0],
+        TrafficRollup {
+            bucket_start: us(base),
+            ..rows[0].clone()
+        }
+    );
+    assert_eq!(got[1].requests, 2);
+    let hours = s
+        .list_traffic_rollups(t.id, HOUR, base, base + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].latency.device.quantile(0.5), Some(50));
+
+    let usage = s
+        .project_tunnel_usage(d.project_id, base, base + Duration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        usage,
+        vec![TunnelUsage {
+            reverse_tunnel_id: t.id,
+            device_id: d.id,
+            requests: 8,
+            errors: 3,
+            bytes_in: 24,
+            bytes_out: 800,
+        }],
+        "minute rows of the range added up"
+    );
+    assert!(s
+        .project_tunnel_usage(d.project_id + 1000, base, base + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    s.insert_access_log(&[
+        entry(t.id, base, 200, "10.0.0.1"),
+        entry(t.id, base + Duration::seconds(1), 503, "10.0.0.2"),
+        entry(t.id, base + Duration::seconds(2), 404, "10.0.0.1"),
+    ])
+    .await
+    .unwrap();
+    let filter = |f: AccessLogFilter| AccessLogFilter {
+        reverse_tunnel_id: t.id,
+        limit: 100,
+        ..f
+    };
+    let all = s
+        .list_access_log_filtered(&filter(AccessLogFilter::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [404, 503, 200]
+    );
+    assert_eq!(all[0].client_ip.as_deref(), Some("10.0.0.1"));
+    assert_eq!(all[0].user_agent.as_deref(), Some("curl/8"));
+    let errors = s
+        .list_access_log_filtered(&filter(AccessLogFilter {
+            status_min: Some(500),
+            status_max: Some(599),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(errors.len(), 1);
+    let by_client = s
+        .list_access_log_filtered(&filter(AccessLogFilter {
+            client_ip: Some("10.0.0.1".into()),
+            from: Some(base + Duration::seconds(1)),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_client.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [404]
+    );
+
+    // Retention: everything before the cutoffs goes, the rest stays.
+    let pruned = s
+        .prune_traffic(&TrafficCutoffs {
+            access_log_before: base + Duration::seconds(1),
+            minute_before: base + Duration::minutes(1),
+            hour_before: base,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        PrunedRows {
+            access_log: 1,
+            minute: 2,
+            hour: 0
+        }
+    );
+    let left = s
+        .list_access_log_filtered(&filter(AccessLogFilter::default()))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2);
+    let minutes = s
+        .list_traffic_rollups(t.id, MINUTE, base, base + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 1);
+}
