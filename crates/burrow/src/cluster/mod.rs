@@ -11,6 +11,7 @@ pub mod link;
 pub mod link_setup;
 pub mod link_streams;
 pub mod membership;
+mod notify_relay;
 pub mod presence;
 pub mod roles;
 pub mod shared_keys;

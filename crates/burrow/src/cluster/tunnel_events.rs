@@ -7,20 +7,16 @@
 //! `<origin node> end <new> <old>`. A node skips its own.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use burrow_broker::Broker;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::notify_relay;
 use crate::succession::{Step, Succession};
 
 pub const CHANNEL: &str = "burrow_tunnel_events";
-/// Events waiting to be published; past this a burst is dropped with a warning (closed
-/// tunnels still refuse new handshakes through the store; a lost step costs a 503 window).
-const QUEUE: usize = 1024;
+// A dropped event (full publish queue): closed tunnels still refuse new handshakes through
+// the store; a lost hand-over step costs a 503 window.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
@@ -65,61 +61,23 @@ pub async fn start(
     broker: &Arc<Broker>,
     succession: &Succession,
 ) -> anyhow::Result<[JoinHandle<()>; 2]> {
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
-        .await
-        .context("connecting the tunnel event publisher")?;
-    let mut listener = PgListener::connect(database_url)
-        .await
-        .context("connecting the tunnel event listener")?;
-    listener
-        .listen(CHANNEL)
-        .await
-        .context("LISTEN burrow_tunnel_events")?;
-
-    let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
-    let send = move |e: Event| {
-        if tx.try_send(e).is_err() {
-            tracing::warn!("tunnel event queue full; an event is not told to other nodes");
-        }
-    };
+    let (me, b, s) = (node.to_string(), broker.clone(), succession.clone());
+    let (publisher, tasks) =
+        notify_relay::start(database_url, CHANNEL, move |payload| {
+            match decode(payload) {
+                Some((origin, _)) if origin == me => {}
+                Some((_, Event::Closed(t))) => b.disconnect_local(&t),
+                Some((_, Event::Step(step))) => s.apply(&step),
+                None => tracing::warn!(payload, "bad tunnel event"),
+            }
+        })
+        .await?;
+    let origin = node.to_string();
+    let send = move |e: Event| publisher.publish(encode(&origin, &e));
     let closed = send.clone();
     broker.on_closed(Arc::new(move |t| closed(Event::Closed(t.to_string()))));
     succession.publish_to(Arc::new(move |step| send(Event::Step(step.clone()))));
-
-    let origin = node.to_string();
-    let publish = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(encode(&origin, &e))
-                .execute(&pool)
-                .await;
-            if let Err(err) = sent {
-                tracing::warn!(error = %err, "could not publish a tunnel event");
-            }
-        }
-    });
-    let (me, broker, succession) = (node.to_string(), broker.clone(), succession.clone());
-    let deliver = tokio::spawn(async move {
-        loop {
-            match listener.recv().await {
-                Ok(n) => match decode(n.payload()) {
-                    Some((origin, _)) if origin == me => {}
-                    Some((_, Event::Closed(t))) => broker.disconnect_local(&t),
-                    Some((_, Event::Step(step))) => succession.apply(&step),
-                    None => tracing::warn!(payload = n.payload(), "bad tunnel event"),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "tunnel event listener failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
-    Ok([publish, deliver])
+    Ok(tasks)
 }
 
 #[cfg(test)]
