@@ -9,9 +9,8 @@ use burrow::cluster::link;
 use burrow::config::Config;
 use burrow::secret::Secret;
 use burrow::testkit::{device_service, Backend, Load, TestStack};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio_tungstenite::tungstenite;
 
 const BIG: usize = 8 * 1024 * 1024;
 
@@ -66,32 +65,6 @@ async fn sha256_of(resp: reqwest::Response) -> (usize, String) {
         hash.update(&chunk);
     }
     (len, hex::encode(hash.finalize()))
-}
-
-async fn ws_echo(node: &TestStack, host: &str) {
-    let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
-        "ws://{}/ws",
-        node.addr
-    ))
-    .expect("request");
-    req.headers_mut()
-        .insert("host", host.parse().expect("host header"));
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("websocket through the tunnel");
-    assert_eq!(resp.status(), 101);
-    for i in 0..3 {
-        ws.send(tungstenite::Message::text(format!("m{i}")))
-            .await
-            .expect("send");
-        let got = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("echo in time")
-            .expect("open")
-            .expect("message");
-        assert_eq!(got.into_text().expect("text").as_str(), format!("m{i}"));
-    }
-    ws.close(None).await.expect("close");
 }
 
 async fn sse(node: &TestStack, host: &str) {
@@ -163,7 +136,7 @@ async fn every_node_reaches_a_device_held_by_one() {
         let resp = get(node, &host, &format!("/big?bytes={BIG}")).await;
         assert_eq!(resp.status(), 200, "download through node {}", i + 1);
         assert_eq!(sha256_of(resp).await, (BIG, want.clone()), "node {}", i + 1);
-        ws_echo(node, &host).await;
+        device_service::ws_echo_roundtrip(node.addr, &host).await;
         sse(node, &host).await;
     }
     let before = hits.load(std::sync::atomic::Ordering::SeqCst);

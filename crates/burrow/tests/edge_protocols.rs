@@ -10,10 +10,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
 use axum::routing::get;
 use burrow::testkit::{Backend, TestStack};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::{mpsc, Mutex};
-use tokio_tungstenite::tungstenite;
 use tower::ServiceExt;
 
 /// The device's service: `/` answers, `/events` streams what the test sends into `events`,
@@ -105,30 +104,6 @@ fn self_signed_acceptor() -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
-async fn ws_roundtrip(addr: SocketAddr, host: &str) {
-    let mut req =
-        tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/ws"))
-            .expect("request");
-    req.headers_mut()
-        .insert("host", host.parse().expect("host header"));
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("websocket through the tunnel");
-    assert_eq!(resp.status(), 101);
-    for i in 0..3 {
-        ws.send(tungstenite::Message::text(format!("m{i}")))
-            .await
-            .expect("send");
-        let got = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("echo in time")
-            .expect("open")
-            .expect("message");
-        assert_eq!(got.into_text().expect("text").as_str(), format!("m{i}"));
-    }
-    ws.close(None).await.expect("close");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_https_and_wss_through_the_whole_path() {
     let s = TestStack::start(Backend::Sqlite).await.expect("stack");
@@ -184,7 +159,7 @@ async fn sse_https_and_wss_through_the_whole_path() {
     assert_eq!(r.text().await.expect("body"), "hello over the tunnel");
 
     // wss: the upgrade is answered by the device's service over TLS, then a byte pipe.
-    ws_roundtrip(s.addr, &host(&wss)).await;
+    burrow::testkit::device_service::ws_echo_roundtrip(s.addr, &host(&wss)).await;
     // ws over plain http works on the same path.
-    ws_roundtrip(s.addr, &host(&sse)).await;
+    burrow::testkit::device_service::ws_echo_roundtrip(s.addr, &host(&sse)).await;
 }
