@@ -33,12 +33,25 @@ pub enum AgentAction {
     Run {
         #[arg(long)]
         dir: PathBuf,
+        /// This device's region: device URLs labelled `REGION=https://...` with it are
+        /// tried first (overrides `region` in agent.toml).
+        #[arg(long, env = "BURROW_REGION", value_parser = parse_region)]
+        region: Option<String>,
     },
     /// Each tunnel's state, as the running agent last wrote it.
     Status {
         #[arg(long)]
         dir: PathBuf,
     },
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    let r = s.trim().to_ascii_lowercase();
+    if burrow_device::valid_region(&r) {
+        Ok(r)
+    } else {
+        Err(format!("{s:?} is not a region (letters, digits, - and _)"))
+    }
 }
 
 /// Runs `action`; `run` serves until SIGTERM or Ctrl-C.
@@ -62,9 +75,9 @@ pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
             println!("enrolled device {dsn}; credentials in {}", dir.display());
             Ok(())
         }
-        AgentAction::Run { dir } => {
+        AgentAction::Run { dir, region } => {
             init_tracing("info");
-            crate::run(&dir, shutdown_signal()).await
+            crate::run_in_region(&dir, region, shutdown_signal()).await
         }
         AgentAction::Status { dir } => {
             print!("{}", crate::status(&dir)?);

@@ -40,15 +40,22 @@ pub struct ConfigClient {
     /// endpoint and the broker alike.
     pub ca_pem: Vec<u8>,
     pub agent: AgentFile,
+    /// The device URLs as the server last announced them (what `agent.toml` holds).
+    announced: DeviceUrls,
+    /// The same, this device's region's first: the order they are tried in.
     urls: DeviceUrls,
+    /// The device's region (`run --region`, `BURROW_REGION`, or `region` in `agent.toml`).
+    region: Option<String>,
     /// Index into `urls` of the URL in use.
     active: usize,
 }
 
 impl ConfigClient {
-    /// Reads `agent.toml`, `device.pem`, `device.key` and `ca.pem` from `dir`.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    /// Reads `agent.toml`, `device.pem`, `device.key` and `ca.pem` from `dir`; `region`
+    /// overrides the file's.
+    pub fn load(dir: &Path, region: Option<String>) -> anyhow::Result<Self> {
         let agent = AgentFile::load(dir)?;
+        let region = region.or_else(|| agent.region.clone());
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
@@ -76,7 +83,9 @@ impl ConfigClient {
             http,
             dir: dir.to_path_buf(),
             ca_pem,
-            urls: agent.urls(),
+            announced: agent.urls(),
+            urls: agent.urls().preferring(region.as_deref()),
+            region,
             agent,
             active: 0,
         })
@@ -101,7 +110,7 @@ impl ConfigClient {
     /// when they differ, and the URL in use is kept if it is still listed. Answers whether
     /// anything changed.
     pub fn adopt(&mut self, urls: &DeviceUrls) -> anyhow::Result<bool> {
-        if *urls == self.urls {
+        if *urls == self.announced {
             return Ok(false);
         }
         let current = self.active().clone();
@@ -110,8 +119,9 @@ impl ConfigClient {
         agent.device_urls = Some(urls.clone());
         agent.save(&self.dir)?;
         self.agent = agent;
-        self.urls = urls.clone();
-        self.active = urls.iter().position(|u| *u == current).unwrap_or(0);
+        self.announced = urls.clone();
+        self.urls = urls.preferring(self.region.as_deref());
+        self.active = self.urls.iter().position(|u| *u == current).unwrap_or(0);
         Ok(true)
     }
 

@@ -34,7 +34,17 @@ use crate::supervisor::{Context, Supervisor};
 /// (missing or unreadable enrollment files) is an error; the server being down, a refused
 /// token or a revoked device are retried with backoff.
 pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let mut client = ConfigClient::load(dir).context("loading the agent's enrollment")?;
+    run_in_region(dir, None, shutdown).await
+}
+
+/// [`run`] for a device in `region` (else the `region` of `agent.toml`): the device URLs
+/// labelled with it are tried first.
+pub async fn run_in_region(
+    dir: &Path,
+    region: Option<String>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut client = ConfigClient::load(dir, region).context("loading the agent's enrollment")?;
     let status = StatusBoard::new(dir, &client.agent.dsn, client.active().as_str());
     let refresh = Arc::new(Notify::new());
     let mut supervisor = Supervisor::new(Context {

@@ -7,6 +7,7 @@
 //! of medians with ratios to direct and writes JSON. `scripts/bench` installs the tools and
 //! runs it.
 
+mod cluster;
 mod procs;
 mod scale;
 mod stack;
@@ -64,6 +65,11 @@ struct Opts {
     /// measuring (for profiling by hand).
     #[arg(long, default_value_t = 0)]
     hold: u64,
+    /// Instead: two nodes on one PostgreSQL (`BURROW_BENCH_POSTGRES_URL`, default
+    /// postgres://postgres@127.0.0.1:5432), a request forwarded across nodes beside the same
+    /// request on the node holding the device (writes cluster.json).
+    #[arg(long)]
+    cluster: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -72,6 +78,10 @@ enum PathKind {
     Direct,
     Burrow,
     Rathole,
+    /// `--cluster`: through the node the agent is connected to.
+    Holding,
+    /// `--cluster`: through another node, forwarded over the cluster link.
+    Forwarded,
 }
 
 impl PathKind {
@@ -80,6 +90,8 @@ impl PathKind {
             PathKind::Direct => "direct",
             PathKind::Burrow => "burrow",
             PathKind::Rathole => "rathole",
+            PathKind::Holding => "holding",
+            PathKind::Forwarded => "forwarded",
         }
     }
 }
@@ -307,6 +319,23 @@ fn machine() -> serde_json::Value {
     })
 }
 
+/// The commit measured (`git rev-parse HEAD`, with `-dirty` for local changes).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(s) if !s.is_empty() => format!("{head}-dirty"),
+        _ => head,
+    }
+}
+
 /// `perf record` of `pids` for `secs` while `load` runs; a flat report is written next to it.
 fn profile(out: &Path, name: &str, pids: &[u32], secs: u64, load: impl FnOnce()) {
     let data = out.join(format!("perf-{name}.data"));
@@ -370,6 +399,9 @@ async fn main() -> anyhow::Result<()> {
             opts.burrow.display()
         )
     })?;
+    if opts.cluster {
+        return cluster::run(&opts, &burrow_bin, &out).await;
+    }
     let rathole_bin = opts.rathole.canonicalize().with_context(|| {
         format!(
             "{} (cargo install rathole --root target/bench-tools)",
@@ -639,6 +671,7 @@ async fn main() -> anyhow::Result<()> {
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
         "machine": machine(),
+        "commit": commit(),
         "settings": {
             "rounds": opts.rounds, "duration_s": opts.duration, "connections": opts.connections,
             "big_bytes": big_len, "idle": opts.idle,

@@ -162,8 +162,20 @@ pub async fn start_burrow(
     nginx_port: u16,
     http: &reqwest::Client,
 ) -> anyhow::Result<Burrow> {
+    start_burrow_node(bin, dir, nginx_port, http, "", &[]).await
+}
+
+/// A `burrow server` on free ports with its own data directory (`burrow-data<tag>`) and
+/// `env` added; answers it with its main and device ports, once its API answers.
+pub async fn start_server(
+    bin: &Path,
+    dir: &Path,
+    http: &reqwest::Client,
+    tag: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<(Proc, u16, u16)> {
     let (port, device_port) = (free_port()?, free_port()?);
-    let data = dir.join("burrow-data");
+    let data = dir.join(format!("burrow-data{tag}"));
     let _ = std::fs::remove_dir_all(&data);
     let mut cmd = Command::new(bin);
     cmd.arg("server")
@@ -178,16 +190,33 @@ pub async fn start_burrow(
         .env_remove("RUST_LOG")
         .env_remove("BURROW_CONFIG")
         .current_dir(dir);
-    let mut server = Proc::spawn("burrow server", cmd, &dir.join("burrow-server.log"))?;
-    let api = format!("http://127.0.0.1:{port}/api/v1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let name = format!("burrow server{tag}");
+    let mut server = Proc::spawn(&name, cmd, &dir.join(format!("burrow-server{tag}.log")))?;
     wait_http_ok(
         http,
-        &format!("{api}/openapi.json"),
+        &format!("http://127.0.0.1:{port}/api/v1/openapi.json"),
         None,
         Duration::from_secs(30),
         &mut [&mut server],
     )
     .await?;
+    Ok((server, port, device_port))
+}
+
+/// [`start_burrow`] with the server's data directory tagged and `env` added (a cluster node).
+pub async fn start_burrow_node(
+    bin: &Path,
+    dir: &Path,
+    nginx_port: u16,
+    http: &reqwest::Client,
+    tag: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<Burrow> {
+    let (mut server, port, device_port) = start_server(bin, dir, http, tag, env).await?;
+    let api = format!("http://127.0.0.1:{port}/api/v1");
 
     let login = json_ok(
         http.post(format!("{api}/auth/login"))

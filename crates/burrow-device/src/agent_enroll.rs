@@ -32,6 +32,10 @@ pub struct AgentFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_urls: Option<DeviceUrls>,
     pub dsn: String,
+    /// The device's region: device URLs labelled with it are tried first (`run --region`
+    /// or `BURROW_REGION` override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl AgentFile {
@@ -142,6 +146,7 @@ pub async fn agent_enroll_with_client(
         device_url: resp.device_url,
         device_urls: resp.device_urls,
         dsn: resp.dsn.clone(),
+        region: None,
     };
     agent.save(dir)?;
     Ok(resp.dsn)

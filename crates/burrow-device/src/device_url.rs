@@ -1,6 +1,10 @@
 //! What enrolled devices dial: one or more `https://host[:port]` URLs of the device listener
 //! (config endpoint and broker). Parsed once at the boundary (server config, enrollment
 //! answer, config answer); the rest of the code trusts a [`DeviceUrls`].
+//!
+//! A URL may carry a region label, written `REGION=https://host[:port]` (e.g.
+//! `eu=https://eu.devices.example.com:8701`): agents configured with a region try their
+//! region's URLs first (see [`DeviceUrls::preferring`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,12 +12,21 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// One device URL: `https`, a host that is a DNS name or an IP address, an optional port,
-/// no path, query, fragment or credentials. Kept in its canonical text form.
+/// no path, query, fragment or credentials. Kept in its canonical text form, with its
+/// region label if it has one (serialized as `REGION=URL`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DeviceUrl {
     text: String,
     host: String,
+    region: Option<String>,
+}
+
+/// A region label: what `region` settings hold (`default`, `eu-west`, ...).
+pub fn valid_region(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +35,19 @@ pub struct DeviceUrlError(String);
 
 impl DeviceUrl {
     pub fn parse(input: &str) -> Result<DeviceUrl, DeviceUrlError> {
-        let s = input.trim();
+        let input = input.trim();
+        let (region, s) = match input.split_once('=') {
+            Some((r, url)) if !r.contains('/') => {
+                let r = r.trim().to_ascii_lowercase();
+                if !valid_region(&r) {
+                    return Err(DeviceUrlError(format!(
+                        "{input:?} has an invalid region label (letters, digits, - and _)"
+                    )));
+                }
+                (Some(r), url.trim())
+            }
+            _ => (None, input),
+        };
         let bad = |why: &str| DeviceUrlError(format!("{s:?} {why}"));
         let rest = s
             .strip_prefix("https://")
@@ -64,7 +89,11 @@ impl DeviceUrl {
             Some(p) if p != "443" => format!("https://{shown}:{p}"),
             _ => format!("https://{shown}"),
         };
-        Ok(DeviceUrl { text, host: bare })
+        Ok(DeviceUrl {
+            text,
+            host: bare,
+            region,
+        })
     }
 
     /// `https://localhost:PORT`: the default on loopback.
@@ -72,11 +101,18 @@ impl DeviceUrl {
         DeviceUrl {
             text: format!("https://localhost:{port}"),
             host: "localhost".into(),
+            region: None,
         }
     }
 
+    /// The URL itself (without the region label).
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The region label, if the URL has one.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     /// The host as the listener's certificate must name it (an IP address without brackets).
@@ -105,7 +141,10 @@ impl TryFrom<String> for DeviceUrl {
 
 impl From<DeviceUrl> for String {
     fn from(u: DeviceUrl) -> String {
-        u.text
+        match u.region {
+            Some(r) => format!("{r}={}", u.text),
+            None => u.text,
+        }
     }
 }
 
@@ -150,6 +189,21 @@ impl DeviceUrls {
         self.0.contains(url)
     }
 
+    /// The same URLs with `region`'s first (each group in its own order): an agent in a
+    /// region dials a node of its region while one answers, and the others after.
+    pub fn preferring(&self, region: Option<&str>) -> DeviceUrls {
+        let Some(region) = region else {
+            return self.clone();
+        };
+        let (mut mine, others): (Vec<_>, Vec<_>) = self
+            .0
+            .iter()
+            .cloned()
+            .partition(|u| u.region() == Some(region));
+        mine.extend(others);
+        DeviceUrls(mine)
+    }
+
     /// Every host the device listener's certificate must name.
     pub fn hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();
@@ -190,7 +244,10 @@ impl fmt::Display for DeviceUrls {
             if i > 0 {
                 f.write_str(",")?;
             }
-            f.write_str(u.as_str())?;
+            match u.region() {
+                Some(r) => write!(f, "{r}={}", u.as_str())?,
+                None => f.write_str(u.as_str())?,
+            }
         }
         Ok(())
     }
@@ -243,6 +300,40 @@ mod tests {
         assert_eq!(v4.host(), "10.1.2.3");
         let v6 = DeviceUrl::parse("https://[::1]:8701").unwrap();
         assert_eq!((v6.as_str(), v6.host()), ("https://[::1]:8701", "::1"));
+    }
+
+    #[test]
+    fn region_labels_order_the_list() {
+        let urls = DeviceUrls::parse(
+            "us=https://us.test:8701, EU=https://eu1.test:8701,https://any.test,eu=https://eu2.test",
+        )
+        .unwrap();
+        let eu: Vec<_> = urls
+            .preferring(Some("eu"))
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        assert_eq!(
+            eu,
+            [
+                "https://eu1.test:8701",
+                "https://eu2.test",
+                "https://us.test:8701",
+                "https://any.test"
+            ]
+        );
+        assert_eq!(urls.preferring(None), urls);
+        assert_eq!(urls.preferring(Some("mars")), urls);
+        assert_eq!(urls.first().region(), Some("us"));
+        assert_eq!(urls.first().as_str(), "https://us.test:8701");
+        // The labelled form survives a round trip through the config answer and agent.toml.
+        let json = serde_json::to_string(&urls).unwrap();
+        assert!(json.contains("\"eu=https://eu1.test:8701\""), "{json}");
+        assert_eq!(serde_json::from_str::<DeviceUrls>(&json).unwrap(), urls);
+        assert_eq!(DeviceUrls::parse(&urls.to_string()).unwrap(), urls);
+        for bad in ["=https://x.test", "e u=https://x.test", "eu=ftp://x.test"] {
+            assert!(DeviceUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

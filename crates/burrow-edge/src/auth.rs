@@ -71,10 +71,10 @@ impl Auth {
         max_return_len: usize,
     ) -> Self {
         Auth {
+            codes: CodeStore::new(store.clone(), code_ttl),
             store,
             jwt,
             key,
-            codes: CodeStore::new(code_ttl),
             users: TtlCache::new(cache_ttl, 10_000),
             members: TtlCache::new(cache_ttl, 50_000),
             session_ttl,
@@ -242,7 +242,7 @@ impl Auth {
     }
 
     /// The tunnel host's reserved paths (`/__burrow/...`).
-    pub fn reserved(
+    pub async fn reserved(
         &self,
         path: &str,
         query: Option<&str>,
@@ -251,7 +251,7 @@ impl Auth {
         json: bool,
     ) -> Response<Body> {
         match path {
-            "/__burrow/callback" => self.callback(query, host, headers, json),
+            "/__burrow/callback" => self.callback(query, host, headers, json).await,
             "/__burrow/logout" => {
                 let mut resp = error_page(
                     StatusCode::OK,
@@ -269,7 +269,7 @@ impl Auth {
 
     /// `/__burrow/callback?code=..&return=..`: spends the code (bound to this host), sets the
     /// host-only session cookie and goes to `return` (a path on this host).
-    fn callback(
+    async fn callback(
         &self,
         query: Option<&str>,
         host: &HostInfo,
@@ -282,9 +282,13 @@ impl Auth {
         }
         let code = query_param(query, "code").unwrap_or_default();
         let states = cookie_values(headers, state_cookie_name(self.https));
-        let Some(user_id) = self.codes.redeem(&code, &host.name, &states) else {
-            return EdgeError::BadRequest("the login code is invalid, expired or already used")
-                .response(json);
+        let user_id = match self.codes.redeem(&code, &host.name, &states).await {
+            Ok(Some(user_id)) => user_id,
+            Ok(None) => {
+                return EdgeError::BadRequest("the login code is invalid, expired or already used")
+                    .response(json)
+            }
+            Err(_) => return EdgeError::Unavailable("temporarily unavailable").response(json),
         };
         let ttl = i64::try_from(self.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
         let value = self

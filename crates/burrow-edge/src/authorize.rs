@@ -130,7 +130,12 @@ async fn grant(edge: &Edge, t: &Target, user_id: i64) -> Result<String, EdgeErro
         Ok(false) => return Err(EdgeError::Forbidden),
         Err(_) => return Err(EdgeError::Unavailable("temporarily unavailable")),
     }
-    let code = edge.auth.codes.mint(user_id, &t.host.name, &t.state);
+    let code = edge
+        .auth
+        .codes
+        .mint(user_id, &t.host.name, &t.state)
+        .await
+        .map_err(|_| EdgeError::Unavailable("temporarily unavailable"))?;
     Ok(format!(
         "{}/__burrow/callback?code={code}&return={}",
         edge.public_origin(&t.host.name),

@@ -1,45 +1,33 @@
 //! One-time login codes: minted on the API host after login, exchanged once on the tunnel
 //! host for its session cookie. Random (256 bits), single use, short-lived, bound to one host
 //! and to the login state of the browser that started the login (its state cookie on the
-//! tunnel host), kept in memory only (a code minted on one node must be redeemed on the same
-//! node; see docs/edge.md).
+//! tunnel host).
+//!
+//! Codes live in the store, by hash, so a browser may finish the login on any node of a
+//! cluster: the load balancer need not send the callback to the node that minted the code.
+//! Taking a code deletes it in one statement, so of two nodes redeeming it only one succeeds.
 //!
 //! Outstanding codes are capped per user, not for the whole server: one user minting codes in
 //! a loop only replaces their own oldest ones and never blocks anyone else's login.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use burrow_store::{LoginCode, Store, StoreError};
 use sha2::{Digest, Sha256};
 
 /// Outstanding codes per user; minting another drops that user's oldest.
-pub const MAX_CODES_PER_USER: usize = 20;
-/// Above this many codes in all, expired ones are swept before a new one is added.
-const SWEEP_ABOVE: usize = 10_000;
-
-struct Code {
-    user_id: i64,
-    host: String,
-    state: [u8; 32],
-    expires: Instant,
-}
-
-#[derive(Default)]
-struct Codes {
-    by_key: HashMap<[u8; 32], Code>,
-    by_user: HashMap<i64, VecDeque<[u8; 32]>>,
-}
+pub const MAX_CODES_PER_USER: i64 = 20;
 
 pub struct CodeStore {
+    store: Arc<dyn Store>,
     ttl: Duration,
-    codes: Mutex<Codes>,
 }
 
-fn key(code: &str) -> [u8; 32] {
-    Sha256::digest(code.as_bytes()).into()
+fn hash(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// A fresh random login state (the value of the tunnel host's state cookie).
@@ -54,115 +42,130 @@ pub fn valid_state(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether `s` could be a code [`CodeStore::mint`] makes (others never reach the store).
+fn valid_code(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl CodeStore {
-    pub fn new(ttl: Duration) -> Self {
-        CodeStore {
-            ttl,
-            codes: Mutex::default(),
-        }
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        CodeStore { store, ttl }
     }
 
     /// A new code for `user_id` on tunnel host `host`, redeemable only together with `state`.
-    pub fn mint(&self, user_id: i64, host: &str, state: &str) -> String {
+    pub async fn mint(&self, user_id: i64, host: &str, state: &str) -> Result<String, StoreError> {
         let code = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-        let now = Instant::now();
-        let mut guard = self.codes.lock().unwrap_or_else(|e| e.into_inner());
-        let codes = &mut *guard;
-        if codes.by_key.len() >= SWEEP_ABOVE {
-            codes.by_key.retain(|_, c| c.expires > now);
-            let live = &codes.by_key;
-            codes.by_user.retain(|_, q| {
-                q.retain(|k| live.contains_key(k));
-                !q.is_empty()
-            });
-        }
-        let mine = codes.by_user.entry(user_id).or_default();
-        mine.retain(|k| codes.by_key.get(k).is_some_and(|c| c.expires > now));
-        while mine.len() >= MAX_CODES_PER_USER {
-            if let Some(oldest) = mine.pop_front() {
-                codes.by_key.remove(&oldest);
-            }
-        }
-        let k = key(&code);
-        mine.push_back(k);
-        codes.by_key.insert(
-            k,
-            Code {
-                user_id,
-                host: host.to_string(),
-                state: key(state),
-                expires: now + self.ttl,
-            },
-        );
-        code
+        let now = chrono::Utc::now();
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
+        let row = LoginCode {
+            code_hash: hash(&code),
+            user_id,
+            host: host.to_string(),
+            state_hash: hash(state),
+            expires_at: now.checked_add_signed(ttl).unwrap_or(now),
+            created_at: now,
+        };
+        self.store
+            .insert_login_code(&row, MAX_CODES_PER_USER)
+            .await?;
+        Ok(code)
     }
 
     /// The user of `code` if it is outstanding, unexpired, minted for `host` and presented
     /// with the state it was minted for. The code is spent by this call whatever the answer
     /// (a code presented on the wrong host or without its state is burnt).
-    pub fn redeem(&self, code: &str, host: &str, states: &[&str]) -> Option<i64> {
-        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
-        let c = codes.by_key.remove(&key(code))?;
-        if let Some(q) = codes.by_user.get_mut(&c.user_id) {
-            q.retain(|k| *k != key(code));
-            if q.is_empty() {
-                codes.by_user.remove(&c.user_id);
-            }
+    pub async fn redeem(
+        &self,
+        code: &str,
+        host: &str,
+        states: &[&str],
+    ) -> Result<Option<i64>, StoreError> {
+        if !valid_code(code) {
+            return Ok(None);
         }
-        let state_ok = states.iter().any(|s| key(s) == c.state);
-        (c.host == host && state_ok && c.expires > Instant::now()).then_some(c.user_id)
-    }
-
-    /// Outstanding codes (expired ones not yet swept included).
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        let codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
-        codes.by_key.len()
+        let Some(c) = self.store.take_login_code(&hash(code)).await? else {
+            return Ok(None);
+        };
+        let state_ok = states.iter().any(|s| hash(s) == c.state_hash);
+        let fresh = c.expires_at > chrono::Utc::now();
+        Ok((c.host == host && state_ok && fresh).then_some(c.user_id))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burrow_store::{NewUser, SqliteStore};
 
-    #[test]
-    fn codes_are_single_use_host_and_state_bound() {
-        let s = CodeStore::new(Duration::from_secs(60));
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "a.localhost", &["st"]), Some(7));
-        assert_eq!(s.redeem(&c, "a.localhost", &["st"]), None, "replay");
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "b.localhost", &["st"]), None);
-        assert_eq!(
-            s.redeem(&c, "a.localhost", &["st"]),
-            None,
-            "burnt on wrong host"
-        );
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "a.localhost", &[]), None, "no state");
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "a.localhost", &["other"]), None, "other state");
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "a.localhost", &["x", "st"]), Some(7));
-        let s = CodeStore::new(Duration::ZERO);
-        let c = s.mint(7, "a.localhost", "st");
-        assert_eq!(s.redeem(&c, "a.localhost", &["st"]), None, "expired");
+    async fn store_with_users() -> (Arc<dyn Store>, i64, i64) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let mut ids = vec![];
+        for email in ["a@example.com", "b@example.com"] {
+            let u = store
+                .create_user(NewUser {
+                    email: email.into(),
+                    password_hash: "x".into(),
+                    is_admin: false,
+                })
+                .await
+                .unwrap();
+            ids.push(u.id);
+        }
+        (store, ids[0], ids[1])
     }
 
-    #[test]
-    fn the_cap_is_per_user() {
-        let s = CodeStore::new(Duration::from_secs(60));
-        let first = s.mint(1, "a.localhost", "st");
-        for _ in 0..100_000 / 1000 {
-            s.mint(1, "a.localhost", "st");
-        }
-        assert!(s.len() <= MAX_CODES_PER_USER);
+    #[tokio::test]
+    async fn codes_are_single_use_host_and_state_bound() {
+        let (store, u, _) = store_with_users().await;
+        let s = CodeStore::new(store.clone(), Duration::from_secs(60));
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
+        assert_eq!(s.redeem(&c, "a.localhost", &["st"]).await.unwrap(), Some(u));
+        let again = s.redeem(&c, "a.localhost", &["st"]).await.unwrap();
+        assert_eq!(again, None, "replay");
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
+        assert_eq!(s.redeem(&c, "b.localhost", &["st"]).await.unwrap(), None);
+        let burnt = s.redeem(&c, "a.localhost", &["st"]).await.unwrap();
+        assert_eq!(burnt, None, "burnt on wrong host");
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
         assert_eq!(
-            s.redeem(&first, "a.localhost", &["st"]),
+            s.redeem(&c, "a.localhost", &[]).await.unwrap(),
             None,
-            "oldest dropped"
+            "no state"
         );
-        let other = s.mint(2, "a.localhost", "st");
-        assert_eq!(s.redeem(&other, "a.localhost", &["st"]), Some(2));
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
+        let other = s.redeem(&c, "a.localhost", &["other"]).await.unwrap();
+        assert_eq!(other, None, "other state");
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
+        let two = s.redeem(&c, "a.localhost", &["x", "st"]).await.unwrap();
+        assert_eq!(two, Some(u));
+        assert_eq!(
+            s.redeem("not a code", "a.localhost", &["st"])
+                .await
+                .unwrap(),
+            None
+        );
+        let s = CodeStore::new(store, Duration::ZERO);
+        let c = s.mint(u, "a.localhost", "st").await.unwrap();
+        let expired = s.redeem(&c, "a.localhost", &["st"]).await.unwrap();
+        assert_eq!(expired, None, "expired");
+    }
+
+    #[tokio::test]
+    async fn the_cap_is_per_user_and_any_instance_redeems() {
+        let (store, u1, u2) = store_with_users().await;
+        let s = CodeStore::new(store.clone(), Duration::from_secs(60));
+        let first = s.mint(u1, "a.localhost", "st").await.unwrap();
+        for _ in 0..MAX_CODES_PER_USER {
+            s.mint(u1, "a.localhost", "st").await.unwrap();
+        }
+        let dropped = s.redeem(&first, "a.localhost", &["st"]).await.unwrap();
+        assert_eq!(dropped, None, "oldest dropped");
+        let other = s.mint(u2, "a.localhost", "st").await.unwrap();
+        // Another node's code store on the same database redeems it.
+        let node2 = CodeStore::new(store, Duration::from_secs(60));
+        let got = node2.redeem(&other, "a.localhost", &["st"]).await.unwrap();
+        assert_eq!(got, Some(u2));
     }
 }

@@ -321,13 +321,18 @@ impl Edge {
                     Err(e) => e.response(json),
                 };
             }
-            return self.auth.reserved(
-                req.uri().path(),
-                req.uri().query(),
-                host,
-                req.headers(),
-                json,
-            );
+            // Parts across the await: the body is not `Sync`.
+            let (parts, _) = req.into_parts();
+            return self
+                .auth
+                .reserved(
+                    parts.uri.path(),
+                    parts.uri.query(),
+                    host,
+                    &parts.headers,
+                    json,
+                )
+                .await;
         }
         // Parts, not the request, across the awaits: the body is not `Sync`.
         let (parts, body) = req.into_parts();

@@ -74,6 +74,20 @@ pub struct Enrollment {
     pub created_at: Timestamp,
 }
 
+/// A one-time edge login code, by hash: minted on the API host, redeemed once on `host`
+/// (any node) together with the browser's login state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LoginCode {
+    /// Hex SHA-256 of the code.
+    pub code_hash: String,
+    pub user_id: i64,
+    pub host: String,
+    /// Hex SHA-256 of the login state it must be presented with.
+    pub state_hash: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
 /// The seed's `reverse_tunnels` row, every column kept.
 ///
 /// `source_access_token` / `destination_access_token` exist for schema compatibility with the

@@ -179,6 +179,12 @@ pub trait Store: Send + Sync + 'static {
         interval: chrono::Duration,
     ) -> Result<bool>;
 
+    // --- edge login codes (any node redeems what any node minted) -----------------------
+    /// Stores a code; drops expired codes and all but the user's newest `keep_per_user`.
+    async fn insert_login_code(&self, code: &LoginCode, keep_per_user: i64) -> Result<()>;
+    /// Removes and answers the code with this hash (single use, atomic across nodes).
+    async fn take_login_code(&self, code_hash: &str) -> Result<Option<LoginCode>>;
+
     // --- key/value settings (a cluster's sealed keys live here; see burrow's `cluster`) ---
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;

@@ -11,6 +11,8 @@ use chrono::{SubsecRound, TimeZone, Utc};
 mod broker;
 #[path = "conformance/devices.rs"]
 mod devices;
+#[path = "conformance/login_codes.rs"]
+mod login_codes;
 #[path = "conformance/misc.rs"]
 mod misc;
 #[path = "conformance/nodes.rs"]
@@ -106,6 +108,7 @@ conformance! {
         spend_token_race,
         connection_state,
     },
+    login_codes::{login_codes_single_use_and_capped, login_code_race},
     misc::{
         api_keys,
         settings,

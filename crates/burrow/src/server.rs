@@ -88,6 +88,11 @@ impl Running {
     /// Moves this node's devices to other nodes and lets the connections it carries end
     /// (bounded), while everything keeps serving; then [`Running::shutdown`] stops it.
     pub async fn drain(&self) {
+        // Not ready from the start of the drain, so load balancers stop sending new clients
+        // here while the requests and devices already here finish and move.
+        self.ops
+            .serving
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         crate::drain::drain(crate::drain::Draining {
             broker: &self.broker,
             edge: &self.edge,

@@ -168,6 +168,8 @@ async fn every_node_reaches_a_device_held_by_one() {
     );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
 
+    edge_login_across_nodes(&nodes, &admin).await;
+
     // The device goes: every node answers the offline page, none hangs.
     drop(_peer);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -185,6 +187,78 @@ async fn every_node_reaches_a_device_held_by_one() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The edge's login handoff spread over the nodes, as a load balancer may spread it: the
+/// code is minted by node 1's `/edge/authorize`, spent at node 2's callback (once: node 3
+/// refuses it again), and the session cookie is accepted by node 3.
+async fn edge_login_across_nodes(nodes: &[TestStack; 3], admin: &str) {
+    let [n1, n2, n3] = nodes;
+    n1.project_with_device(admin, "LOGIN1")
+        .await
+        .expect("device");
+    let (status, t) = n1
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/reverse-tunnels/devices/LOGIN1/reverse-tunnels",
+            admin,
+            Some(&serde_json::json!({"name": "private", "local_port": 9, "require_auth": true})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(status, 201, "{t}");
+    let host = t["public_url"].as_str().expect("public_url").to_string();
+    let state = "cluster-login-state-0123456789abcdef";
+    let resp = n1
+        .http
+        .post(n1.url(&format!(
+            "/edge/authorize?host={host}:{}&return=%2F&state={state}",
+            n1.addr.port()
+        )))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(resp.status(), 200);
+    let link: serde_json::Value = resp.json().await.expect("json");
+    let link = link["redirect"].as_str().expect("redirect");
+    let callback = &link[link.find("/__burrow/callback").expect("callback path")..];
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let spend = |node: &TestStack| {
+        no_redirects
+            .get(format!("http://{}{callback}", node.addr))
+            .header("host", &host)
+            .header("cookie", format!("__burrow_state={state}"))
+            .send()
+    };
+    let resp = spend(n2).await.expect("callback on node 2");
+    assert_eq!(resp.status(), 302, "node 2 takes node 1's code");
+    let session = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_string();
+    assert!(session.starts_with("__burrow_session="), "{session}");
+    let replay = spend(n3).await.expect("callback on node 3");
+    assert_eq!(replay.status(), 400, "a spent code is spent on every node");
+    let page = |cookie: Option<String>| {
+        let mut req = no_redirects
+            .get(format!("http://{}/", n3.addr))
+            .header("host", &host)
+            .header("accept", "application/json");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+    assert_eq!(page(None).await.expect("get").status(), 401, "no session");
+    // Signed in on node 3 too: past the login, to the (offline) device.
+    assert_eq!(page(Some(session)).await.expect("get").status(), 503);
 }
 
 /// The row of reverse tunnel `id` of device `dsn`, through `node`.

@@ -39,15 +39,20 @@ fn node_env(i: usize, p: &Ports, db: &str, key: &Path) -> Vec<(&'static str, Str
     vec![
         ("BURROW_LISTEN", format!("0.0.0.0:{}", p.api)),
         ("BURROW_DEVICE_LISTEN", format!("0.0.0.0:{}", p.device)),
-        // Devices know nodes 1 and 2; node 3 only serves the public and the API.
+        // Devices know nodes 2 (region east) and 1 (region west), in that order; node 3 only
+        // serves the public and the API. The agent is in region west: it dials node 1 first.
         (
             "BURROW_DEVICE_URL",
             format!(
-                "https://{}:{d},https://{}:{d}",
-                NODES[0],
+                "east=https://{}:{d},west=https://{}:{d}",
                 NODES[1],
+                NODES[0],
                 d = p.device
             ),
+        ),
+        (
+            "BURROW_NODE_REGION",
+            if i == 0 { "west" } else { "east" }.into(),
         ),
         ("BURROW_BASE_DOMAIN", "burrow.test".into()),
         ("BURROW_API_ORIGIN", format!("http://{host}:{}", p.api)),
@@ -282,6 +287,7 @@ async fn three_nodes_on_three_hosts_survive_losing_the_one_holding_the_device() 
         .command(exe)
         .args(["agent", "run", "--dir"])
         .arg(&agent_dir)
+        .env("BURROW_REGION", "west")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -475,11 +481,27 @@ async fn three_nodes_on_three_hosts_survive_losing_the_one_holding_the_device() 
     )
     .await;
     let drained = Instant::now();
-    let exited = n2
-        .take()
-        .expect("node 2")
-        .terminate(Duration::from_secs(90))
-        .await;
+    let n2 = n2.take().expect("node 2");
+    n2.signal_term();
+    // Not ready from the start of the drain: load balancers stop sending new clients.
+    let ready = client_for(&topo, &NODES, NODES[1], ports.api);
+    let readyz = format!("http://{}:{}/readyz", NODES[1], ports.api);
+    eventually(
+        "node 2's /readyz answers 503 while it drains",
+        Duration::from_secs(5),
+        || {
+            let (ready, readyz) = (ready.clone(), readyz.clone());
+            async move {
+                let status = on(crt, async move {
+                    ready.get(&readyz).send().await.map(|r| r.status())
+                })
+                .await;
+                (status.ok() == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE)).then_some(())
+            }
+        },
+    )
+    .await;
+    let exited = n2.exited(Duration::from_secs(90)).await;
     assert!(exited, "node 2 drains and exits 0 on SIGTERM");
     eprintln!("node 2 drained and exited in {:?}", drained.elapsed());
     eventually(

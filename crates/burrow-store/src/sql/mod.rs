@@ -23,6 +23,8 @@ mod broker;
 #[macro_use]
 mod devices;
 #[macro_use]
+mod login_codes;
+#[macro_use]
 mod misc;
 #[macro_use]
 mod nodes;
@@ -100,7 +102,7 @@ macro_rules! impl_store {
         store_chain! {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
-             nodes_methods, sharing_methods, traffic_methods];
+             login_codes_methods, nodes_methods, sharing_methods, traffic_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

@@ -100,13 +100,23 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then waits (bounded) for the process to exit; answers whether it exited 0.
-    pub async fn terminate(mut self, limit: Duration) -> bool {
+    pub async fn terminate(self, limit: Duration) -> bool {
+        self.signal_term();
+        self.exited(limit).await
+    }
+
+    /// Sends SIGTERM (the process starts draining).
+    pub fn signal_term(&self) {
         if let Some(pid) = self.child.id() {
             // SAFETY: signalling our own child by pid.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }
         }
+    }
+
+    /// Waits (bounded) for the process to exit; answers whether it exited 0.
+    pub async fn exited(mut self, limit: Duration) -> bool {
         match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(Ok(status)) => status.success(),
             _ => {
