@@ -93,8 +93,28 @@ pub async fn report(args: &ConfigArgs) -> Report {
     for url in config.device_urls(config.device_listen.port()).iter() {
         probe::check_device_url(&mut report, url, roots.clone()).await;
     }
+    if postgres {
+        cluster_key(&mut report, &config);
+    }
     database(&mut report, &config).await;
     report
+}
+
+/// PostgreSQL is cluster mode: the shared keys in the database are sealed with this key.
+fn cluster_key(report: &mut Report, config: &Config) {
+    let fix = "make one (openssl rand -base64 32 > /etc/burrow/cluster.key; chmod 600), give \
+               every node the same file and set cluster_key_file";
+    match &config.cluster_key_file {
+        None => report.fail(
+            "cluster key",
+            "cluster_key_file is not set (required with PostgreSQL)",
+            fix,
+        ),
+        Some(path) => match crate::cluster::ClusterKey::read(path) {
+            Ok(_) => report.ok("cluster key", format!("{} is a valid key", path.display())),
+            Err(e) => report.fail("cluster key", format!("{e:#}"), fix),
+        },
+    }
 }
 
 fn data_dir(report: &mut Report, dir: &Path) {
