@@ -97,8 +97,8 @@ async fn every_resource_command_in_text_and_json() {
         run(home, none, &["completions", "bash"], None),
         run(home, none, &["completions", "zsh"], None),
         run(home, none, &["completions", "fish"], None),
-        run(home, &[("BURROW_SERVER", &server)], &["projects", "list"], None),
-        run(home, &[("BURROW_TOKEN", "x")], &["projects", "list", "--server", &unreachable], None),
+        run(home, &[("BURROW_SERVER", server.as_str())], &["projects", "list"], None),
+        run(home, &[("BURROW_TOKEN", "x")], &["projects", "list", "--server", unreachable.as_str()], None),
     );
     assert_eq!(usage.code, 2, "{}", usage.stderr);
     for (shell, out) in [("bash", bash), ("zsh", zsh), ("fish", fish)] {
@@ -111,7 +111,7 @@ async fn every_resource_command_in_text_and_json() {
     assert!(down.stderr.contains("cannot reach the server"), "{}", down.stderr);
 
     // login: a wrong password is an auth failure; the right one stores token and server.
-    let login = ["login", "--server", &server, "--email", ADMIN_EMAIL, "--password-stdin"];
+    let login = ["login", "--server", server.as_str(), "--email", ADMIN_EMAIL, "--password-stdin"];
     let bad = run(home, none, &login, Some("wrong-password\n")).await;
     assert_eq!(bad.code, 4, "{}", bad.stderr);
     run(home, none, &login, Some(&format!("{ADMIN_PASSWORD}\n"))).await.ok();
@@ -200,7 +200,7 @@ async fn every_resource_command_in_text_and_json() {
     // `tunnel open` prints the URL; it never fails for want of a browser.
     let open = burrow!("tunnel", "open", "CLI9", tid).ok();
     assert_eq!(open.stdout.trim(), url);
-    let no_browser = run(home, &[("DISPLAY", ":99"), ("PATH", "/nonexistent")], &["tunnel", "open", "CLI9", &tid.to_string()], None)
+    let no_browser = run(home, &[("DISPLAY", ":99"), ("PATH", "/nonexistent")], &["tunnel", "open", "CLI9", tid.to_string().as_str()], None)
         .await
         .ok();
     assert_eq!(no_browser.stdout.trim(), url);
@@ -250,14 +250,14 @@ async fn access_log(s: &TestStack, home: &Path) {
         }
     };
     get("/first").await;
-    let text = run(home, &[], &["tunnel", "logs", "LOG1", &tid], None).await.ok().stdout;
+    let text = run(home, &[], &["tunnel", "logs", "LOG1", tid.as_str()], None).await.ok().stdout;
     assert!(text.lines().next().is_some_and(|h| h.starts_with("TIME") && h.ends_with("PATH")));
     assert!(text.lines().any(|l| l.contains("GET") && l.contains("200") && l.ends_with("/first")), "{text}");
-    let json = run(home, &[], &["tunnel", "logs", "LOG1", &tid, "--json"], None).await.ok().json();
+    let json = run(home, &[], &["tunnel", "logs", "LOG1", tid.as_str(), "--json"], None).await.ok().json();
     assert_eq!(json["items"][0]["path"], "/first");
 
     let mut child = burrow(home, &[])
-        .args(["tunnel", "logs", "LOG1", &tid, "--follow", "--interval", "1", "--json"])
+        .args(["tunnel", "logs", "LOG1", tid.as_str(), "--follow", "--interval", "1", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
