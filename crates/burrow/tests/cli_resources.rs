@@ -47,28 +47,36 @@ impl Out {
 }
 
 /// Runs `burrow ARGS` (off the runtime: the server runs on it) and collects the outcome.
-async fn run(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Out {
+/// The command is built at once, so the future borrows nothing.
+fn run(
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> impl std::future::Future<Output = Out> + 'static {
     let mut cmd = burrow(home, env);
     cmd.args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let input = stdin.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        let mut child = cmd.spawn().expect("spawn burrow");
-        if let Some(text) = input {
-            let mut s = child.stdin.take().expect("stdin");
-            s.write_all(text.as_bytes()).expect("write stdin");
-        }
-        let out = child.wait_with_output().expect("wait");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .expect("join")
+    async move {
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().expect("spawn burrow");
+            if let Some(text) = input {
+                let mut s = child.stdin.take().expect("stdin");
+                s.write_all(text.as_bytes()).expect("write stdin");
+            }
+            let out = child.wait_with_output().expect("wait");
+            Out {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("join")
+    }
 }
 
 /// A port where nothing listens (bound, then released).
