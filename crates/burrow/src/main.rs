@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use burrow::cli::config_args::ConfigArgs;
-use burrow::cli::{
-    devices, doctor, exit_code, login, projects, sharing, tunnel, tunnels,
-};
+use burrow::cli::{devices, doctor, exit_code, login, projects, sharing, tunnel, tunnels};
 use burrow_agent::cli::{execute, init_tracing, secret_from, shutdown_signal, AgentAction};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
@@ -50,9 +48,7 @@ enum Command {
     /// Check the server's configuration, certificates, device URLs and database.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script: `burrow completions bash > /etc/bash_completion.d/burrow`.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Args)]

@@ -50,7 +50,10 @@ fn write_cert(dir: &Path, name: &str, from_year: i32, until_year: i32) -> (Strin
     params.not_after = rcgen::date_time_ymd(until_year, 1, 1);
     let key = KeyPair::generate().expect("key");
     let cert = params.self_signed(&key).expect("cert");
-    let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     std::fs::write(&c, cert.pem()).expect("write");
     std::fs::write(&k, key.serialize_pem()).expect("write");
     (c.display().to_string(), k.display().to_string())
@@ -107,7 +110,10 @@ async fn server_doctor_names_each_fault() {
     let out = &healthy_text;
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
-    let device_url = format!("device URL https://localhost:{}", s.running.device_addr.port());
+    let device_url = format!(
+        "device URL https://localhost:{}",
+        s.running.device_addr.port()
+    );
     assert!(line(out, "ok", &format!("{device_url} answers")).contains("TLS handshake OK"));
     line(out, "ok", &format!("{device_url} resolves"));
     line(out, "ok", "TLS certificate names");
@@ -115,25 +121,47 @@ async fn server_doctor_names_each_fault() {
     line(out, "ok", "device CA");
     line(out, "ok", "database (sqlite://");
     let report: Value = serde_json::from_str(
-        healthy_json.stdout.split("error:").next().unwrap_or_default(),
+        healthy_json
+            .stdout
+            .split("error:")
+            .next()
+            .unwrap_or_default(),
     )
     .expect("JSON report");
     assert_eq!(report["ok"], true);
     let checks = report["checks"].as_array().expect("checks");
-    assert!(checks.len() >= 8 && checks.iter().all(|c| c["status"] != "fail"), "{report}");
+    assert!(
+        checks.len() >= 8 && checks.iter().all(|c| c["status"] != "fail"),
+        "{report}"
+    );
 
     assert_eq!(expired.code, 1);
     assert!(line(&expired, "FAIL", "TLS certificate (").contains("expired on 2021-01-01"));
-    assert!(expired.stdout.contains("fix: renew the certificate"), "{}", expired.stdout);
+    assert!(
+        expired.stdout.contains("fix: renew the certificate"),
+        "{}",
+        expired.stdout
+    );
 
     assert_eq!(unresolvable.code, 1);
-    line(&unresolvable, "FAIL", "device URL https://devices.doctor.invalid:8701 resolves");
+    line(
+        &unresolvable,
+        "FAIL",
+        "device URL https://devices.doctor.invalid:8701 resolves",
+    );
     assert!(unresolvable.stdout.contains("fix: add a DNS record"));
 
     assert_eq!(no_db.code, 1);
-    let db = line(&no_db, "FAIL", &format!("database (postgres://burrow:***@127.0.0.1:{closed}/burrow)"));
+    let db = line(
+        &no_db,
+        "FAIL",
+        &format!("database (postgres://burrow:***@127.0.0.1:{closed}/burrow)"),
+    );
     assert!(db.contains("cannot connect"), "{db}");
-    assert!(!no_db.stdout.contains("s3cret-pw"), "the password is never shown");
+    assert!(
+        !no_db.stdout.contains("s3cret-pw"),
+        "the password is never shown"
+    );
 
     assert_eq!(missing.code, 1);
     assert!(line(&missing, "FAIL", "configuration").contains("does not exist"));
@@ -185,7 +213,13 @@ async fn agent_doctor_checks_an_enrollment() {
     );
     assert_eq!(healthy.code, 0, "{}", healthy.stdout);
     assert!(line(&healthy, "ok", "agent.toml").contains("device DOC1"));
-    for name in ["device certificate", "device key", "device CA", "resolves", "answers"] {
+    for name in [
+        "device certificate",
+        "device key",
+        "device CA",
+        "resolves",
+        "answers",
+    ] {
         line(&healthy, "ok", name);
     }
     assert!(line(&healthy, "ok", "config endpoint").contains("accepts the device certificate"));
@@ -200,7 +234,12 @@ async fn agent_doctor_checks_an_enrollment() {
 
     // Revoked on the server: the config endpoint refuses the certificate.
     let (status, _) = s
-        .call(reqwest::Method::POST, "/api/v1/devices/DOC1/revoke", &admin, None)
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/devices/DOC1/revoke",
+            &admin,
+            None,
+        )
         .await
         .expect("revoke");
     assert!(status.is_success(), "{status}");

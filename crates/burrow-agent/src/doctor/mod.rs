@@ -33,7 +33,8 @@ pub async fn agent_report(dir: &Path) -> Report {
         }
     };
     let cert_path = dir.join(DEVICE_CERT_FILE);
-    if let Some(cert) = probe::check_validity(&mut report, "device certificate", &cert_path, REENROLL)
+    if let Some(cert) =
+        probe::check_validity(&mut report, "device certificate", &cert_path, REENROLL)
     {
         let key_path = dir.join(DEVICE_KEY_FILE);
         let name = format!("device key ({})", key_path.display());

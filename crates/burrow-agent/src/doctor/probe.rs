@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use burrow_device::DeviceUrl;
 use chrono::{DateTime, Utc};
 use rustls::pki_types::{CertificateDer, ServerName};
-use burrow_device::DeviceUrl;
 use rustls::RootCertStore;
 
 use super::report::Report;
@@ -93,7 +93,12 @@ pub fn name_covers(name: &str, host: &str) -> bool {
 
 /// Adds the validity checks of the certificate at `path` under `label`; answers it when it
 /// could be read.
-pub fn check_validity(report: &mut Report, label: &str, path: &Path, renew: &str) -> Option<CertInfo> {
+pub fn check_validity(
+    report: &mut Report,
+    label: &str,
+    path: &Path,
+    renew: &str,
+) -> Option<CertInfo> {
     let name = format!("{label} ({})", path.display());
     let info = match read_cert(path) {
         Ok(i) => i,
@@ -149,20 +154,25 @@ pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
 /// Connects to `addr` and, with `roots`, completes a TLS handshake for `host` that must
 /// chain to them (no client certificate: a server requiring one still shows its own).
 /// Without `roots`, only the TCP connection is tried.
-pub async fn tls_probe(addr: SocketAddr, host: &str, roots: Option<RootCertStore>) -> Result<(), String> {
-    let tcp = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+pub async fn tls_probe(
+    addr: SocketAddr,
+    host: &str,
+    roots: Option<RootCertStore>,
+) -> Result<(), String> {
+    let tcp = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
+    {
         Err(_) => return Err(format!("connecting to {addr} timed out")),
         Ok(Err(e)) => return Err(format!("nothing answers on {addr}: {e}")),
         Ok(Ok(s)) => s,
     };
     let Some(roots) = roots else { return Ok(()) };
-    let config = rustls::ClientConfig::builder_with_provider(burrow_device::mtls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let server_name =
-        ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(burrow_device::mtls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let server_name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     match tokio::time::timeout(PROBE_TIMEOUT, connector.connect(server_name, tcp)).await {
         Err(_) => Err(format!("TLS handshake with {addr} timed out")),

@@ -108,8 +108,5 @@ pub fn failure(status: StatusCode, body: &Value) -> Failure {
     } else {
         ""
     };
-    Failure::new(
-        code,
-        format!("{detail} (HTTP {}){hint}", status.as_u16()),
-    )
+    Failure::new(code, format!("{detail} (HTTP {}){hint}", status.as_u16()))
 }

@@ -173,7 +173,11 @@ fn tls(report: &mut Report, config: &Config, cert: &Path, key: &Path) {
             format!(
                 "do not cover {} (the certificate names {})",
                 missing.join(", "),
-                if info.names.is_empty() { "nothing".into() } else { info.names.join(", ") }
+                if info.names.is_empty() {
+                    "nothing".into()
+                } else {
+                    info.names.join(", ")
+                }
             ),
             "get a certificate for the base domain and its wildcard (*.BASE_DOMAIN: a DNS-01 \
              challenge) and the API host",
@@ -212,8 +216,9 @@ async fn database(report: &mut Report, config: &Config) {
             Ok(Ok(c)) => c,
         };
         let sent = chrono::Utc::now();
-        let now: Result<chrono::DateTime<chrono::Utc>, _> =
-            sqlx::query_scalar("SELECT now()").fetch_one(&mut conn).await;
+        let now: Result<chrono::DateTime<chrono::Utc>, _> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut conn)
+            .await;
         let local = sent + (chrono::Utc::now() - sent) / 2;
         match now {
             Ok(remote) => {

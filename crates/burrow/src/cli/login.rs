@@ -41,7 +41,8 @@ pub fn stored(name: &str) -> Option<String> {
 }
 
 fn store(name: &str, value: &str) -> anyhow::Result<PathBuf> {
-    let dir = config_dir().ok_or_else(|| anyhow::anyhow!("neither XDG_CONFIG_HOME nor HOME is set"))?;
+    let dir =
+        config_dir().ok_or_else(|| anyhow::anyhow!("neither XDG_CONFIG_HOME nor HOME is set"))?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -70,7 +71,10 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         .map_err(|e| {
             Failure::new(
                 exit::UNREACHABLE,
-                format!("cannot reach the server at {server}: {:#}", anyhow::Error::new(e)),
+                format!(
+                    "cannot reach the server at {server}: {:#}",
+                    anyhow::Error::new(e)
+                ),
             )
         })?;
     let status = resp.status();

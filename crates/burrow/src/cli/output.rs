@@ -122,10 +122,15 @@ mod tests {
 
     #[test]
     fn tables_align_and_show_nulls() {
-        let rows = [json!({"id": 1, "name": "a", "on": true}),
-                    json!({"id": 22, "name": null, "on": false})];
+        let rows = [
+            json!({"id": 1, "name": "a", "on": true}),
+            json!({"id": 22, "name": null, "on": false}),
+        ];
         let cols = [col!("ID", "id"), col!("NAME", "name"), col!("ON", "on")];
-        assert_eq!(table(&rows, &cols), "ID  NAME  ON\n1   a     yes\n22  -     no\n");
+        assert_eq!(
+            table(&rows, &cols),
+            "ID  NAME  ON\n1   a     yes\n22  -     no\n"
+        );
         assert_eq!(cell(&json!(["a", "b"])), "a,b");
         assert_eq!(sanitize("a\x1b[2Jb"), "a\\u{1b}[2Jb");
     }

@@ -42,7 +42,8 @@ pub async fn projects(args: ProjectsArgs) -> anyhow::Result<()> {
         ProjectsAction::List => api.get("/api/v1/projects").await?,
         ProjectsAction::Create { name } => {
             let body = json!({ "name": name });
-            api.call(Method::POST, "/api/v1/projects", Some(&body)).await?
+            api.call(Method::POST, "/api/v1/projects", Some(&body))
+                .await?
         }
         ProjectsAction::Show { id } => api.get(&format!("/api/v1/projects/{id}")).await?,
     };

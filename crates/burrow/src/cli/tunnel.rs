@@ -129,12 +129,16 @@ fn tunnel_path(dsn: &str, id: i64) -> String {
 pub async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
     let api = Api::new(&args.api)?;
     let (method, path, body) = match args.action {
-        TunnelAction::Describe { dsn, id } => {
-            (Method::GET, format!("{}/describe", tunnel_path(&dsn, id)), None)
-        }
-        TunnelAction::Rotate { dsn, id } => {
-            (Method::POST, format!("{}/rotate", tunnel_path(&dsn, id)), None)
-        }
+        TunnelAction::Describe { dsn, id } => (
+            Method::GET,
+            format!("{}/describe", tunnel_path(&dsn, id)),
+            None,
+        ),
+        TunnelAction::Rotate { dsn, id } => (
+            Method::POST,
+            format!("{}/rotate", tunnel_path(&dsn, id)),
+            None,
+        ),
         TunnelAction::Keys(action) => keys_request(&action),
         TunnelAction::Links(action) => links_request(&action),
         TunnelAction::Limits(l) => (Method::PUT, tunnel_path(&l.dsn, l.id), Some(l.body())),
@@ -156,7 +160,7 @@ pub async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
 
 async fn open(api: &Api, path: &str, no_browser: bool, json: bool) -> anyhow::Result<()> {
     let tunnel = api.get(path).await?;
-    let url = tunnel["public_url"].as_str().unwrap_or_default().to_string();
+    let url = browser_url(&api.base, tunnel["public_url"].as_str().unwrap_or_default());
     if json {
         super::output::json(&tunnel);
     } else {
@@ -179,6 +183,22 @@ async fn open(api: &Api, path: &str, no_browser: bool, json: bool) -> anyhow::Re
         eprintln!("(could not start xdg-open: {e}; open the URL yourself)");
     }
     Ok(())
+}
+
+/// The tunnel's host (`public_url`) as a URL, with the scheme and port of the server (as the
+/// web UI builds it: tunnel hosts are served where the API is).
+fn browser_url(server: &str, host: &str) -> String {
+    if host.is_empty() || host.contains("://") {
+        return host.to_string();
+    }
+    let (scheme, authority) = server.split_once("://").unwrap_or(("http", server));
+    let authority = authority.split('/').next().unwrap_or_default();
+    let port = authority
+        .rsplit_once(':')
+        .filter(|(_, p)| !p.contains(']'))
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default();
+    format!("{scheme}://{host}{port}/")
 }
 
 async fn logs(api: &Api, args: LogsArgs, json: bool) -> anyhow::Result<()> {
@@ -270,4 +290,27 @@ fn print_entry(e: &Value, json: bool) {
 /// Query-string escaping for the few values sent (timestamps, status filters).
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_url;
+
+    #[test]
+    fn browser_urls_take_the_servers_scheme_and_port() {
+        let h = "device-a.fleet.test";
+        assert_eq!(
+            browser_url("https://fleet.test", h),
+            "https://device-a.fleet.test/"
+        );
+        assert_eq!(
+            browser_url("http://127.0.0.1:8700/", h),
+            "http://device-a.fleet.test:8700/"
+        );
+        assert_eq!(
+            browser_url("http://[::1]", h),
+            "http://device-a.fleet.test/"
+        );
+        assert_eq!(browser_url("http://x", "https://y/"), "https://y/");
+    }
 }

@@ -87,7 +87,10 @@ impl Fields {
             "require_auth",
             toggle(self.private, self.public).map(Value::from),
         );
-        set("is_enabled", toggle(self.enable, self.disable).map(Value::from));
+        set(
+            "is_enabled",
+            toggle(self.enable, self.disable).map(Value::from),
+        );
     }
 }
 
@@ -112,9 +115,7 @@ pub async fn tunnels(args: TunnelsArgs) -> anyhow::Result<()> {
     let json = args.api.json;
     let (value, list) = match args.action {
         TunnelsAction::List { dsn } => (api.get(&path(&dsn)).await?, true),
-        TunnelsAction::Show { dsn, id } => {
-            (api.get(&format!("{}/{id}", path(&dsn))).await?, false)
-        }
+        TunnelsAction::Show { dsn, id } => (api.get(&format!("{}/{id}", path(&dsn))).await?, false),
         TunnelsAction::Create {
             dsn,
             name,
@@ -130,7 +131,10 @@ pub async fn tunnels(args: TunnelsArgs) -> anyhow::Result<()> {
             }
             fields.into_body(&mut body);
             let body = Value::Object(body);
-            (api.call(Method::POST, &path(&dsn), Some(&body)).await?, false)
+            (
+                api.call(Method::POST, &path(&dsn), Some(&body)).await?,
+                false,
+            )
         }
         TunnelsAction::Update {
             dsn,
