@@ -15,7 +15,6 @@ pub mod proxy_protocol;
 pub mod scheduler;
 pub mod secret;
 pub mod server;
-pub mod sharing_cli;
 pub mod succession;
 pub mod testkit;
 pub mod web;

@@ -13,6 +13,7 @@ pub mod login;
 pub mod output;
 pub mod projects;
 pub mod sharing;
+pub mod sharing_actions;
 pub mod tunnel;
 pub mod tunnels;
 

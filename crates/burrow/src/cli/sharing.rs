@@ -9,7 +9,7 @@ use super::api::Api;
 use super::output::{self, Col};
 use super::ApiArgs;
 use crate::col;
-use crate::sharing_cli::{keys_request, links_request, KeysAction, LinksAction};
+use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
 
 #[derive(Args)]
 pub struct KeysArgs {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::api::{failure, Api};
 use super::ApiArgs;
-use crate::sharing_cli::{keys_request, links_request, KeysAction, LinksAction};
+use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
 
 #[derive(Args)]
 pub struct TunnelArgs {

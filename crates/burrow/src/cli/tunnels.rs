@@ -55,7 +55,7 @@ enum TunnelsAction {
 /// What create and update share.
 #[derive(Args)]
 struct Fields {
-    /// http, https, ws, wss or tcp.
+    /// http (default), https, ws or wss.
     #[arg(long)]
     protocol: Option<String>,
     #[arg(long)]
