@@ -91,6 +91,16 @@ async fn server_doctor_names_each_fault() {
         "no_db",
         format!("database_url = \"postgres://burrow:s3cret-pw@127.0.0.1:{closed}/burrow\"\n"),
     );
+    // A reachable PostgreSQL (the test server's): the clock is compared with it.
+    let pg_url = burrow_store::testing::postgres_admin_url();
+    let key = burrow::testkit::write_cluster_key(dir.path()).expect("cluster key");
+    let postgres = write(
+        "postgres",
+        format!(
+            "database_url = \"{pg_url}\"\ncluster_key_file = \"{}\"\n",
+            key.display()
+        ),
+    );
     let doctor = |config: &str, json: bool| {
         let mut args = vec!["doctor".to_string(), "--config".into(), config.into()];
         if json {
@@ -98,7 +108,8 @@ async fn server_doctor_names_each_fault() {
         }
         burrow(args)
     };
-    let (healthy_text, healthy_json, expired, unresolvable, no_db, missing) = tokio::join!(
+    let (pg, healthy_text, healthy_json, expired, unresolvable, no_db, missing) = tokio::join!(
+        doctor(&postgres, false),
         doctor(&healthy, false),
         doctor(&healthy, true),
         doctor(&expired, false),
@@ -134,6 +145,13 @@ async fn server_doctor_names_each_fault() {
         checks.len() >= 8 && checks.iter().all(|c| c["status"] != "fail"),
         "{report}"
     );
+
+    if !burrow_store::testing::skip_postgres() {
+        assert_eq!(pg.code, 0, "{}", pg.stdout);
+        line(&pg, "ok", "database (postgres://");
+        line(&pg, "ok", "cluster key");
+        assert!(line(&pg, "ok", "clock skew").contains("against the database server"));
+    }
 
     assert_eq!(expired.code, 1);
     assert!(line(&expired, "FAIL", "TLS certificate (").contains("expired on 2021-01-01"));
