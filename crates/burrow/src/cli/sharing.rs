@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::api::Api;
 use super::output::{self, Col};
+use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
 use super::ApiArgs;
 use crate::col;
-use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
 
 #[derive(Args)]
 pub struct KeysArgs {

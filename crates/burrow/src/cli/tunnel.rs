@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::api::{failure, Api};
-use super::ApiArgs;
 use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
+use super::ApiArgs;
 
 #[derive(Args)]
 pub struct TunnelArgs {
