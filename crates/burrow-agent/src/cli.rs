@@ -43,6 +43,15 @@ pub enum AgentAction {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Check the enrollment in DIR: agent.toml, the device certificate and CA, each device
+    /// URL, the config endpoint and the clock. One line per check; exit code 1 when one fails.
+    Doctor {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
@@ -81,6 +90,14 @@ pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
         }
         AgentAction::Status { dir } => {
             print!("{}", crate::status(&dir)?);
+            Ok(())
+        }
+        AgentAction::Doctor { dir, json } => {
+            let report = crate::doctor::agent_report(&dir).await;
+            if report.print(json) != 0 {
+                // The findings are printed; the exit code tells scripts.
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

@@ -7,7 +7,8 @@
 //! - `supervisor`: one task per tunnel, reconciled against each config, make-before-break.
 //! - `backoff`: exponential backoff with full jitter.
 //! - `status`: `DIR/status.json`, written atomically on every change.
-//! - `cli`: the `enroll`/`run`/`status` commands (`burrow agent` and the `burrow-agent` binary).
+//! - `doctor`: `doctor` checks an enrollment (also the report type of `burrow doctor`).
+//! - `cli`: the `enroll`/`run`/`status`/`doctor` commands (`burrow agent` and the `burrow-agent` binary).
 //!
 //! Access tokens are held as [`burrow_client::Secret`] (masked `Debug`) and never logged;
 //! they come from the config endpoint, never from argv.
@@ -15,6 +16,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod config_watch;
+pub mod doctor;
 pub mod status;
 pub mod supervisor;
 

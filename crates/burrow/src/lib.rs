@@ -1,6 +1,7 @@
 //! The `burrow` program: configuration, command line, and the wiring of every part.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dialer;
@@ -14,7 +15,6 @@ pub mod proxy_protocol;
 pub mod scheduler;
 pub mod secret;
 pub mod server;
-pub mod sharing_cli;
 pub mod succession;
 pub mod testkit;
 pub mod web;

@@ -1,4 +1,4 @@
-//! `burrow-agent`: the device side alone (`enroll`, `run`, `status`), the same commands as
+//! `burrow-agent`: the device side alone (`enroll`, `run`, `status`, `doctor`), the same commands as
 //! `burrow agent ...` in a binary a fraction of the server's size.
 
 use burrow_agent::cli::{execute, AgentAction};

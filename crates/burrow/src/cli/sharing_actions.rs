@@ -1,4 +1,4 @@
-//! `burrow tunnel keys|links ...`: a tunnel's API keys and share links through the API (the
+//! `burrow tunnel keys|links ...` (and `burrow keys|links ...`): a tunnel's API keys and share links through the API (the
 //! same calls as the web UI's Sharing panel). Answers are printed as JSON; a key or link URL
 //! is printed once, at creation.
 
@@ -24,6 +24,7 @@ pub enum KeysAction {
     /// List the tunnel's keys (never the keys themselves).
     List { dsn: String, id: i64 },
     /// Revoke a key at once.
+    #[command(visible_alias = "delete")]
     Revoke { dsn: String, id: i64, key_id: i64 },
 }
 
@@ -48,6 +49,7 @@ pub enum LinksAction {
     /// List the tunnel's links.
     List { dsn: String, id: i64 },
     /// Revoke a link: its visitors' sessions end within seconds.
+    #[command(visible_alias = "delete")]
     Revoke { dsn: String, id: i64, link_id: i64 },
 }
 

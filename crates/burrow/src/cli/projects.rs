@@ -1,0 +1,120 @@
+//! `burrow projects ...` and `burrow members ...`: projects and who is in them.
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::json;
+
+use super::api::Api;
+use super::output::{self, Col};
+use super::ApiArgs;
+use crate::col;
+
+#[derive(Args)]
+pub struct ProjectsArgs {
+    #[command(subcommand)]
+    action: ProjectsAction,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Subcommand)]
+enum ProjectsAction {
+    /// The projects you are a member of.
+    List,
+    /// A new project; you become its owner.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// One project.
+    Show { id: i64 },
+}
+
+const PROJECT: [Col; 3] = [
+    col!("ID", "id"),
+    col!("NAME", "name"),
+    col!("CREATED", "created_at"),
+];
+
+pub async fn projects(args: ProjectsArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.api)?;
+    let value = match &args.action {
+        ProjectsAction::List => api.get("/api/v1/projects").await?,
+        ProjectsAction::Create { name } => {
+            let body = json!({ "name": name });
+            api.call(Method::POST, "/api/v1/projects", Some(&body))
+                .await?
+        }
+        ProjectsAction::Show { id } => api.get(&format!("/api/v1/projects/{id}")).await?,
+    };
+    if args.api.json {
+        output::json(&value);
+    } else if matches!(args.action, ProjectsAction::List) {
+        print!("{}", output::table(output::items(&value), &PROJECT));
+    } else {
+        print!("{}", output::record(&value, &PROJECT));
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct MembersArgs {
+    #[command(subcommand)]
+    action: MembersAction,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Subcommand)]
+enum MembersAction {
+    /// The project's members and their roles.
+    List {
+        #[arg(long)]
+        project: i64,
+    },
+    /// Add a user to the project (project owners and administrators).
+    Create {
+        #[arg(long)]
+        project: i64,
+        /// The user's id (administrators see them in the web UI's Users page).
+        #[arg(long)]
+        user_id: i64,
+        /// member (default) or owner.
+        #[arg(long)]
+        role: Option<String>,
+    },
+}
+
+const MEMBER: [Col; 3] = [
+    col!("USER", "user_id"),
+    col!("EMAIL", "email"),
+    col!("ROLE", "role"),
+];
+
+pub async fn members(args: MembersArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.api)?;
+    let (value, list) = match &args.action {
+        MembersAction::List { project } => (
+            api.get(&format!("/api/v1/projects/{project}/members"))
+                .await?,
+            true,
+        ),
+        MembersAction::Create {
+            project,
+            user_id,
+            role,
+        } => {
+            let body = json!({ "user_id": user_id, "role": role });
+            let path = format!("/api/v1/projects/{project}/members");
+            (api.call(Method::POST, &path, Some(&body)).await?, false)
+        }
+    };
+    if args.api.json {
+        output::json(&value);
+    } else if list {
+        print!("{}", output::table(output::items(&value), &MEMBER));
+    } else {
+        print!("{}", output::record(&value, &MEMBER));
+    }
+    Ok(())
+}
