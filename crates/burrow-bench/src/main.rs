@@ -11,6 +11,7 @@ mod procs;
 mod scale;
 mod stack;
 mod tools;
+mod traffic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,10 @@ struct Opts {
     /// measuring (for profiling by hand).
     #[arg(long, default_value_t = 0)]
     hold: u64,
+    /// Only the traffic scenario: keep-alive req/s through a tunnel with generous limits
+    /// against one without, analytics on (see `traffic.rs`); needs nginx, wrk, no rathole.
+    #[arg(long)]
+    traffic: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -370,6 +375,16 @@ async fn main() -> anyhow::Result<()> {
             opts.burrow.display()
         )
     })?;
+    if opts.traffic {
+        let t = traffic::TrafficOpts {
+            rounds: opts.rounds,
+            duration: opts.duration,
+            connections: opts.connections,
+            profile: opts.profile,
+        };
+        let http = reqwest::Client::builder().build()?;
+        return traffic::run(&t, &out, &burrow_bin, &http).await;
+    }
     let rathole_bin = opts.rathole.canonicalize().with_context(|| {
         format!(
             "{} (cargo install rathole --root target/bench-tools)",
