@@ -121,15 +121,12 @@ pub async fn run(
     .await
     .context("the limited tunnel did not start serving")?;
 
-    let runs = [("unlimited", burrow.host.clone()), ("limited", limited_host)];
+    let runs = [
+        ("unlimited", burrow.host.clone()),
+        ("limited", limited_host),
+    ];
     let wrk = |host: &str, secs: u64| {
-        tools::wrk(
-            &base,
-            &[format!("Host: {host}")],
-            2,
-            opts.connections,
-            secs,
-        )
+        tools::wrk(&base, &[format!("Host: {host}")], 2, opts.connections, secs)
     };
     for (_, host) in &runs {
         tokio::task::block_in_place(|| wrk(host, 2))?;
@@ -237,7 +234,8 @@ mod tests {
 
     #[test]
     fn accounting_share_adds_our_symbols() {
-        let report = "    12.50%  burrow  burrow  [.] burrow_edge::traffic::rollup::Rollups::record\n\
+        let report =
+            "    12.50%  burrow  burrow  [.] burrow_edge::traffic::rollup::Rollups::record\n\
                       \x20    3.25%  burrow  burrow  [.] burrow_edge::counting::Pending::finish\n\
                       \x20   40.00%  burrow  [kernel]  [k] tcp_sendmsg\n";
         assert!((accounting_share(report) - 15.75).abs() < 1e-9);

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::{get, post};
 use burrow::testkit::{Backend, TestStack};
-use burrow_store::{
-    NewAccessLogEntry, PrincipalKind, PrincipalUsage, TrafficRollup, HOUR, MINUTE,
-};
+use burrow_store::{NewAccessLogEntry, PrincipalKind, PrincipalUsage, TrafficRollup, HOUR, MINUTE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -275,7 +273,10 @@ async fn retention_prunes_old_rows_by_the_clock_and_keeps_new_ones() {
 
     let pruned = s.running.scheduler.prune_traffic().await.expect("prune");
     assert_eq!((pruned.access_log, pruned.minute, pruned.hour), (1, 1, 1));
-    assert_eq!(pruned.principal_usage, 1, "usage per principal: the hourly retention");
+    assert_eq!(
+        pruned.principal_usage, 1,
+        "usage per principal: the hourly retention"
+    );
     let left = |res: i64| {
         let store = store.clone();
         async move {

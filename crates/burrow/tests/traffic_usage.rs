@@ -70,7 +70,9 @@ async fn send(
 fn row<'a>(users: &'a [Value], principal: &str, id: i64, device: i64) -> &'a Value {
     users
         .iter()
-        .find(|u| u["principal"] == principal && u["principal_id"] == id && u["device_id"] == device)
+        .find(|u| {
+            u["principal"] == principal && u["principal_id"] == id && u["device_id"] == device
+        })
         .unwrap_or_else(|| panic!("no row for {principal} {id} on device {device}: {users:?}"))
 }
 
@@ -83,7 +85,10 @@ async fn usage_per_user_and_device_counts_known_traffic_exactly() {
     let svc = service().await;
     let agent_a = s.start_agent(&admin, "USE-A").await.expect("agent A");
     let pid = agent_a.project_id;
-    let _agent_b = s.start_agent_in(&admin, pid, "USE-B").await.expect("agent B");
+    let _agent_b = s
+        .start_agent_in(&admin, pid, "USE-B")
+        .await
+        .expect("agent B");
     let (status, m) = s
         .call(
             Method::POST,
@@ -118,7 +123,15 @@ async fn usage_per_user_and_device_counts_known_traffic_exactly() {
     send(&s, &host_b, "/missing", admin_h, 2, 404).await;
     send(&s, &host_a, "/ok", bob_h, 3, 200).await;
     send(&s, &host_b, "/ok", bob_h, 4, 200).await;
-    send(&s, &host_b, "/ok", Some(("x-burrow-key", key.as_str())), 1, 200).await;
+    send(
+        &s,
+        &host_b,
+        "/ok",
+        Some(("x-burrow-key", key.as_str())),
+        1,
+        200,
+    )
+    .await;
     send(&s, &host_a, "/ok", None, 2, 401).await;
     s.running.ops.edge.flush_all().await;
 

@@ -12,9 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The test device service behind a public `ws` tunnel of `dsn` with `limits`; answers the
 /// tunnel host and the device side (dropped: disconnected).
@@ -42,11 +41,9 @@ async fn ws_tunnel(
 }
 
 async fn open_ws(s: &TestStack, host: &str) -> Ws {
-    let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
-        "ws://{}/ws",
-        s.addr
-    ))
-    .expect("request");
+    let mut req =
+        tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/ws", s.addr))
+            .expect("request");
     req.headers_mut()
         .insert("host", host.parse().expect("host header"));
     let (ws, resp) = tokio_tungstenite::connect_async(req)
@@ -137,16 +134,14 @@ async fn an_open_websocket_keeps_its_connection_slot() {
         StatusCode::TOO_MANY_REQUESTS,
         "the open WebSocket holds the client's only slot"
     );
-    let second = tungstenite::client::IntoClientRequest::into_client_request(format!(
-        "ws://{}/ws",
-        s.addr
-    ))
-    .map(|mut r| {
-        r.headers_mut()
-            .insert("host", host.parse().expect("host header"));
-        r
-    })
-    .expect("request");
+    let second =
+        tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/ws", s.addr))
+            .map(|mut r| {
+                r.headers_mut()
+                    .insert("host", host.parse().expect("host header"));
+                r
+            })
+            .expect("request");
     match tokio_tungstenite::connect_async(second).await {
         Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
         other => panic!("a second WebSocket must be refused with 429: {other:?}"),
@@ -154,8 +149,10 @@ async fn an_open_websocket_keeps_its_connection_slot() {
 
     ws.close(None).await.expect("close");
     drop(ws);
-    eventually("the slot is given back once the WebSocket closed", Duration::from_secs(10), || async {
-        (get().await == StatusCode::OK).then_some(())
-    })
+    eventually(
+        "the slot is given back once the WebSocket closed",
+        Duration::from_secs(10),
+        || async { (get().await == StatusCode::OK).then_some(()) },
+    )
     .await;
 }

@@ -67,8 +67,10 @@ async fn detail_page_draws_traffic_charts_from_real_traffic() {
             reqwest::Method::POST,
             "/api/v1/reverse-tunnels/devices/CHART1/reverse-tunnels",
             &admin,
-            Some(&serde_json::json!({"name": "private", "local_port": svc.port(),
-                                     "require_auth": true})),
+            Some(
+                &serde_json::json!({"name": "private", "local_port": svc.port(),
+                                     "require_auth": true}),
+            ),
         )
         .await
         .expect("second tunnel");

@@ -83,8 +83,7 @@ mod tests {
             upload: Some(Arc::new(Shaper::new(200_000))),
             download: None,
         };
-        let piping =
-            tokio::spawn(async move { pipe(&mut edge_side, &mut up_side, &limits).await });
+        let piping = tokio::spawn(async move { pipe(&mut edge_side, &mut up_side, &limits).await });
         let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
         let sent = data.clone();
         let started = Instant::now();

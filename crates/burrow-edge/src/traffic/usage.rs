@@ -104,7 +104,10 @@ impl PrincipalCounts {
         };
         let mut hours: HashMap<(i64, Who, Timestamp), Counts> = HashMap::new();
         for ((tunnel, who, start), c) in closed {
-            hours.entry((tunnel, who, trunc(start, HOUR))).or_default().add(c);
+            hours
+                .entry((tunnel, who, trunc(start, HOUR)))
+                .or_default()
+                .add(c);
         }
         hours
             .into_iter()
@@ -168,6 +171,10 @@ mod tests {
         assert_eq!(a.bucket_start, trunc(t0, HOUR));
         u.restore(rows);
         let rest = u.take(t0, true);
-        assert_eq!(rest.len(), 3, "restored two, plus the 11:00 minute: {rest:?}");
+        assert_eq!(
+            rest.len(),
+            3,
+            "restored two, plus the 11:00 minute: {rest:?}"
+        );
     }
 }

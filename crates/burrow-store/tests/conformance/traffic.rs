@@ -231,15 +231,18 @@ pub async fn principal_usage_per_device(ctx: &Ctx) {
     .await
     .unwrap();
     // Another node (or a later flush) adds to the same rows.
-    s.add_principal_usage(&[used(t.id, base, User, owner.id, 3), used(t.id, next, User, owner.id, 7)])
-        .await
-        .unwrap();
+    s.add_principal_usage(&[
+        used(t.id, base, User, owner.id, 3),
+        used(t.id, next, User, owner.id, 7),
+    ])
+    .await
+    .unwrap();
     let got = s
         .project_principal_usage(project.id, base, next, 10)
         .await
         .unwrap();
-    let row = |device_id, kind: &str, id, label: Option<&str>, requests, errors| {
-        DevicePrincipalUsage {
+    let row =
+        |device_id, kind: &str, id, label: Option<&str>, requests, errors| DevicePrincipalUsage {
             device_id,
             principal_kind: kind.into(),
             principal_id: id,
@@ -248,8 +251,7 @@ pub async fn principal_usage_per_device(ctx: &Ctx) {
             errors,
             bytes_in: 10 * requests,
             bytes_out: 100 * requests,
-        }
-    };
+        };
     assert_eq!(
         got,
         vec![
@@ -263,7 +265,17 @@ pub async fn principal_usage_per_device(ctx: &Ctx) {
         .project_principal_usage(project.id, base, next + Duration::hours(1), 1)
         .await
         .unwrap();
-    assert_eq!(all, vec![row(d.id, "user", owner.id, Some("usage@example.com"), 17, 4)]);
+    assert_eq!(
+        all,
+        vec![row(
+            d.id,
+            "user",
+            owner.id,
+            Some("usage@example.com"),
+            17,
+            4
+        )]
+    );
     assert!(s
         .project_principal_usage(project.id + 1000, base, next, 10)
         .await
@@ -284,5 +296,8 @@ pub async fn principal_usage_per_device(ctx: &Ctx) {
         .project_principal_usage(project.id, base, next + Duration::hours(1), 10)
         .await
         .unwrap();
-    assert_eq!(left, vec![row(d.id, "user", owner.id, Some("usage@example.com"), 7, 1)]);
+    assert_eq!(
+        left,
+        vec![row(d.id, "user", owner.id, Some("usage@example.com"), 7, 1)]
+    );
 }

@@ -83,7 +83,11 @@ async fn traffic_js(headers: HeaderMap) -> Response {
 }
 
 async fn overview_js(headers: HeaderMap) -> Response {
-    asset(OVERVIEW_JS, "text/javascript; charset=utf-8", Some(&headers))
+    asset(
+        OVERVIEW_JS,
+        "text/javascript; charset=utf-8",
+        Some(&headers),
+    )
 }
 
 async fn uplot_js(headers: HeaderMap) -> Response {
