@@ -63,7 +63,8 @@ fn accounting_share(report: &str) -> f64 {
         .filter(|l| OURS.iter().any(|p| l.contains(p)))
         .filter_map(|l| l.split_whitespace().next())
         .filter_map(|p| p.trim_end_matches('%').parse::<f64>().ok())
-        .sum()
+        .sum::<f64>()
+        .max(0.0)
 }
 
 pub async fn run(
@@ -205,7 +206,10 @@ pub async fn run(
         l.median / u.median
     );
     if let Some(s) = share {
-        println!("perf: {s:.1} % of the server's samples in traffic accounting (limits, rollups, usage, metrics)");
+        println!(
+            "perf: {s:.1} % of the server's samples in traffic accounting (limits, rollups, \
+             usage, metrics; the report lists symbols of 0.4 % and more)"
+        );
     }
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
