@@ -5,6 +5,8 @@
 //   TUNNEL_PATH      the detail page's path, /reverse-tunnels/DSN/ID
 //   EXPECT_REQUESTS  the requests the server saw through the tunnel
 //   EXPECT_ERRORS    of which 4xx and 5xx
+//   PROJECT_ID       the device's project; a second tunnel of the device (login required)
+//   EXPECT_USER_REQUESTS  requests the admin sent through that second tunnel
 //   SCREENSHOT_DIR, CHROMIUM
 // Fails on any JavaScript error, console error or CSP violation. Bounded polls, no sleeps.
 import { chromium } from 'playwright-core';
@@ -20,6 +22,8 @@ const URL_ = env('BURROW_URL').replace(/\/$/, '');
 const SHOTS = env('SCREENSHOT_DIR');
 const REQUESTS = Number(env('EXPECT_REQUESTS'));
 const ERRORS = Number(env('EXPECT_ERRORS'));
+const PROJECT = env('PROJECT_ID');
+const USER_REQUESTS = Number(env('EXPECT_USER_REQUESTS'));
 mkdirSync(SHOTS, { recursive: true });
 
 const problems = [];
@@ -97,6 +101,33 @@ async function main() {
 
     await page.locator('#traffic').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, 'traffic-charts.png'), fullPage: true });
+
+    // The project overview: reached from the navigation, real counts in every table.
+    await page.getByRole('link', { name: 'Traffic', exact: true }).click();
+    await page.waitForURL(/\/traffic/);
+    await page.getByLabel('Project').selectOption(PROJECT);
+    const total = REQUESTS + USER_REQUESTS;
+    await until('overview summary', async () => (await page.locator('#overview-requests').textContent()) === `${total} requests`);
+    const cells = (id) => page.locator(`#${id} tbody tr`).evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    const tunnels = await cells('overview-tunnels');
+    check(tunnels.length === 2, `two tunnels: ${JSON.stringify(tunnels)}`);
+    check(tunnels[0][1] === 'CHART1' && tunnels[0][2] === String(REQUESTS) && tunnels[0][3] === String(ERRORS), `the busiest tunnel: ${JSON.stringify(tunnels[0])}`);
+    check(tunnels[1][2] === String(USER_REQUESTS) && tunnels[1][3] === '0', `the private tunnel: ${JSON.stringify(tunnels[1])}`);
+    const devices = await cells('overview-devices');
+    check(devices.length === 1 && devices[0][0] === 'CHART1' && devices[0][1] === String(total), `the device: ${JSON.stringify(devices)}`);
+    step(`the overview lists the busiest tunnels and devices (${total} requests)`);
+    const users = await cells('overview-users');
+    const admin = users.find((u) => u[0].includes(env('BURROW_ADMIN_EMAIL')));
+    check(admin && admin[0].includes('(user)') && admin[1] === 'CHART1' && admin[2] === String(USER_REQUESTS), `the admin's usage: ${JSON.stringify(users)}`);
+    const anon = users.find((u) => u[0] === 'anonymous');
+    check(anon && anon[2] === String(REQUESTS) && anon[3] === String(ERRORS), `anonymous usage: ${JSON.stringify(users)}`);
+    step('the usage per user and device shows the admin and the anonymous clients');
+    await page.getByRole('link', { name: tunnels[0][0], exact: true }).click();
+    await until('back on the tunnel page', async () => (await page.locator('#traffic-requests').textContent()) === `${REQUESTS} requests`);
+    step('a tunnel of the overview links to its detail page');
+    await page.goto(`${URL_}/traffic?project=${PROJECT}`);
+    await until('overview again', async () => (await page.locator('#overview-requests').textContent()) === `${total} requests`);
+    await page.screenshot({ path: path.join(SHOTS, 'traffic-overview.png'), fullPage: true });
     check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
     step('no JavaScript or console errors');
   } catch (e) {

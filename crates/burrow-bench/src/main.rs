@@ -12,6 +12,7 @@ mod procs;
 mod scale;
 mod stack;
 mod tools;
+mod traffic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,10 @@ struct Opts {
     /// request on the node holding the device (writes cluster.json).
     #[arg(long)]
     cluster: bool,
+    /// Only the traffic scenario: keep-alive req/s through a tunnel with generous limits
+    /// against one without, analytics on (see `traffic.rs`); needs nginx, wrk, no rathole.
+    #[arg(long)]
+    traffic: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -401,6 +406,16 @@ async fn main() -> anyhow::Result<()> {
     })?;
     if opts.cluster {
         return cluster::run(&opts, &burrow_bin, &out).await;
+    }
+    if opts.traffic {
+        let t = traffic::TrafficOpts {
+            rounds: opts.rounds,
+            duration: opts.duration,
+            connections: opts.connections,
+            profile: opts.profile,
+        };
+        let http = reqwest::Client::builder().build()?;
+        return traffic::run(&t, &out, &burrow_bin, &http).await;
     }
     let rathole_bin = opts.rathole.canonicalize().with_context(|| {
         format!(

@@ -26,6 +26,8 @@ pub struct Counters {
     pub metrics: crate::traffic::EdgeMetrics,
     /// Minute and hour rollups, written with the log.
     pub rollups: crate::traffic::Rollups,
+    /// Usage per principal and tunnel (per user × device), written with the log.
+    pub principals: crate::traffic::PrincipalCounts,
 }
 
 impl Counters {
@@ -39,6 +41,7 @@ impl Counters {
             flushing: tokio::sync::Mutex::new(()),
             metrics: crate::traffic::EdgeMetrics::new(),
             rollups: crate::traffic::Rollups::default(),
+            principals: crate::traffic::PrincipalCounts::default(),
         }
     }
 
@@ -87,11 +90,19 @@ impl Counters {
     /// [`Counters::flush`], with the rollup buckets still open written too (`all`).
     pub async fn flush_upto(&self, store: &dyn Store, all: bool) {
         let _one_at_a_time = self.flushing.lock().await;
-        let rows = self.rollups.take(chrono::Utc::now(), all);
+        let now = chrono::Utc::now();
+        let rows = self.rollups.take(now, all);
         if !rows.is_empty() {
             if let Err(e) = store.insert_traffic_rollups(&rows).await {
                 tracing::warn!(error = %e, "edge: rollup flush failed; will retry");
                 self.rollups.restore(rows);
+            }
+        }
+        let used = self.principals.take(now, all);
+        if !used.is_empty() {
+            if let Err(e) = store.add_principal_usage(&used).await {
+                tracing::warn!(error = %e, "edge: usage per principal flush failed; will retry");
+                self.principals.restore(used);
             }
         }
         let usage: Vec<UsageDelta> = {
@@ -145,6 +156,8 @@ pub struct Pending {
     pub at: Timestamp,
     pub started: Instant,
     pub user_id: Option<i64>,
+    /// Who made the request (user, key, share link), for the usage per principal.
+    pub who: crate::traffic::Who,
     /// Refused by the edge itself: counted, not logged (see [`Counters::record_refused`]).
     pub refused: bool,
     pub method: String,
@@ -155,8 +168,9 @@ pub struct Pending {
     pub user_agent: Option<String>,
     /// When the request was dispatched, connected and answered (edge/tunnel/device time).
     pub phases: Arc<crate::traffic::Phases>,
-    /// The client's slot under the tunnel's `max_connections_per_client`, freed with this.
-    pub slot: Option<crate::traffic::ConnSlot>,
+    /// The client's slot under the tunnel's `max_connections_per_client`, freed with this
+    /// (and, for a WebSocket, with its pipe, which holds it too).
+    pub slot: Option<Arc<crate::traffic::ConnSlot>>,
     /// The tunnel's download shaper, when it has a bandwidth limit (taken by `Edge::handle`).
     pub download: Option<Arc<crate::traffic::Shaper>>,
 }
@@ -176,6 +190,7 @@ impl Pending {
             user_agent: None,
             phases: Arc::new(crate::traffic::Phases::new(started)),
             user_id: None,
+            who: crate::traffic::Who::ANONYMOUS,
             refused: false,
             method: method.to_string(),
             path: path.to_string(),
@@ -203,6 +218,14 @@ impl Pending {
             tunnel,
             device,
         });
+        counters.principals.record(
+            self.tunnel_id,
+            self.who,
+            self.at,
+            status,
+            bytes_in,
+            bytes_out,
+        );
         if self.refused {
             counters.record_refused(self.tunnel_id, self.at);
             return;

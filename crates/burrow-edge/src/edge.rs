@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use burrow_api::JwtKeys;
-use burrow_store::Store;
+use burrow_store::{PrincipalKind, Store};
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Method, Request, Response};
@@ -26,9 +26,13 @@ use crate::recheck::{Principal, Recheck};
 use crate::route::{Route, RouteTable};
 use crate::session_cookie::SessionKey;
 use crate::sharing::{presented_key, Presented, Sharing};
+use crate::traffic::Who;
 use crate::upstream::Connector;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request let in: the user, the principal, whether a cookie carried it, who it counts for.
+type Admitted = (Option<crate::headers::EdgeUser>, Principal, bool, Who);
 
 pub struct Edge {
     pub(crate) store: Arc<dyn Store>,
@@ -341,7 +345,9 @@ impl Edge {
             Err(resp) => return *resp,
         };
         let req = Request::from_parts(parts, body);
-        let (user, principal, via_cookie) = admitted;
+        let (user, principal, via_cookie, who) = admitted;
+        // Known from here on: a request refused by the limits below counts for its principal.
+        pending.who = who;
         if via_cookie
             && is_unsafe(req.method(), req.headers())
             && !same_origin(req.headers(), &self.origin_of(host))
@@ -349,12 +355,19 @@ impl Edge {
             return EdgeError::CrossOrigin.response(json);
         }
         // Limits apply to requests that would reach the device: a refused one costs a 429.
+        let mut limits = crate::traffic::PipeLimits::default();
         let req = match self.guards.of(&route.tunnel) {
             None => req,
             Some(g) => match g.admit(peer.ip()) {
                 Ok(slot) => {
-                    pending.slot = slot;
+                    pending.slot = slot.map(Arc::new);
                     pending.download = g.download.clone();
+                    // A WebSocket's pipe keeps the slot and is shaped like the bodies.
+                    limits = crate::traffic::PipeLimits {
+                        slot: pending.slot.clone(),
+                        upload: g.upload.clone(),
+                        download: g.download.clone(),
+                    };
                     match g.upload.clone() {
                         Some(s) => req.map(|b| Body::new(crate::traffic::Shaped::new(b, s))),
                         None => req,
@@ -381,6 +394,7 @@ impl Edge {
             user: user.as_ref(),
             bytes_in: pending.bytes_in.clone(),
             phases: pending.phases.clone(),
+            limits,
         };
         match forward(self, route, req, client).await {
             Ok(resp) => resp,
@@ -391,20 +405,27 @@ impl Edge {
     /// Who the request is: a tunnel API key when it presents one (and nothing else is then
     /// tried); else, on a `require_auth` tunnel, a user (JWT or session cookie) or, failing
     /// that, a share link's session. Answers the user (told to the device), the principal (for
-    /// re-checks) and whether a cookie carried it (cross-origin checks), or the refusal.
+    /// re-checks), whether a cookie carried it (cross-origin checks) and who it is for the
+    /// usage counts, or the refusal.
     async fn admit(
         &self,
         route: &Route,
         host: &HostInfo,
         req: &http::request::Parts,
         peer: SocketAddr,
-    ) -> Result<(Option<crate::headers::EdgeUser>, Principal, bool), Box<Response<Body>>> {
+    ) -> Result<Admitted, Box<Response<Body>>> {
         let json = wants_json(&req.headers);
         let method = req.method.as_str();
         match presented_key(&req.headers) {
             Presented::Key(key) => {
                 return match self.sharing.check_key(route, &key, peer.ip(), method).await {
-                    Ok(k) => Ok((None, Principal::Key { hash: k.key_hash }, false)),
+                    Ok(k) => {
+                        let who = Who {
+                            kind: PrincipalKind::Key,
+                            id: k.id,
+                        };
+                        Ok((None, Principal::Key { hash: k.key_hash }, false, who))
+                    }
                     Err(e) => Err(Box::new(self.edge_refusal(e, json))),
                 };
             }
@@ -415,7 +436,7 @@ impl Edge {
             Presented::None => {}
         }
         if !route.tunnel.require_auth {
-            return Ok((None, Principal::Public, false));
+            return Ok((None, Principal::Public, false, Who::ANONYMOUS));
         }
         let denied = match self.auth.check(route, host, &req.headers).await {
             Ok(u) => {
@@ -424,7 +445,11 @@ impl Edge {
                     issued_at: u.issued_at,
                 };
                 let cookie = !u.via_bearer;
-                return Ok((Some(u), principal, cookie));
+                let who = Who {
+                    kind: PrincipalKind::User,
+                    id: u.id,
+                };
+                return Ok((Some(u), principal, cookie, who));
             }
             Err(Denied::Store) => Denied::Store,
             Err(d) => match self
@@ -433,7 +458,11 @@ impl Edge {
                 .await
             {
                 Ok(Some(link)) => {
-                    return Ok((None, Principal::Share { link_id: link.id }, true));
+                    let who = Who {
+                        kind: PrincipalKind::Share,
+                        id: link.id,
+                    };
+                    return Ok((None, Principal::Share { link_id: link.id }, true, who));
                 }
                 Ok(None) => d,
                 Err(e) => return Err(Box::new(e.response(json))),

@@ -29,6 +29,8 @@ pub struct Client<'a> {
     pub bytes_in: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Marks dispatch, connection and answer (analytics' edge/tunnel/device time).
     pub phases: std::sync::Arc<crate::traffic::Phases>,
+    /// The tunnel's limits a WebSocket pipe stays under (shaping, the client's slot).
+    pub limits: crate::traffic::PipeLimits,
 }
 
 fn uses_tls(protocol: &str) -> Option<bool> {
@@ -105,7 +107,12 @@ pub async fn forward(
         client.phases.connected();
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
         client.phases.answered();
-        return Ok(switch_or_pass(resp, client_upgrade, client.recheck));
+        return Ok(switch_or_pass(
+            resp,
+            client_upgrade,
+            client.recheck,
+            client.limits,
+        ));
     }
 
     // A parked keep-alive connection first; if it turns out dead before the request was
@@ -159,11 +166,13 @@ fn finish(
 }
 
 /// 101 from the service: answer 101 to the client and pipe bytes between the two upgraded
-/// connections. Anything else is passed through as an ordinary response.
+/// connections, under the tunnel's limits. Anything else is passed through as an ordinary
+/// response.
 fn switch_or_pass(
     mut resp: Response<hyper::body::Incoming>,
     client: OnUpgrade,
     recheck: Recheck,
+    limits: crate::traffic::PipeLimits,
 ) -> Response<Body> {
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = resp.into_parts();
@@ -182,7 +191,7 @@ fn switch_or_pass(
         };
         let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
         // The tunnel side carries the idle timeout, which ends a silent pipe.
-        let pipe = tokio::io::copy_bidirectional(&mut c, &mut u);
+        let pipe = crate::traffic::pipe(&mut c, &mut u, &limits);
         tokio::select! {
             ended = pipe => {
                 if let Err(e) = ended {

@@ -155,6 +155,18 @@ pub trait Store: Send + Sync + 'static {
         to: Timestamp,
         limit: i64,
     ) -> Result<Vec<TunnelUsage>>;
+    /// Adds per-principal hourly usage to the stored rows (an upsert per row, one
+    /// transaction); rows of tunnels deleted meanwhile are dropped.
+    async fn add_principal_usage(&self, rows: &[PrincipalUsage]) -> Result<()>;
+    /// Who used which device of a project over the hours starting in `[from, to)`, most
+    /// requests first.
+    async fn project_principal_usage(
+        &self,
+        project_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<DevicePrincipalUsage>>;
     /// Newest first.
     async fn list_access_log_filtered(
         &self,

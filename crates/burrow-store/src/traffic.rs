@@ -137,6 +137,63 @@ pub struct TunnelUsage {
     pub bytes_out: i64,
 }
 
+/// Who made a request, as the usage per user × device counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PrincipalKind {
+    /// A signed-in user (edge login, bearer JWT).
+    User,
+    /// A tunnel API key.
+    Key,
+    /// A share link's visitor.
+    Share,
+    /// Nobody known: a public tunnel, or a request refused before it said who it was.
+    #[default]
+    Anonymous,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Key => "key",
+            PrincipalKind::Share => "share",
+            PrincipalKind::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// One principal's use of one tunnel in one hour, added to what is stored (several nodes and
+/// flushes add to the same row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalUsage {
+    pub reverse_tunnel_id: i64,
+    /// The hour.
+    pub bucket_start: Timestamp,
+    pub kind: PrincipalKind,
+    /// The user's, key's or link's id; 0 for [`PrincipalKind::Anonymous`].
+    pub principal_id: i64,
+    pub requests: i64,
+    /// 4xx and 5xx responses.
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
+/// One principal's use of one device over a range (its tunnels and hours added up).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DevicePrincipalUsage {
+    pub device_id: i64,
+    /// `user`, `key`, `share` or `anonymous`.
+    pub principal_kind: String,
+    pub principal_id: i64,
+    /// The user's email, the key's name or the link's prefix (`None`: anonymous, or deleted).
+    pub label: Option<String>,
+    pub requests: i64,
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+}
+
 /// Which access log entries to answer, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AccessLogFilter {
@@ -163,6 +220,8 @@ pub struct PrunedRows {
     pub access_log: u64,
     pub minute: u64,
     pub hour: u64,
+    /// Hourly usage per principal (pruned with the hourly rollups).
+    pub principal_usage: u64,
 }
 
 #[cfg(test)]

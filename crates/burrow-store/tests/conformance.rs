@@ -99,7 +99,7 @@ conformance! {
         usage_concurrent,
         access_log,
     },
-    traffic::{traffic_rollups_and_retention},
+    traffic::{traffic_rollups_and_retention, principal_usage_per_device},
     broker::{
         broker_tunnel_roundtrip,
         broker_tunnel_conflicts,

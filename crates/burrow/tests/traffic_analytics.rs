@@ -1,6 +1,6 @@
 //! Analytics from real traffic: after requests of a known shape (counts, statuses, sizes)
 //! through a tunnel, the analytics endpoint and the access log say exactly that; bad ranges
-//! are 422; the scheduler prunes by an injected clock.
+//! are 422; the scheduler prunes by an injected clock (usage per principal too).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::{get, post};
 use burrow::testkit::{Backend, TestStack};
-use burrow_store::{NewAccessLogEntry, TrafficRollup, HOUR, MINUTE};
+use burrow_store::{NewAccessLogEntry, PrincipalKind, PrincipalUsage, TrafficRollup, HOUR, MINUTE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -256,9 +256,27 @@ async fn retention_prunes_old_rows_by_the_clock_and_keeps_new_ones() {
         ])
         .await
         .expect("rollups");
+    let used = |age: chrono::Duration| PrincipalUsage {
+        reverse_tunnel_id: id,
+        bucket_start: now - age,
+        kind: PrincipalKind::Anonymous,
+        principal_id: 0,
+        requests: 1,
+        errors: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+    };
+    store
+        .add_principal_usage(&[used(days(366)), used(days(364))])
+        .await
+        .expect("usage");
 
     let pruned = s.running.scheduler.prune_traffic().await.expect("prune");
     assert_eq!((pruned.access_log, pruned.minute, pruned.hour), (1, 1, 1));
+    assert_eq!(
+        pruned.principal_usage, 1,
+        "usage per principal: the hourly retention"
+    );
     let left = |res: i64| {
         let store = store.clone();
         async move {
@@ -290,5 +308,6 @@ async fn retention_prunes_old_rows_by_the_clock_and_keeps_new_ones() {
     clock.advance(days(2));
     let pruned = s.running.scheduler.prune_traffic().await.expect("prune");
     assert_eq!((pruned.access_log, pruned.minute, pruned.hour), (1, 1, 1));
+    assert_eq!(pruned.principal_usage, 1);
     assert_eq!((left(MINUTE).await, left(HOUR).await), (0, 0));
 }

@@ -1,8 +1,10 @@
 //! The tunnel detail page's charts in headless Chromium, drawn from real traffic: requests
 //! of a known shape go through a tunnel, the edge writes its rollups, and
 //! `ui-tests/charts.mjs` checks the summary counts, that each chart is drawn, the range
-//! switch, the limits form (422 and save), and that no console error occurred. The
-//! screenshot is kept as `target/ui-screenshots/traffic-charts.png`.
+//! switch, the limits form (422 and save), the project overview (busiest tunnels and devices,
+//! usage per user × device, with the real counts), and that no console error occurred. The
+//! screenshots are kept as `target/ui-screenshots/traffic-charts.png` and
+//! `traffic-overview.png`.
 //!
 //! Needs what `web_ui.rs` needs (node, /usr/bin/chromium, ui-tests/node_modules).
 
@@ -58,7 +60,44 @@ async fn detail_page_draws_traffic_charts_from_real_traffic() {
             errors += usize::from(error);
         }
     }
+    // A second tunnel of the device that requires a login, used by the admin: the project
+    // overview shows both tunnels, the device's total and the usage per user × device.
+    let (status, private) = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/reverse-tunnels/devices/CHART1/reverse-tunnels",
+            &admin,
+            Some(
+                &serde_json::json!({"name": "private", "local_port": svc.port(),
+                                     "require_auth": true}),
+            ),
+        )
+        .await
+        .expect("second tunnel");
+    assert_eq!(status, 201, "{private}");
+    let _peer2 = s
+        .connect_destination(private["tunnel_id"].as_str().expect("tunnel_id"), svc)
+        .await
+        .expect("device side");
+    let private_host = private["public_url"].as_str().expect("host").to_string();
+    let admin_requests = 7;
+    for _ in 0..admin_requests {
+        let r = s
+            .http
+            .get(s.url("/"))
+            .header("host", &private_host)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200);
+        r.bytes().await.expect("body");
+    }
     s.running.ops.edge.flush_all().await;
+    let (_, device) = s
+        .call(reqwest::Method::GET, "/api/v1/devices/CHART1", &admin, None)
+        .await
+        .expect("device");
 
     let shots = root.join("target/ui-screenshots");
     let child = tokio::process::Command::new("node")
@@ -73,6 +112,8 @@ async fn detail_page_draws_traffic_charts_from_real_traffic() {
         )
         .env("EXPECT_REQUESTS", requests.to_string())
         .env("EXPECT_ERRORS", errors.to_string())
+        .env("PROJECT_ID", device["project_id"].to_string())
+        .env("EXPECT_USER_REQUESTS", admin_requests.to_string())
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::null())
@@ -95,4 +136,8 @@ async fn detail_page_draws_traffic_charts_from_real_traffic() {
         shots.display()
     );
     assert!(shots.join("traffic-charts.png").exists(), "screenshot kept");
+    assert!(
+        shots.join("traffic-overview.png").exists(),
+        "overview screenshot kept"
+    );
 }

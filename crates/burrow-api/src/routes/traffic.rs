@@ -12,7 +12,7 @@ use axum::Json;
 use burrow_store::{
     AccessLogEntry, AccessLogFilter, LatencyHistogram, Timestamp, TrafficRollup, HOUR, MINUTE,
 };
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -454,20 +454,45 @@ pub struct ProjectTraffic {
     pub tunnels: Vec<TunnelTraffic>,
     /// The busiest devices first (at most 10).
     pub devices: Vec<DeviceTraffic>,
+    /// Usage per user × device: who used which device, most requests first (at most 50).
+    /// Hourly data: the hours starting in [`from` rounded down to the hour, `to`).
+    pub users: Vec<UserDeviceTraffic>,
+}
+
+/// One principal's use of one device over the range.
+#[derive(Serialize, ToSchema)]
+pub struct UserDeviceTraffic {
+    pub device_id: i64,
+    /// `user` (signed in), `key` (a tunnel API key), `share` (a share link's visitor) or
+    /// `anonymous` (a public tunnel, or a request refused before it said who it was).
+    #[schema(example = "user")]
+    pub principal: String,
+    /// The user's, key's or share link's id; 0 when anonymous.
+    pub principal_id: i64,
+    /// The user's email, the key's name or the link's prefix; null when anonymous or deleted.
+    pub name: Option<String>,
+    pub requests: i64,
+    /// 4xx and 5xx responses.
+    pub errors: i64,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
 }
 
 /// Rows read to rank the devices (their tunnels added up).
 const OVERVIEW_ROWS: i64 = 1000;
 const OVERVIEW_TOP: usize = 10;
+/// Rows of the usage per user × device answered.
+const OVERVIEW_USERS: i64 = 50;
 
 /// The project's busiest tunnels and devices between `from` and `to` (default: the last 24
-/// hours), from the minute rollups.
+/// hours), from the minute rollups, and who used which device (per user × device, from the
+/// hourly usage per principal).
 #[utoipa::path(get, path = "/api/v1/projects/{id}/traffic",
     operation_id = "get_project_traffic", tag = "projects",
     params(("id" = i64, Path, description = "The project's id", example = 1),
         ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default `to` minus 24 hours"),
         ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default now")),
-    responses((status = 200, description = "the busiest tunnels and devices", body = ProjectTraffic),
+    responses((status = 200, description = "the busiest tunnels and devices, usage per user × device", body = ProjectTraffic),
         (status = 422, description = "bad times, or `from` after `to`")),
     security(("bearer" = [])))]
 pub async fn project_traffic(
@@ -532,11 +557,30 @@ pub async fn project_traffic(
             bytes_out: r.bytes_out,
         })
         .collect();
+    // Hourly rows: the hour `from` falls in is included whole.
+    let from_hour = from.duration_trunc(TimeDelta::hours(1)).unwrap_or(from);
+    let users = state
+        .store
+        .project_principal_usage(project.id, from_hour, to, OVERVIEW_USERS)
+        .await?
+        .into_iter()
+        .map(|u| UserDeviceTraffic {
+            device_id: u.device_id,
+            principal: u.principal_kind,
+            principal_id: u.principal_id,
+            name: u.label,
+            requests: u.requests,
+            errors: u.errors,
+            bytes_in: u.bytes_in,
+            bytes_out: u.bytes_out,
+        })
+        .collect();
     Ok(Json(ProjectTraffic {
         from,
         to,
         tunnels,
         devices,
+        users,
     }))
 }
 

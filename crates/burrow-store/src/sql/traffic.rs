@@ -1,6 +1,7 @@
 //! Traffic analytics: rollup rows, the filtered access log, and retention.
 
 /// `Store` methods: `insert_traffic_rollups`, `list_traffic_rollups`,
+/// `project_tunnel_usage`, `add_principal_usage`, `project_principal_usage`,
 /// `list_access_log_filtered`, `prune_traffic`. See [`impl_store!`](super).
 macro_rules! traffic_methods {
     ($ty:ty; [$($rest:ident),*]; $($acc:tt)*) => { store_chain! { $ty; [$($rest),*]; $($acc)*
@@ -91,6 +92,71 @@ macro_rules! traffic_methods {
         .await?)
     }
 
+    async fn add_principal_usage(&self, rows: &[PrincipalUsage]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO traffic_principal_usage (reverse_tunnel_id, bucket_start, \
+                 principal_kind, principal_id, requests, errors, bytes_in, bytes_out) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                 WHERE EXISTS (SELECT 1 FROM reverse_tunnels WHERE id = $1) \
+                 ON CONFLICT (reverse_tunnel_id, bucket_start, principal_kind, principal_id) \
+                 DO UPDATE SET requests = traffic_principal_usage.requests + excluded.requests, \
+                 errors = traffic_principal_usage.errors + excluded.errors, \
+                 bytes_in = traffic_principal_usage.bytes_in + excluded.bytes_in, \
+                 bytes_out = traffic_principal_usage.bytes_out + excluded.bytes_out",
+            )
+            .bind(r.reverse_tunnel_id)
+            .bind(micros(r.bucket_start))
+            .bind(r.kind.as_str())
+            .bind(r.principal_id)
+            .bind(r.requests)
+            .bind(r.errors)
+            .bind(r.bytes_in)
+            .bind(r.bytes_out)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn project_principal_usage(
+        &self,
+        project_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<DevicePrincipalUsage>> {
+        Ok(sqlx::query_as(
+            "SELECT t.device_id, u.principal_kind, u.principal_id, \
+             CASE u.principal_kind WHEN 'user' THEN us.email WHEN 'key' THEN k.name \
+             WHEN 'share' THEN s.prefix END AS label, \
+             CAST(SUM(u.requests) AS BIGINT) AS requests, \
+             CAST(SUM(u.errors) AS BIGINT) AS errors, \
+             CAST(SUM(u.bytes_in) AS BIGINT) AS bytes_in, \
+             CAST(SUM(u.bytes_out) AS BIGINT) AS bytes_out \
+             FROM traffic_principal_usage u \
+             JOIN reverse_tunnels t ON t.id = u.reverse_tunnel_id \
+             JOIN fleet_devices d ON d.id = t.device_id \
+             LEFT JOIN users us ON u.principal_kind = 'user' AND us.id = u.principal_id \
+             LEFT JOIN tunnel_keys k ON u.principal_kind = 'key' AND k.id = u.principal_id \
+             LEFT JOIN share_links s ON u.principal_kind = 'share' AND s.id = u.principal_id \
+             WHERE d.project_id = $1 AND u.bucket_start >= $2 AND u.bucket_start < $3 \
+             GROUP BY t.device_id, u.principal_kind, u.principal_id, us.email, k.name, s.prefix \
+             ORDER BY requests DESC, t.device_id, u.principal_kind, u.principal_id LIMIT $4",
+        )
+        .bind(project_id)
+        .bind(micros(from))
+        .bind(micros(to))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Newest first, with the filter's optional bounds.
     async fn list_access_log_filtered(
         &self,
@@ -130,10 +196,17 @@ macro_rules! traffic_methods {
         };
         let minute = prune(MINUTE, c.minute_before).await?.rows_affected();
         let hour = prune(HOUR, c.hour_before).await?.rows_affected();
+        let principal_usage =
+            sqlx::query("DELETE FROM traffic_principal_usage WHERE bucket_start < $1")
+                .bind(micros(c.hour_before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(PrunedRows {
             access_log,
             minute,
             hour,
+            principal_usage,
         })
     }
     }};

@@ -3,7 +3,7 @@
 use burrow_store::*;
 use chrono::Duration;
 
-use crate::{new_tunnel, owner_project_device, ts, us, Ctx};
+use crate::{device, new_tunnel, owner_project_device, ts, us, Ctx};
 
 fn rollup(tunnel: i64, resolution: i64, start: Timestamp, requests: i64) -> TrafficRollup {
     let mut latency = LatencySplit::default();
@@ -154,7 +154,8 @@ pub async fn traffic_rollups_and_retention(ctx: &Ctx) {
         PrunedRows {
             access_log: 1,
             minute: 2,
-            hour: 0
+            hour: 0,
+            principal_usage: 0,
         }
     );
     let left = s
@@ -167,4 +168,136 @@ pub async fn traffic_rollups_and_retention(ctx: &Ctx) {
         .await
         .unwrap();
     assert_eq!(minutes.len(), 1);
+}
+
+fn used(
+    tunnel: i64,
+    hour: Timestamp,
+    kind: PrincipalKind,
+    id: i64,
+    requests: i64,
+) -> PrincipalUsage {
+    PrincipalUsage {
+        reverse_tunnel_id: tunnel,
+        bucket_start: hour,
+        kind,
+        principal_id: id,
+        requests,
+        errors: 1,
+        bytes_in: 10 * requests,
+        bytes_out: 100 * requests,
+    }
+}
+
+pub async fn principal_usage_per_device(ctx: &Ctx) {
+    let s = ctx.s();
+    let (owner, project, d) = owner_project_device(s, "usage").await;
+    let d2 = device(s, project.id, "dsn-usage-2").await;
+    let t = s
+        .create_reverse_tunnel(new_tunnel(d.id, "usage1.example.com"))
+        .await
+        .unwrap();
+    let t2 = s
+        .create_reverse_tunnel(new_tunnel(d.id, "usage2.example.com"))
+        .await
+        .unwrap();
+    let t3 = s
+        .create_reverse_tunnel(new_tunnel(d2.id, "usage3.example.com"))
+        .await
+        .unwrap();
+    let key = s
+        .create_tunnel_key(NewTunnelKey {
+            reverse_tunnel_id: t3.id,
+            name: "monitoring".into(),
+            prefix: "bk_usage".into(),
+            key_hash: "usage-hash".into(),
+            methods: vec![],
+            expires_at: None,
+            created_by: Some(owner.id),
+        })
+        .await
+        .unwrap();
+    let base = ts(1_750_000_000 / 3600 * 3600, 0);
+    let next = base + Duration::hours(1);
+    s.add_principal_usage(&[]).await.unwrap();
+    use PrincipalKind::*;
+    s.add_principal_usage(&[
+        used(t.id, base, User, owner.id, 5),
+        used(t2.id, base, User, owner.id, 2), // another tunnel of the same device
+        used(t3.id, base, Key, key.id, 4),
+        used(t.id, base, Anonymous, 0, 1),
+        used(9_999_999, base, User, owner.id, 50), // a deleted tunnel: dropped
+    ])
+    .await
+    .unwrap();
+    // Another node (or a later flush) adds to the same rows.
+    s.add_principal_usage(&[
+        used(t.id, base, User, owner.id, 3),
+        used(t.id, next, User, owner.id, 7),
+    ])
+    .await
+    .unwrap();
+    let got = s
+        .project_principal_usage(project.id, base, next, 10)
+        .await
+        .unwrap();
+    let row =
+        |device_id, kind: &str, id, label: Option<&str>, requests, errors| DevicePrincipalUsage {
+            device_id,
+            principal_kind: kind.into(),
+            principal_id: id,
+            label: label.map(Into::into),
+            requests,
+            errors,
+            bytes_in: 10 * requests,
+            bytes_out: 100 * requests,
+        };
+    assert_eq!(
+        got,
+        vec![
+            row(d.id, "user", owner.id, Some("usage@example.com"), 10, 3),
+            row(d2.id, "key", key.id, Some("monitoring"), 4, 1),
+            row(d.id, "anonymous", 0, None, 1, 1),
+        ],
+        "[from, to) added up per device and principal, most first"
+    );
+    let all = s
+        .project_principal_usage(project.id, base, next + Duration::hours(1), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        vec![row(
+            d.id,
+            "user",
+            owner.id,
+            Some("usage@example.com"),
+            17,
+            4
+        )]
+    );
+    assert!(s
+        .project_principal_usage(project.id + 1000, base, next, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Retention: the hourly cutoff prunes the first hour, keeps the second.
+    let pruned = s
+        .prune_traffic(&TrafficCutoffs {
+            access_log_before: base,
+            minute_before: base,
+            hour_before: next,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned.principal_usage, 4, "four rows of the first hour");
+    let left = s
+        .project_principal_usage(project.id, base, next + Duration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        vec![row(d.id, "user", owner.id, Some("usage@example.com"), 7, 1)]
+    );
 }

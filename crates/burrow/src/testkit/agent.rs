@@ -32,6 +32,36 @@ impl TestStack {
     /// runs the agent.
     pub async fn start_agent(&self, token: &str, dsn: &str) -> anyhow::Result<RunningAgent> {
         let (project_id, device) = self.project_with_device(token, dsn).await?;
+        self.run_agent(project_id, &device, dsn).await
+    }
+
+    /// [`TestStack::start_agent`] for a device registered in the existing project
+    /// `project_id` (several devices of one project).
+    pub async fn start_agent_in(
+        &self,
+        token: &str,
+        project_id: i64,
+        dsn: &str,
+    ) -> anyhow::Result<RunningAgent> {
+        let (status, device) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/projects/{project_id}/devices"),
+                token,
+                Some(&serde_json::json!({"dsn": dsn, "name": format!("device {dsn}")})),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "register device: {status} {device}");
+        self.run_agent(project_id, &device, dsn).await
+    }
+
+    /// Enrolls device `device` (the registration's JSON) and runs its agent.
+    async fn run_agent(
+        &self,
+        project_id: i64,
+        device: &Value,
+        dsn: &str,
+    ) -> anyhow::Result<RunningAgent> {
         let enrollment = device["enrollment_token"]
             .as_str()
             .context("enrollment_token")?

@@ -1,8 +1,8 @@
-//! The web UI: a login page, the Reverse Tunnels page, the Devices page and a tunnel's detail
-//! view, served by `burrow server` itself. One HTML shell, one script and one stylesheet,
-//! embedded in the binary so that neither building nor running burrow needs Node.js; the
-//! script talks to the REST API with the user's JWT (kept in sessionStorage, sent as a
-//! bearer token), so the UI has no server-side session of its own.
+//! The web UI: a login page, the Reverse Tunnels page, the Devices page, a tunnel's detail
+//! view and a project's traffic overview, served by `burrow server` itself. One HTML shell,
+//! its scripts and stylesheets, embedded in the binary so that neither building nor running
+//! burrow needs Node.js; the script talks to the REST API with the user's JWT (kept in
+//! sessionStorage, sent as a bearer token), so the UI has no server-side session of its own.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +17,8 @@ const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 /// The tunnel detail page's charts and limits form.
 const TRAFFIC_JS: &str = include_str!("assets/traffic.js");
+/// The project traffic overview page (busiest tunnels and devices, usage per user × device).
+const OVERVIEW_JS: &str = include_str!("assets/overview.js");
 /// uPlot, from the npm registry (see `assets/vendor/README.md`).
 const UPLOT_JS: &str = include_str!("assets/vendor/uplot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("assets/vendor/uplot.min.css");
@@ -27,6 +29,7 @@ const PAGES: &[&str] = &[
     "/reverse-tunnels",
     "/reverse-tunnels/{dsn}/{id}",
     "/devices",
+    "/traffic",
 ];
 
 /// The UI's routes; merged into the main port's API router (no fallback of its own, so the
@@ -39,6 +42,7 @@ pub fn router() -> Router {
         .route("/ui/app.css", get(app_css))
         .route("/ui/icon.svg", get(icon_svg))
         .route("/ui/traffic.js", get(traffic_js))
+        .route("/ui/overview.js", get(overview_js))
         .route("/ui/uplot.js", get(uplot_js))
         .route("/ui/uplot.css", get(uplot_css));
     for p in PAGES {
@@ -76,6 +80,14 @@ async fn sharing_js(headers: HeaderMap) -> Response {
 
 async fn traffic_js(headers: HeaderMap) -> Response {
     asset(TRAFFIC_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn overview_js(headers: HeaderMap) -> Response {
+    asset(
+        OVERVIEW_JS,
+        "text/javascript; charset=utf-8",
+        Some(&headers),
+    )
 }
 
 async fn uplot_js(headers: HeaderMap) -> Response {

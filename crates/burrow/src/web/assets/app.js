@@ -273,6 +273,9 @@ function render() {
   if (location.pathname === '/devices') {
     nav = 'devices';
     page = devicesPage(main);
+  } else if (location.pathname === '/traffic') {
+    nav = 'traffic';
+    page = window.burrowOverview.page(main, { api, h, explain, poller, pollMs: 10000 });
   } else if (detail) {
     nav = 'tunnels';
     page = detailPage(main, decodeURIComponent(detail[1]), detail[2]);

@@ -1,0 +1,248 @@
+//! `burrow-bench --traffic`: what per-tunnel limits and analytics cost on the keep-alive
+//! path. One burrow server and agent, two reverse tunnels to the same nginx page: `web`
+//! without limits and `web-limited` with generous ones (rate 100,000 r/s, the API's largest,
+//! with a burst of 1,000,000; bandwidth 10 GB/s each way, 10,000 open requests per client). Analytics (rollups,
+//! usage per principal, access log, metrics) are always on in burrow, for both tunnels; the
+//! optional perf profile of the limited runs says what share of the server's CPU they take.
+//! Each round runs `wrk -t2 -c50` on both tunnels (alternating which goes first); the
+//! medians, min–max and the ratio are printed and written to `traffic.json`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::stack::{self, SMALL};
+use crate::tools;
+
+pub struct TrafficOpts {
+    pub rounds: usize,
+    pub duration: u64,
+    pub connections: u32,
+    pub profile: bool,
+}
+
+/// The limits of `web-limited`: every limit, none of which a benchmark reaches (100,000 r/s
+/// is the largest rate the API accepts; the burst is 1,000,000).
+fn generous_limits() -> serde_json::Value {
+    json!({
+        "rate_limit": {"requests_per_second": 100_000, "burst": 1_000_000, "per": "tunnel"},
+        "bandwidth_limit": {"bytes_per_second": 10_000_000_000u64},
+        "max_connections_per_client": 10_000,
+    })
+}
+
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn spread(v: &[f64]) -> Spread {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Spread {
+        median: crate::median(v.to_vec()),
+        min,
+        max,
+    }
+}
+
+/// Share (percent) of the profile's samples in the edge's traffic accounting: limits,
+/// rollups, usage per principal, access log counting and Prometheus metrics.
+fn accounting_share(report: &str) -> f64 {
+    const OURS: [&str; 4] = [
+        "burrow_edge::traffic::",
+        "burrow_edge::counting::",
+        "metrics::",
+        "governor::",
+    ];
+    report
+        .lines()
+        .filter(|l| OURS.iter().any(|p| l.contains(p)))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|p| p.trim_end_matches('%').parse::<f64>().ok())
+        .sum::<f64>()
+        .max(0.0)
+}
+
+pub async fn run(
+    opts: &TrafficOpts,
+    out: &Path,
+    burrow_bin: &Path,
+    http: &reqwest::Client,
+) -> anyhow::Result<()> {
+    eprintln!("traffic: preparing files in {}", out.display());
+    stack::make_www(out, 1 << 20)?;
+    let nginx_port = crate::procs::free_port()?;
+    let mut nginx = stack::start_nginx(out, nginx_port)?;
+    stack::wait_http_ok(
+        http,
+        &format!("http://127.0.0.1:{nginx_port}{SMALL}"),
+        None,
+        Duration::from_secs(10),
+        &mut [&mut nginx],
+    )
+    .await
+    .context("nginx did not start")?;
+    eprintln!("traffic: starting burrow server + agent");
+    let mut burrow = stack::start_burrow(burrow_bin, out, nginx_port, http).await?;
+    let mut body = json!({"name": "web-limited", "local_port": nginx_port, "protocol": "http",
+                          "require_auth": false});
+    if let (Some(b), Some(l)) = (body.as_object_mut(), generous_limits().as_object()) {
+        b.extend(l.clone());
+    }
+    let resp = http
+        .post(format!(
+            "{}/reverse-tunnels/devices/BENCH1/reverse-tunnels",
+            burrow.api
+        ))
+        .bearer_auth(&burrow.token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let limited: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() || limited["rate_limit"].is_null() {
+        bail!("create the limited tunnel: {status} {limited}");
+    }
+    let limited_host = format!(
+        "{}:{}",
+        limited["public_url"].as_str().context("public_url")?,
+        burrow.port
+    );
+    let base = format!("http://127.0.0.1:{}{SMALL}", burrow.port);
+    stack::wait_http_ok(
+        http,
+        &base,
+        Some(&limited_host),
+        Duration::from_secs(30),
+        &mut [&mut burrow.server, &mut burrow.agent],
+    )
+    .await
+    .context("the limited tunnel did not start serving")?;
+
+    let runs = [
+        ("unlimited", burrow.host.clone()),
+        ("limited", limited_host),
+    ];
+    let wrk = |host: &str, secs: u64| {
+        tools::wrk(&base, &[format!("Host: {host}")], 2, opts.connections, secs)
+    };
+    for (_, host) in &runs {
+        tokio::task::block_in_place(|| wrk(host, 2))?;
+    }
+    let mut rps: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut ratios = Vec::new();
+    let mut errors = 0;
+    for round in 0..opts.rounds {
+        // Alternate which goes first, so that drift of the machine hits both alike.
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut this = [0.0; 2];
+        for i in order {
+            let r = tokio::task::block_in_place(|| wrk(&runs[i].1, opts.duration))?;
+            eprintln!(
+                "traffic: round {}/{} {}: {:.0} req/s, {} errors",
+                round + 1,
+                opts.rounds,
+                runs[i].0,
+                r.rps,
+                r.errors
+            );
+            errors += r.errors;
+            this[i] = r.rps;
+            rps[i].push(r.rps);
+        }
+        ratios.push(this[1] / this[0]);
+    }
+
+    let mut share = None;
+    if opts.profile {
+        let pid = burrow.server.pid();
+        tokio::task::block_in_place(|| {
+            crate::profile(out, "traffic-limited", &[pid], opts.duration, || {
+                let _ = wrk(&runs[1].1, opts.duration);
+            });
+        });
+        share = std::fs::read_to_string(out.join("perf-traffic-limited-symbols.txt"))
+            .ok()
+            .map(|r| accounting_share(&r));
+    }
+
+    // Analytics were on: the limited tunnel's access log has the benchmark's requests.
+    let log: serde_json::Value = http
+        .get(format!(
+            "{}/reverse-tunnels/devices/BENCH1/reverse-tunnels/{}/access-log?limit=1",
+            burrow.api, limited["id"]
+        ))
+        .bearer_auth(&burrow.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let logged = log["items"].as_array().is_some_and(|a| !a.is_empty());
+
+    let (u, l, r) = (spread(&rps[0]), spread(&rps[1]), spread(&ratios));
+    let mut table = format!(
+        "| keep-alive req/s, {} conns, {} rounds of {} s | median | min | max |\n| --- | ---: | ---: | ---: |\n",
+        opts.connections, opts.rounds, opts.duration
+    );
+    table.push_str(&format!(
+        "| tunnel without limits (analytics on) | {:.0} | {:.0} | {:.0} |\n",
+        u.median, u.min, u.max
+    ));
+    table.push_str(&format!(
+        "| tunnel with generous limits (analytics on) | {:.0} | {:.0} | {:.0} |\n",
+        l.median, l.min, l.max
+    ));
+    table.push_str(&format!(
+        "| ratio limited / unlimited, per round | {:.3} | {:.3} | {:.3} |\n",
+        r.median, r.min, r.max
+    ));
+    println!("\n{table}");
+    println!(
+        "ratio of the medians: {:.3}; wrk errors (non-2xx, socket): {errors}; access log written: {logged}",
+        l.median / u.median
+    );
+    if let Some(s) = share {
+        println!(
+            "perf: {s:.1} % of the server's samples in traffic accounting (limits, rollups, \
+             usage, metrics; the report lists symbols of 0.4 % and more)"
+        );
+    }
+    let results = json!({
+        "when": chrono::Utc::now().to_rfc3339(),
+        "machine": crate::machine(),
+        "settings": {"rounds": opts.rounds, "duration_s": opts.duration,
+                     "connections": opts.connections, "limits": generous_limits()},
+        "unlimited_rps": rps[0],
+        "limited_rps": rps[1],
+        "ratios_per_round": ratios,
+        "ratio_of_medians": l.median / u.median,
+        "errors": errors,
+        "access_log_written": logged,
+        "accounting_share_percent": share,
+        "table_markdown": table,
+    });
+    let path = out.join("traffic.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", path.display());
+    drop(burrow);
+    drop(nginx);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_share_adds_our_symbols() {
+        let report =
+            "    12.50%  burrow  burrow  [.] burrow_edge::traffic::rollup::Rollups::record\n\
+                      \x20    3.25%  burrow  burrow  [.] burrow_edge::counting::Pending::finish\n\
+                      \x20   40.00%  burrow  [kernel]  [k] tcp_sendmsg\n";
+        assert!((accounting_share(report) - 15.75).abs() < 1e-9);
+    }
+}
