@@ -85,6 +85,17 @@ checks = { use_after_free = { enabled = false } }
 include-operation-id = "logout_all"
 headers = {{ Authorization = {toml_string("Bearer " + os.environ["BURROW_LOGOUT_TOKEN"])} }}
 """
+    # A tunnel's traffic, read from a tunnel the run keeps: tunnel 2 of SHARE1 (seeded; the
+    # examples of the delete operations name ABC123 and tunnel 1), so that these reads find it
+    # whatever order the seed gives the operations.
+    access_log = "".join(
+        f"""
+[[operations]]
+include-operation-id = "{op}"
+parameters = {{ dsn = "SHARE1", id = 2 }}
+"""
+        for op in ("get_reverse_tunnel_access_log", "get_reverse_tunnel_analytics")
+    )
     # `/metrics` takes the server's metrics token, not a user's.
     metrics = "" if "BURROW_METRICS_TOKEN" not in os.environ else f"""
 [[operations]]
@@ -113,6 +124,7 @@ fail-on = {json.dumps(FAIL_ON_WARNINGS)}
 {one_time}
 {recreatable}
 {leaver}
+{access_log}
 {metrics}
 """
 
