@@ -55,12 +55,8 @@ pub enum AgentAction {
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
-    let r = s.trim().to_ascii_lowercase();
-    if burrow_device::valid_region(&r) {
-        Ok(r)
-    } else {
-        Err(format!("{s:?} is not a region (letters, digits, - and _)"))
-    }
+    burrow_device::parse_region(s)
+        .ok_or_else(|| format!("{s:?} is not a region (letters, digits, - and _)"))
 }
 
 /// Runs `action`; `run` serves until SIGTERM or Ctrl-C.

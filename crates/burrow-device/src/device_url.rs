@@ -22,11 +22,14 @@ pub struct DeviceUrl {
     region: Option<String>,
 }
 
-/// A region label: what `region` settings hold (`default`, `eu-west`, ...).
-pub fn valid_region(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+/// A region label (`default`, `eu-west`, ...), trimmed and lower-cased: `None` unless 1 to 63
+/// letters, digits, `-` and `_`.
+pub fn parse_region(s: &str) -> Option<String> {
+    let r = s.trim().to_ascii_lowercase();
+    let ok = (1..=63).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    ok.then_some(r)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,12 +41,11 @@ impl DeviceUrl {
         let input = input.trim();
         let (region, s) = match input.split_once('=') {
             Some((r, url)) if !r.contains('/') => {
-                let r = r.trim().to_ascii_lowercase();
-                if !valid_region(&r) {
-                    return Err(DeviceUrlError(format!(
+                let r = parse_region(r).ok_or_else(|| {
+                    DeviceUrlError(format!(
                         "{input:?} has an invalid region label (letters, digits, - and _)"
-                    )));
-                }
+                    ))
+                })?;
                 (Some(r), url.trim())
             }
             _ => (None, input),

@@ -28,7 +28,7 @@ pub use agent_enroll::{agent_enroll, agent_enroll_with_client, AgentFile, Enroll
 pub use auth::DEVICE_CERT_HEADER;
 pub use ca::DeviceCa;
 pub use config_endpoint::{DeviceConfigResponse, TunnelConfig};
-pub use device_url::{valid_region, DeviceUrl, DeviceUrlError, DeviceUrls};
+pub use device_url::{parse_region, DeviceUrl, DeviceUrlError, DeviceUrls};
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentToken};
 pub use error::{DeviceError, Result};
 pub use fingerprint::{CaFingerprint, FingerprintError};

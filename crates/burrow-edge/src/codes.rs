@@ -37,16 +37,18 @@ pub fn new_state() -> String {
 
 /// Whether `s` looks like a state [`new_state`] makes (so a bad one is never echoed on).
 pub fn valid_state(s: &str) -> bool {
-    (16..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (16..=128).contains(&s.len()) && is_base64url(s)
 }
 
-/// Whether `s` could be a code [`CodeStore::mint`] makes (others never reach the store).
+/// Whether `s` could be a code [`CodeStore::mint`] makes (others never reach the store):
+/// 32 bytes in unpadded base64url are 43 characters.
 fn valid_code(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.len() == 43 && is_base64url(s)
+}
+
+fn is_base64url(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl CodeStore {
