@@ -59,6 +59,11 @@ try {
   // state cookie, the built-in form signs in, the code comes back bound to that state.
   await page.goto(`${B}/page`);
   await page.waitForSelector('input[name=password]');
+  // The sign-in form has the web UI's look: its accent on the button, the mark in the heading.
+  result.login_look = await page.evaluate(() => ({
+    button: getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor,
+    mark: Boolean(document.querySelector('h1 svg')),
+  }));
   await page.fill('input[name=email]', EMAIL);
   await page.fill('input[name=password]', PASSWORD);
   await Promise.all([page.waitForURL(`${B}/page`), page.click('button[type=submit]')]);

@@ -23,6 +23,7 @@ mod host;
 mod idle;
 mod limits;
 mod login;
+mod look;
 pub mod openapi;
 mod origin;
 mod pages;

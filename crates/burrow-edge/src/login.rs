@@ -28,19 +28,19 @@ fn valid_next(next: &str) -> bool {
 
 fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
     let error = error.map_or(String::new(), |e| {
-        format!("<p style=\"color:#b00\">{}</p>", escape(e))
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
     });
-    let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Sign in</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:24em;margin:4em auto}}\
-         input{{display:block;width:100%;margin:.3em 0 1em;padding:.4em}}</style></head>\n\
-         <body><h1>Sign in</h1><p>Sign in to open this tunnel.</p>{error}\
-         <form method=\"post\" action=\"/edge/login\">\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
-         <label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
-         <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">Sign in</button></form></body></html>\n",
-        next = escape(next),
+    let html = crate::look::page(
+        "Sign in",
+        &format!(
+            "<p>Sign in to open this tunnel.</p>{error}\
+             <form method=\"post\" action=\"/edge/login\">\
+             <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+             <label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
+             <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+             <button type=\"submit\">Sign in</button></form>",
+            next = escape(next),
+        ),
     );
     let mut resp = Response::new(Body::from(html));
     *resp.status_mut() = status;

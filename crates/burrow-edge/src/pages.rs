@@ -146,14 +146,13 @@ pub fn error_page(status: StatusCode, code: &str, detail: &str, json: bool) -> R
             status.as_u16(),
             status.canonical_reason().unwrap_or("Error")
         );
-        let body = format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\
-             <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;color:#222}}\
-             code{{color:#666}}</style></head>\n<body><h1>{t}</h1><p>{d}</p>\
-             <p><code>{c}</code> &middot; burrow edge</p></body></html>\n",
-            t = escape(&title),
-            d = escape(detail),
-            c = escape(code),
+        let body = crate::look::page(
+            &title,
+            &format!(
+                "<p>{}</p><p class=\"sub\"><code>{}</code> &middot; burrow edge</p>",
+                escape(detail),
+                escape(code)
+            ),
         );
         ("text/html; charset=utf-8", body)
     };

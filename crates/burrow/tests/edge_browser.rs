@@ -179,6 +179,12 @@ async fn tunnels_are_isolated_and_logins_bound_in_chromium() {
 
     // Item 5: the handoff works in a browser (state cookie, form, code, callback).
     assert_eq!(result["logged_in"], true, "{result}");
+    // The edge's own pages wear the web UI's look (accent #1f5f8b, the burrow mark).
+    assert_eq!(
+        result["login_look"],
+        json!({"button": "rgb(31, 95, 139)", "mark": true}),
+        "{result}"
+    );
     assert_eq!(result["own_ws"], "open", "B's own page: {result}");
     // Item 5: a callback link minted in the attacker's browser does not sign the victim in.
     assert_eq!(result["csrf_link"], true, "{result}");
