@@ -32,6 +32,19 @@ pub trait Store: Send + Sync + 'static {
     async fn list_all_projects(&self) -> Result<Vec<Project>>;
     async fn add_member(&self, project_id: i64, user_id: i64, role: &str) -> Result<ProjectMember>;
     async fn list_members(&self, project_id: i64) -> Result<Vec<ProjectMember>>;
+    /// `NotFound` when there is no such project.
+    async fn rename_project(&self, id: i64, name: &str) -> Result<Project>;
+    /// The project and everything in it (members, devices, tunnels); `NotFound` when absent.
+    async fn delete_project(&self, id: i64) -> Result<()>;
+    /// `NotFound` when not a member; `Conflict` when it is the project's last owner.
+    async fn remove_member(&self, project_id: i64, user_id: i64) -> Result<()>;
+    /// `NotFound` when not a member; `Conflict` when the last owner would lose the role.
+    async fn set_member_role(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role: &str,
+    ) -> Result<ProjectMember>;
     async fn is_member(&self, project_id: i64, user_id: i64) -> Result<bool>;
 
     // --- devices ---------------------------------------------------------------------------

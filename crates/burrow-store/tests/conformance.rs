@@ -80,7 +80,12 @@ macro_rules! conformance {
 }
 
 conformance! {
-    users::{users_roundtrip, duplicate_email_conflicts, projects_and_members},
+    users::{
+        users_roundtrip,
+        duplicate_email_conflicts,
+        projects_and_members,
+        project_changes_keep_an_owner,
+    },
     devices::{
         devices_roundtrip,
         duplicate_dsn_conflicts,

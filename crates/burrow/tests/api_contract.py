@@ -96,6 +96,20 @@ parameters = {{ dsn = "SHARE1", id = 2 }}
 """
         for op in ("get_reverse_tunnel_access_log", "get_reverse_tunnel_analytics")
     )
+    # Operations that take a project or a membership away act on seeded projects of their
+    # own (api_contract.rs), never on project 1 that the other examples name.
+    removals = "".join(
+        f"""
+[[operations]]
+include-operation-id = "{op}"
+parameters = {params}
+"""
+        for op, params in (
+            ("delete_project", "{ id = 2 }"),
+            ("remove_project_member", "{ id = 3, user_id = 2 }"),
+            ("update_project_member", "{ id = 4, user_id = 2 }"),
+        )
+    )
     # `/metrics` takes the server's metrics token, not a user's.
     metrics = "" if "BURROW_METRICS_TOKEN" not in os.environ else f"""
 [[operations]]
@@ -125,6 +139,7 @@ fail-on = {json.dumps(FAIL_ON_WARNINGS)}
 {recreatable}
 {leaver}
 {access_log}
+{removals}
 {metrics}
 """
 

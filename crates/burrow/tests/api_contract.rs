@@ -87,6 +87,15 @@ async fn stack() -> (TestStack, String) {
             "/api/v1/reverse-tunnels/devices/SHARE1/reverse-tunnels/2/share-links",
             json!({"expires_in_minutes": 60}),
         ),
+        // Projects 2-4 for the operations that take a project (or a membership) away, each
+        // its own, so that whichever runs first leaves the others something to act on:
+        // delete_project on 2, remove_project_member on 3, update_project_member on 4
+        // (user 2, admin@example.com, a member of 3 and 4); see api_contract.py.
+        ("/api/v1/projects", json!({"name": "to delete"})),
+        ("/api/v1/projects", json!({"name": "to leave"})),
+        ("/api/v1/projects", json!({"name": "to promote"})),
+        ("/api/v1/projects/3/members", json!({"user_id": 2})),
+        ("/api/v1/projects/4/members", json!({"user_id": 2})),
     ];
     for (path, body) in seed {
         let (status, answer) = stack

@@ -237,6 +237,53 @@ async fn every_resource_command_in_text_and_json() {
         .ok()
         .json();
     assert_eq!(m.as_array().map(Vec::len), Some(2), "{m}");
+    let me = m
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["email"] == ADMIN_EMAIL))
+        .and_then(|x| x["user_id"].as_i64())
+        .expect("own membership");
+    // Roles change, never leaving the project without an owner; members can be removed.
+    let promoted = burrow!(
+        "members",
+        "update",
+        "--project",
+        pid,
+        "--user-id",
+        uid,
+        "--role",
+        "owner",
+        "--json"
+    )
+    .ok()
+    .json();
+    assert_eq!(promoted["role"], "owner", "{promoted}");
+    let last = burrow!(
+        "members",
+        "update",
+        "--project",
+        pid,
+        "--user-id",
+        uid,
+        "--role",
+        "member"
+    )
+    .ok();
+    assert!(last.stdout.contains("member"), "{}", last.stdout);
+    let alone = burrow!("members", "delete", "--project", pid, "--user-id", me);
+    assert_eq!(alone.code, 1, "{}", alone.stderr);
+    assert!(alone.stderr.contains("last owner"), "{}", alone.stderr);
+    let removed = burrow!("members", "delete", "--project", pid, "--user-id", uid).ok();
+    assert!(
+        removed.stdout.contains("removed user"),
+        "{}",
+        removed.stdout
+    );
+    let m = burrow!("members", "list", "--project", pid, "--json")
+        .ok()
+        .json();
+    assert_eq!(m.as_array().map(Vec::len), Some(1), "{m}");
+    let renamed = burrow!("projects", "update", pid, "--name", "fleet-2").ok();
+    assert!(renamed.stdout.contains("fleet-2"), "{}", renamed.stdout);
 
     // Devices.
     let created = burrow!(
@@ -431,6 +478,31 @@ async fn every_resource_command_in_text_and_json() {
     assert_eq!(burrow!("tunnels", "show", "CLI9", tid).code, 3);
     burrow!("devices", "delete", "CLI9").ok();
     assert_eq!(burrow!("devices", "show", "CLI9").code, 3);
+
+    // Deleting a project takes its devices with it.
+    let scratch = burrow!("projects", "create", "--name", "scratch", "--json")
+        .ok()
+        .json();
+    let sid = scratch["id"].as_i64().expect("project id");
+    burrow!(
+        "devices",
+        "create",
+        "--project",
+        sid,
+        "--dsn",
+        "CLI8",
+        "--name",
+        "spare"
+    )
+    .ok();
+    let dropped = burrow!("projects", "delete", sid).ok();
+    assert!(
+        dropped.stdout.contains("deleted project"),
+        "{}",
+        dropped.stdout
+    );
+    assert_eq!(burrow!("projects", "show", sid).code, 3);
+    assert_eq!(burrow!("devices", "show", "CLI8").code, 3);
 
     access_log(&s, home).await;
 }

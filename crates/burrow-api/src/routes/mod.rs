@@ -1,6 +1,7 @@
 pub(crate) mod auth;
 pub(crate) mod cluster;
 pub(crate) mod devices;
+pub(crate) mod project_changes;
 pub(crate) mod projects;
 pub(crate) mod reverse_tunnels;
 pub(crate) mod share_links;
@@ -10,7 +11,7 @@ pub(crate) mod tunnel_keys;
 pub(crate) mod tunnel_limits;
 pub(crate) mod users;
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use burrow_store::{Device, User};
 
@@ -35,7 +36,12 @@ pub fn router() -> Router<AppState> {
             "/api/v1/projects",
             post(projects::create).get(projects::list),
         )
-        .route("/api/v1/projects/{id}", get(projects::get))
+        .route(
+            "/api/v1/projects/{id}",
+            get(projects::get)
+                .patch(project_changes::update)
+                .delete(project_changes::delete),
+        )
         .route(
             "/api/v1/projects/{id}/traffic",
             get(traffic::project_traffic),
@@ -43,6 +49,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/projects/{id}/members",
             post(projects::add_member).get(projects::members),
+        )
+        .route(
+            "/api/v1/projects/{id}/members/{user_id}",
+            patch(project_changes::update_member).delete(project_changes::remove_member),
         )
         .route(
             "/api/v1/projects/{id}/devices",

@@ -115,6 +115,105 @@ macro_rules! users_methods {
         .await?)
     }
 
+    async fn rename_project(&self, id: i64, name: &str) -> Result<Project> {
+        sqlx::query_as("UPDATE projects SET name = $2 WHERE id = $1 RETURNING *")
+            .bind(id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Members, devices, tunnels and the rest of the project go with it (foreign keys).
+    async fn delete_project(&self, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected())
+    }
+
+    /// `NotFound` when not a member; `Conflict` when it would leave the project without an
+    /// owner. The project row is locked first (a no-op update), so that two owners removing
+    /// each other at once cannot both succeed on PostgreSQL; SQLite has one writer anyway.
+    async fn remove_member(&self, project_id: i64, user_id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        found(
+            sqlx::query("UPDATE projects SET name = name WHERE id = $1")
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        )?;
+        let other_owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM project_members \
+             WHERE project_id = $1 AND role = 'owner' AND user_id <> $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let removed: Option<String> = sqlx::query_scalar(
+            "DELETE FROM project_members WHERE project_id = $1 AND user_id = $2 RETURNING role",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match removed {
+            None => Err(StoreError::NotFound),
+            Some(role) if role == "owner" && other_owners == 0 => {
+                Err(StoreError::Conflict("the project's last owner".into()))
+            }
+            Some(_) => Ok(tx.commit().await?),
+        }
+    }
+
+    /// `NotFound` when not a member; `Conflict` when the last owner would lose the role.
+    /// Locks the project row like [`Store::remove_member`].
+    async fn set_member_role(&self, project_id: i64, user_id: i64, role: &str) -> Result<ProjectMember> {
+        let mut tx = self.pool.begin().await?;
+        found(
+            sqlx::query("UPDATE projects SET name = name WHERE id = $1")
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        )?;
+        let other_owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM project_members \
+             WHERE project_id = $1 AND role = 'owner' AND user_id <> $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if role != "owner" && other_owners == 0 {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+            )
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if current.as_deref() == Some("owner") {
+                return Err(StoreError::Conflict("the project's last owner".into()));
+            }
+        }
+        let member: ProjectMember = sqlx::query_as(
+            "UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2 \
+             RETURNING *",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(role)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(member)
+    }
+
     async fn is_member(&self, project_id: i64, user_id: i64) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM project_members WHERE project_id = $1 AND user_id = $2",

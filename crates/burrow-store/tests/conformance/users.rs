@@ -125,3 +125,70 @@ pub async fn projects_and_members(ctx: &Ctx) {
     );
     assert_eq!(s.list_devices_for_user(outsider.id).await.unwrap(), vec![]);
 }
+
+/// Renaming and deleting projects; removing members and changing roles, never leaving a
+/// project without an owner — also when two owners remove each other at once.
+pub async fn project_changes_keep_an_owner(ctx: &Ctx) {
+    let s = ctx.s();
+    let alice = user(s, "alice@example.com").await;
+    let bob = user(s, "bob@example.com").await;
+    let carol = user(s, "carol@example.com").await;
+    let p = s.create_project("robots", alice.id).await.unwrap();
+    assert_eq!(
+        s.rename_project(p.id, "rovers").await.unwrap().name,
+        "rovers"
+    );
+    assert_not_found(s.rename_project(9_999_999, "x").await);
+
+    s.add_member(p.id, bob.id, "member").await.unwrap();
+    // The only owner can neither leave nor be demoted.
+    assert_conflict(s.remove_member(p.id, alice.id).await);
+    assert_conflict(s.set_member_role(p.id, alice.id, "member").await);
+    assert_not_found(s.remove_member(p.id, carol.id).await);
+    assert_not_found(s.set_member_role(p.id, carol.id, "owner").await);
+    assert_not_found(s.remove_member(9_999_999, bob.id).await);
+
+    // With a second owner, the first may step down; then the second is the last one.
+    assert_eq!(
+        s.set_member_role(p.id, bob.id, "owner").await.unwrap().role,
+        "owner"
+    );
+    assert_eq!(
+        s.set_member_role(p.id, alice.id, "member")
+            .await
+            .unwrap()
+            .role,
+        "member"
+    );
+    assert_conflict(s.remove_member(p.id, bob.id).await);
+    s.remove_member(p.id, alice.id).await.unwrap();
+    assert!(!s.is_member(p.id, alice.id).await.unwrap());
+
+    // Two owners removing each other at once: exactly one succeeds.
+    s.add_member(p.id, carol.id, "owner").await.unwrap();
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            s.remove_member(p.id, bob.id),
+            s.remove_member(p.id, carol.id)
+        );
+        assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+        let owners = s
+            .list_members(p.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.role == "owner")
+            .count();
+        assert_eq!(owners, 1);
+        let gone = if a.is_ok() { bob.id } else { carol.id };
+        s.add_member(p.id, gone, "owner").await.unwrap();
+    }
+
+    // Deleting the project takes its members and devices with it.
+    let d = device(s, p.id, "dsn-gone").await;
+    s.delete_project(p.id).await.unwrap();
+    assert_eq!(s.project_by_id(p.id).await.unwrap(), None);
+    assert!(s.list_members(p.id).await.unwrap().is_empty());
+    assert_eq!(s.device_by_id(d.id).await.unwrap(), None);
+    assert_not_found(s.delete_project(p.id).await);
+}

@@ -28,6 +28,14 @@ enum ProjectsAction {
     },
     /// One project.
     Show { id: i64 },
+    /// Rename a project (its owners).
+    Update {
+        id: i64,
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a project: its devices are revoked, their tunnels closed (its owners).
+    Delete { id: i64 },
 }
 
 const PROJECT: [Col; 3] = [
@@ -46,9 +54,20 @@ pub async fn projects(args: ProjectsArgs) -> anyhow::Result<()> {
                 .await?
         }
         ProjectsAction::Show { id } => api.get(&format!("/api/v1/projects/{id}")).await?,
+        ProjectsAction::Update { id, name } => {
+            let body = json!({ "name": name });
+            let path = format!("/api/v1/projects/{id}");
+            api.call(Method::PATCH, &path, Some(&body)).await?
+        }
+        ProjectsAction::Delete { id } => {
+            let path = format!("/api/v1/projects/{id}");
+            api.call(Method::DELETE, &path, None).await?
+        }
     };
     if args.api.json {
         output::json(&value);
+    } else if let ProjectsAction::Delete { id } = &args.action {
+        println!("deleted project {id}");
     } else if matches!(args.action, ProjectsAction::List) {
         print!("{}", output::table(output::items(&value), &PROJECT));
     } else {
@@ -83,6 +102,23 @@ enum MembersAction {
         #[arg(long)]
         role: Option<String>,
     },
+    /// Change a member's role (never the last owner's).
+    Update {
+        #[arg(long)]
+        project: i64,
+        #[arg(long)]
+        user_id: i64,
+        /// member or owner.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member, or leave the project with your own id (never the last owner).
+    Delete {
+        #[arg(long)]
+        project: i64,
+        #[arg(long)]
+        user_id: i64,
+    },
 }
 
 const MEMBER: [Col; 3] = [
@@ -108,9 +144,24 @@ pub async fn members(args: MembersArgs) -> anyhow::Result<()> {
             let path = format!("/api/v1/projects/{project}/members");
             (api.call(Method::POST, &path, Some(&body)).await?, false)
         }
+        MembersAction::Update {
+            project,
+            user_id,
+            role,
+        } => {
+            let body = json!({ "role": role });
+            let path = format!("/api/v1/projects/{project}/members/{user_id}");
+            (api.call(Method::PATCH, &path, Some(&body)).await?, false)
+        }
+        MembersAction::Delete { project, user_id } => {
+            let path = format!("/api/v1/projects/{project}/members/{user_id}");
+            (api.call(Method::DELETE, &path, None).await?, false)
+        }
     };
     if args.api.json {
         output::json(&value);
+    } else if let MembersAction::Delete { project, user_id } = &args.action {
+        println!("removed user {user_id} from project {project}");
     } else if list {
         print!("{}", output::table(output::items(&value), &MEMBER));
     } else {
