@@ -112,7 +112,7 @@ async function main() {
     const tunnels = await cells('overview-tunnels');
     check(tunnels.length === 2, `two tunnels: ${JSON.stringify(tunnels)}`);
     check(tunnels[0][1] === 'CHART1' && tunnels[0][2] === String(REQUESTS) && tunnels[0][3] === String(ERRORS), `the busiest tunnel: ${JSON.stringify(tunnels[0])}`);
-    check(tunnels[1][2] === String(USER_REQUESTS) && tunnels[1][3] === '0', `the private tunnel: ${JSON.stringify(tunnels[1])}`);
+    check(tunnels[1][0] === 'private' && tunnels[1][2] === String(USER_REQUESTS) && tunnels[1][3] === '0', `the private tunnel, by name: ${JSON.stringify(tunnels[1])}`);
     const devices = await cells('overview-devices');
     check(devices.length === 1 && devices[0][0] === 'CHART1' && devices[0][1] === String(total), `the device: ${JSON.stringify(devices)}`);
     step(`the overview lists the busiest tunnels and devices (${total} requests)`);

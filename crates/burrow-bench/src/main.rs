@@ -71,8 +71,9 @@ struct Opts {
     /// request on the node holding the device (writes cluster.json).
     #[arg(long)]
     cluster: bool,
-    /// Only the traffic scenario: keep-alive req/s through a tunnel with generous limits
-    /// against one without, analytics on (see `traffic.rs`); needs nginx, wrk, no rathole.
+    /// Only the traffic scenario: keep-alive req/s through a tunnel with analytics and
+    /// generous limits against a server with analytics off (see `traffic.rs`); needs nginx,
+    /// wrk, no rathole.
     #[arg(long)]
     traffic: bool,
 }

@@ -140,6 +140,8 @@ pub struct Burrow {
     pub device_port: u16,
     /// The agent's directory (holds `ca.pem`, the device CA).
     pub agent_dir: PathBuf,
+    /// The id of the `web` tunnel.
+    pub tunnel_id: i64,
     /// `Host` header value of the tunnel (`device-bench1.localhost:PORT`).
     pub host: String,
     pub api: String,
@@ -260,9 +262,9 @@ pub async fn start_burrow_node(
         .context("--ca-sha256 in enrollment_command")?
         .to_string();
 
-    let agent_dir = dir.join("agent");
+    let agent_dir = dir.join(format!("agent{tag}"));
     let _ = std::fs::remove_dir_all(&agent_dir);
-    let token_file = dir.join("enrollment.token");
+    let token_file = dir.join(format!("enrollment{tag}.token"));
     std::fs::write(&token_file, enrollment)?;
     let enrolled = Command::new(bin)
         .args(["agent", "enroll", "--server"])
@@ -291,7 +293,11 @@ pub async fn start_burrow_node(
         c
     };
     cmd.arg("--dir").arg(&agent_dir).env_remove("RUST_LOG");
-    let mut agent = Proc::spawn("burrow agent", cmd, &dir.join("burrow-agent.log"))?;
+    let mut agent = Proc::spawn(
+        &format!("burrow agent{tag}"),
+        cmd,
+        &dir.join(format!("burrow-agent{tag}.log")),
+    )?;
 
     let tunnel = json_ok(
         http.post(format!(
@@ -324,6 +330,7 @@ pub async fn start_burrow_node(
         port,
         device_port,
         agent_dir,
+        tunnel_id: tunnel["id"].as_i64().context("tunnel id")?,
         host,
         api,
         token,

@@ -1,11 +1,13 @@
-//! `burrow-bench --traffic`: what per-tunnel limits and analytics cost on the keep-alive
-//! path. One burrow server and agent, two reverse tunnels to the same nginx page: `web`
+//! `burrow-bench --traffic`: what analytics and per-tunnel limits cost on the keep-alive
+//! path. Two burrow servers, each with its own enrolled agent, in front of the same nginx
+//! page: one with `analytics = false` (the baseline: only the seed's counters and the
+//! Prometheus metrics), one with analytics on, where two tunnels serve the page: `web`
 //! without limits and `web-limited` with generous ones (rate 100,000 r/s, the API's largest,
-//! with a burst of 1,000,000; bandwidth 10 GB/s each way, 10,000 open requests per client). Analytics (rollups,
-//! usage per principal, access log, metrics) are always on in burrow, for both tunnels; the
-//! optional perf profile of the limited runs says what share of the server's CPU they take.
-//! Each round runs `wrk -t2 -c50` on both tunnels (alternating which goes first); the
-//! medians, min–max and the ratio are printed and written to `traffic.json`.
+//! with a burst of 1,000,000; bandwidth 10 GB/s each way, 10,000 open requests per client).
+//! Each round runs `wrk -t2 -c50` on all three (rotating which goes first); the medians,
+//! min–max and the ratios to the baseline are printed and written to `traffic.json`. The
+//! optional perf profile of the limited runs says what share of the server's CPU the
+//! accounting takes.
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,6 +69,13 @@ fn accounting_share(report: &str) -> f64 {
         .max(0.0)
 }
 
+/// One measured setup: its label, the URL wrk asks and the Host it sends.
+struct Setup {
+    label: &'static str,
+    host: String,
+    base: String,
+}
+
 pub async fn run(
     opts: &TrafficOpts,
     out: &Path,
@@ -86,7 +95,17 @@ pub async fn run(
     )
     .await
     .context("nginx did not start")?;
-    eprintln!("traffic: starting burrow server + agent");
+    eprintln!("traffic: starting a burrow server + agent with analytics off");
+    let baseline = stack::start_burrow_node(
+        burrow_bin,
+        out,
+        nginx_port,
+        http,
+        "-off",
+        &[("BURROW_ANALYTICS", "false".to_string())],
+    )
+    .await?;
+    eprintln!("traffic: starting a burrow server + agent with analytics on");
     let mut burrow = stack::start_burrow(burrow_bin, out, nginx_port, http).await?;
     let mut body = json!({"name": "web-limited", "local_port": nginx_port, "protocol": "http",
                           "require_auth": false});
@@ -123,30 +142,50 @@ pub async fn run(
     .await
     .context("the limited tunnel did not start serving")?;
 
-    let runs = [
-        ("unlimited", burrow.host.clone()),
-        ("limited", limited_host),
+    let setups = [
+        Setup {
+            label: "analytics off, no limits (baseline)",
+            host: baseline.host.clone(),
+            base: format!("http://127.0.0.1:{}{SMALL}", baseline.port),
+        },
+        Setup {
+            label: "analytics on, no limits",
+            host: burrow.host.clone(),
+            base: base.clone(),
+        },
+        Setup {
+            label: "analytics on, generous limits",
+            host: limited_host,
+            base,
+        },
     ];
-    let wrk = |host: &str, secs: u64| {
-        tools::wrk(&base, &[format!("Host: {host}")], 2, opts.connections, secs)
+    let wrk = |s: &Setup, secs: u64| {
+        tools::wrk(
+            &s.base,
+            &[format!("Host: {}", s.host)],
+            2,
+            opts.connections,
+            secs,
+        )
     };
-    for (_, host) in &runs {
-        tokio::task::block_in_place(|| wrk(host, 2))?;
+    for s in &setups {
+        tokio::task::block_in_place(|| wrk(s, 2))?;
     }
-    let mut rps: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut ratios = Vec::new();
+    let mut rps: [Vec<f64>; 3] = Default::default();
+    // Per round: analytics on / baseline, and analytics + limits / baseline.
+    let mut ratios: [Vec<f64>; 2] = Default::default();
     let mut errors = 0;
     for round in 0..opts.rounds {
-        // Alternate which goes first, so that drift of the machine hits both alike.
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        let mut this = [0.0; 2];
-        for i in order {
-            let r = tokio::task::block_in_place(|| wrk(&runs[i].1, opts.duration))?;
+        // Rotate which goes first, so that drift of the machine hits all alike.
+        let mut this = [0.0; 3];
+        for k in 0..3 {
+            let i = (round + k) % 3;
+            let r = tokio::task::block_in_place(|| wrk(&setups[i], opts.duration))?;
             eprintln!(
                 "traffic: round {}/{} {}: {:.0} req/s, {} errors",
                 round + 1,
                 opts.rounds,
-                runs[i].0,
+                setups[i].label,
                 r.rps,
                 r.errors
             );
@@ -154,7 +193,8 @@ pub async fn run(
             this[i] = r.rps;
             rps[i].push(r.rps);
         }
-        ratios.push(this[1] / this[0]);
+        ratios[0].push(this[1] / this[0]);
+        ratios[1].push(this[2] / this[0]);
     }
 
     let mut share = None;
@@ -162,7 +202,7 @@ pub async fn run(
         let pid = burrow.server.pid();
         tokio::task::block_in_place(|| {
             crate::profile(out, "traffic-limited", &[pid], opts.duration, || {
-                let _ = wrk(&runs[1].1, opts.duration);
+                let _ = wrk(&setups[2], opts.duration);
             });
         });
         share = std::fs::read_to_string(out.join("perf-traffic-limited-symbols.txt"))
@@ -170,40 +210,51 @@ pub async fn run(
             .map(|r| accounting_share(&r));
     }
 
-    // Analytics were on: the limited tunnel's access log has the benchmark's requests.
-    let log: serde_json::Value = http
-        .get(format!(
-            "{}/reverse-tunnels/devices/BENCH1/reverse-tunnels/{}/access-log?limit=1",
-            burrow.api, limited["id"]
-        ))
-        .bearer_auth(&burrow.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let logged = log["items"].as_array().is_some_and(|a| !a.is_empty());
+    // Analytics were on for the limited tunnel (its access log has the benchmark's
+    // requests) and off for the baseline (its log is empty).
+    let logged = |api: &str, token: &str, id: &serde_json::Value| {
+        let url =
+            format!("{api}/reverse-tunnels/devices/BENCH1/reverse-tunnels/{id}/access-log?limit=1");
+        let req = http.get(url).bearer_auth(token);
+        async move {
+            let log: serde_json::Value = req.send().await?.json().await?;
+            anyhow::Ok(log["items"].as_array().is_some_and(|a| !a.is_empty()))
+        }
+    };
+    let limited_logged = logged(&burrow.api, &burrow.token, &limited["id"]).await?;
+    let baseline_logged =
+        logged(&baseline.api, &baseline.token, &json!(baseline.tunnel_id)).await?;
 
-    let (u, l, r) = (spread(&rps[0]), spread(&rps[1]), spread(&ratios));
+    let spreads: Vec<Spread> = rps.iter().map(|v| spread(v)).collect();
+    let ratio_spreads: Vec<Spread> = ratios.iter().map(|v| spread(v)).collect();
     let mut table = format!(
         "| keep-alive req/s, {} conns, {} rounds of {} s | median | min | max |\n| --- | ---: | ---: | ---: |\n",
         opts.connections, opts.rounds, opts.duration
     );
-    table.push_str(&format!(
-        "| tunnel without limits (analytics on) | {:.0} | {:.0} | {:.0} |\n",
-        u.median, u.min, u.max
-    ));
-    table.push_str(&format!(
-        "| tunnel with generous limits (analytics on) | {:.0} | {:.0} | {:.0} |\n",
-        l.median, l.min, l.max
-    ));
-    table.push_str(&format!(
-        "| ratio limited / unlimited, per round | {:.3} | {:.3} | {:.3} |\n",
-        r.median, r.min, r.max
-    ));
+    for (s, sp) in setups.iter().zip(&spreads) {
+        table.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.0} |\n",
+            s.label, sp.median, sp.min, sp.max
+        ));
+    }
+    for (label, r) in [
+        "ratio analytics on / baseline, per round",
+        "ratio analytics + limits / baseline, per round",
+    ]
+    .iter()
+    .zip(&ratio_spreads)
+    {
+        table.push_str(&format!(
+            "| {label} | {:.3} | {:.3} | {:.3} |\n",
+            r.median, r.min, r.max
+        ));
+    }
     println!("\n{table}");
+    let of_medians = spreads[2].median / spreads[0].median;
     println!(
-        "ratio of the medians: {:.3}; wrk errors (non-2xx, socket): {errors}; access log written: {logged}",
-        l.median / u.median
+        "ratio of the medians (analytics + limits / baseline): {of_medians:.3}; wrk errors \
+         (non-2xx, socket): {errors}; access log written: limited tunnel {limited_logged}, \
+         baseline {baseline_logged}"
     );
     if let Some(s) = share {
         println!(
@@ -213,15 +264,18 @@ pub async fn run(
     }
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
+        "commit": crate::commit(),
         "machine": crate::machine(),
         "settings": {"rounds": opts.rounds, "duration_s": opts.duration,
                      "connections": opts.connections, "limits": generous_limits()},
-        "unlimited_rps": rps[0],
-        "limited_rps": rps[1],
-        "ratios_per_round": ratios,
-        "ratio_of_medians": l.median / u.median,
+        "baseline_rps": rps[0],
+        "analytics_rps": rps[1],
+        "limited_rps": rps[2],
+        "ratios_analytics_per_round": ratios[0],
+        "ratios_limited_per_round": ratios[1],
+        "ratio_of_medians": of_medians,
         "errors": errors,
-        "access_log_written": logged,
+        "access_log_written": {"limited": limited_logged, "baseline": baseline_logged},
         "accounting_share_percent": share,
         "table_markdown": table,
     });
@@ -229,6 +283,7 @@ pub async fn run(
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", path.display());
     drop(burrow);
+    drop(baseline);
     drop(nginx);
     Ok(())
 }

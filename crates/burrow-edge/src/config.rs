@@ -52,6 +52,9 @@ pub struct EdgeConfig {
     pub max_h2_streams: u32,
     /// Access log entries buffered between flushes; the oldest are dropped (and counted) above.
     pub access_log_capacity: usize,
+    /// Per-request analytics: minute/hour rollups, usage per principal and the access log
+    /// (`false`: only the seed's `total_requests`/`last_accessed_at` and Prometheus metrics).
+    pub analytics: bool,
     /// Throttles the login form's password checks; share the API's so both endpoints count
     /// against the same quotas. `None`: the edge makes its own.
     pub login_guard: Option<Arc<burrow_api::LoginGuard>>,
@@ -88,6 +91,7 @@ impl Default for EdgeConfig {
             pool_idle_per_tunnel: 256,
             max_h2_streams: 100,
             access_log_capacity: 10_000,
+            analytics: true,
             login_guard: None,
             public_port: None,
             access_recheck: Duration::from_secs(2),

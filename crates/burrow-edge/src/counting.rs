@@ -22,6 +22,8 @@ pub struct Counters {
     dropped: AtomicU64,
     refused: AtomicU64,
     flushing: tokio::sync::Mutex<()>,
+    /// Rollups, usage per principal and access log entries are kept (`analytics` config).
+    analytics: bool,
     /// Prometheus counters and histograms, fed by every finished request.
     pub metrics: crate::traffic::EdgeMetrics,
     /// Minute and hour rollups, written with the log.
@@ -31,7 +33,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, analytics: bool) -> Self {
         Counters {
             usage: Mutex::default(),
             log: Mutex::default(),
@@ -39,6 +41,7 @@ impl Counters {
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
+            analytics,
             metrics: crate::traffic::EdgeMetrics::new(),
             rollups: crate::traffic::Rollups::default(),
             principals: crate::traffic::PrincipalCounts::default(),
@@ -206,6 +209,14 @@ impl Pending {
         counters
             .metrics
             .request(self.tunnel_id, status, bytes_in, bytes_out, took);
+        if !counters.analytics {
+            // The seed's counters (`total_requests`, `last_accessed_at`) are kept regardless.
+            match self.refused {
+                true => counters.record_refused(self.tunnel_id, self.at),
+                false => counters.count(self.tunnel_id, self.at),
+            }
+            return;
+        }
         let (edge, tunnel, device) = self.phases.split(took);
         counters.rollups.record(&crate::traffic::Sample {
             tunnel_id: self.tunnel_id,

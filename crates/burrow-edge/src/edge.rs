@@ -88,7 +88,7 @@ impl Edge {
         Arc::new(Edge {
             matcher: HostMatcher::new(&config.base_domain, config.api_host.as_deref()),
             routes: RouteTable::new(store.clone(), config.lookup_cache_ttl),
-            counters: Arc::new(Counters::new(config.access_log_capacity)),
+            counters: Arc::new(Counters::new(config.access_log_capacity, config.analytics)),
             pool: Arc::new(Pool::new(config.pool_idle_per_tunnel)),
             connector: Connector {
                 connect_timeout: config.connect_timeout,

@@ -108,6 +108,14 @@ pub struct Config {
     /// Days hourly rollups are kept (default 365).
     #[serde(default = "default_retention_hourly_days")]
     pub retention_hourly_days: i64,
+    /// Per-request analytics (rollups for the charts, usage per user × device, the access
+    /// log); `false` keeps only `total_requests`, `last_accessed_at` and `/metrics`.
+    #[serde(default = "default_analytics")]
+    pub analytics: bool,
+}
+
+fn default_analytics() -> bool {
+    true
 }
 
 fn default_share_link_max_minutes() -> i64 {
@@ -200,6 +208,7 @@ const KNOWN_KEYS: &[&str] = &[
     "retention_access_log_days",
     "retention_minute_days",
     "retention_hourly_days",
+    "analytics",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -464,7 +473,7 @@ impl Config {
              node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n\
              share_link_max_minutes = {}\n\
              metrics_token = {}\nmetrics_listen = {}\n\
-             retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\n",
+             retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\nanalytics = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -492,6 +501,7 @@ impl Config {
             self.retention_access_log_days,
             self.retention_minute_days,
             self.retention_hourly_days,
+            self.analytics,
         )
     }
 }

@@ -331,6 +331,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             public_port: config.public_port(addr.port()),
             login_guard: Some(login_guard),
             trusted_proxies: config.trusted_proxies.clone(),
+            analytics: config.analytics,
             ..EdgeConfig::default()
         },
     );

@@ -120,6 +120,9 @@ async fn analytics_and_access_log_report_known_traffic_exactly() {
         .expect("overview");
     assert_eq!(status, StatusCode::OK, "{o}");
     assert_eq!(o["tunnels"][0]["id"], t["id"], "{o}");
+    assert_eq!(o["tunnels"][0]["name"], "svc", "{o}");
+    assert_eq!(o["tunnels"][0]["dsn"], "ANA1", "{o}");
+    assert_eq!(o["devices"][0]["dsn"], "ANA1", "{o}");
     assert_eq!(o["tunnels"][0]["requests"], 11, "{o}");
     assert_eq!(o["tunnels"][0]["errors"], 2, "{o}");
     assert_eq!(o["devices"][0]["device_id"], project, "{o}");
@@ -310,4 +313,64 @@ async fn retention_prunes_old_rows_by_the_clock_and_keeps_new_ones() {
     assert_eq!((pruned.access_log, pruned.minute, pruned.hour), (1, 1, 1));
     assert_eq!(pruned.principal_usage, 1);
     assert_eq!((left(MINUTE).await, left(HOUR).await), (0, 0));
+}
+
+/// `analytics = false`: no rollups, usage per principal or access log rows, while the seed's
+/// `total_requests` still counts every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_off_keeps_only_the_seeds_counters() {
+    let s = TestStack::start_configured(Backend::Sqlite, |c| c.analytics = false)
+        .await
+        .expect("stack");
+    let admin = s.admin_token().await.expect("admin");
+    let (t, _peer) = s
+        .public_tunnel(&admin, "ANA3", service().await)
+        .await
+        .expect("tunnel");
+    let host = t["public_url"].as_str().expect("host").to_string();
+    let base = format!(
+        "/api/v1/reverse-tunnels/devices/ANA3/reverse-tunnels/{}",
+        t["id"]
+    );
+    for _ in 0..4 {
+        let r = s
+            .http
+            .get(s.url("/ok"))
+            .header("host", &host)
+            .send()
+            .await
+            .expect("ok");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.expect("body"), "0123456789");
+    }
+    s.running.ops.edge.flush_all().await;
+
+    let (status, tunnel) = s
+        .call(Method::GET, &base, &admin, None)
+        .await
+        .expect("tunnel");
+    assert_eq!(status, StatusCode::OK, "{tunnel}");
+    assert_eq!(tunnel["total_requests"], 4, "{tunnel}");
+    let (_, log) = s
+        .call(Method::GET, &format!("{base}/access-log"), &admin, None)
+        .await
+        .expect("log");
+    assert_eq!(log["items"].as_array().map(Vec::len), Some(0), "{log}");
+    let from = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let (status, a) = s
+        .call(
+            Method::GET,
+            &format!(
+                "{base}/analytics?from={}&to={}&step=60",
+                enc(&from),
+                enc(&to)
+            ),
+            &admin,
+            None,
+        )
+        .await
+        .expect("analytics");
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert_eq!(a["totals"]["requests"], 0, "{a}");
 }

@@ -184,6 +184,7 @@ impl TestStack {
             retention_access_log_days: 7,
             retention_minute_days: 30,
             retention_hourly_days: 365,
+            analytics: true,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
