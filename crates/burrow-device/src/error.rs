@@ -22,3 +22,10 @@ pub enum DeviceError {
 }
 
 pub type Result<T, E = DeviceError> = std::result::Result<T, E>;
+
+/// Same message as before the identity parser moved to `burrow-identity`.
+impl From<burrow_identity::InvalidCert> for DeviceError {
+    fn from(e: burrow_identity::InvalidCert) -> Self {
+        DeviceError::InvalidCert(e.0)
+    }
+}
