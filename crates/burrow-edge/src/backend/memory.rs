@@ -25,7 +25,9 @@ pub struct MemoryBackend {
 #[derive(Default)]
 pub struct State {
     /// By `public_url`.
-    pub tunnels: HashMap<String, (ReverseTunnel, Device)>,
+    pub tunnels: HashMap<String, ReverseTunnel>,
+    /// By id.
+    pub devices: HashMap<i64, Device>,
     pub users: Vec<User>,
     pub revoked_before: HashMap<i64, i64>,
     /// (project, user)
@@ -52,7 +54,11 @@ impl MemoryBackend {
 #[async_trait]
 impl TunnelLookup for MemoryBackend {
     async fn tunnel_by_host(&self, host: &str) -> Result<Option<(ReverseTunnel, Device)>> {
-        Ok(self.with(|s| s.tunnels.get(host).cloned()))
+        Ok(self.with(|s| {
+            let tunnel = s.tunnels.get(host)?;
+            let device = s.devices.get(&tunnel.device_id)?;
+            Some((tunnel.clone(), device.clone()))
+        }))
     }
 }
 
@@ -154,7 +160,20 @@ impl Credentials for MemoryBackend {
 #[async_trait]
 impl UsageSink for MemoryBackend {
     async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<()> {
-        self.with(|s| s.usage.extend_from_slice(deltas));
+        self.with(|s| {
+            // As the SQL store: the tunnel row carries the running totals.
+            for d in deltas {
+                for t in s
+                    .tunnels
+                    .values_mut()
+                    .filter(|t| t.id == d.reverse_tunnel_id)
+                {
+                    t.total_requests += d.requests;
+                    t.last_accessed_at = t.last_accessed_at.max(Some(d.last_accessed_at));
+                }
+            }
+            s.usage.extend_from_slice(deltas);
+        });
         Ok(())
     }
     async fn insert_access_log(&self, entries: &[NewAccessLogEntry]) -> Result<()> {
