@@ -1,9 +1,10 @@
 //! What the edge needs from storage, as narrow traits of its own, one per role: resolving a
 //! host to its tunnel, the users and memberships of `require_auth`, one-time login codes,
 //! API keys and share links, and the sink for usage and the access log. The hot path sees only
-//! these, so it can be tested against [`memory::MemoryBackend`] with no database; the server
-//! wires in the SQL store through [`sql::SqlBackend`] (`Edge::new` takes an `Arc<dyn Store>`
-//! as before and converts it).
+//! these, so it is tested against `memory::MemoryBackend` (feature `testing`) with no
+//! database; the server wires in the SQL store through [`SqlBackend`] (`Edge::new` takes an
+//! `Arc<dyn Store>` as before and converts it). `crates/burrow/tests/edge_backend.rs` runs
+//! one script against both, so the two answer alike.
 //!
 //! Row types and [`StoreError`] still come from `burrow-store`: they are plain data, and the
 //! same rows the API serves.
