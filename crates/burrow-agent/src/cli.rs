@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use burrow_device::{CaFingerprint, EnrollTrust};
+use burrow_identity::{CaFingerprint, EnrollTrust};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -55,7 +55,7 @@ pub enum AgentAction {
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
-    burrow_device::parse_region(s)
+    burrow_identity::parse_region(s)
         .ok_or_else(|| format!("{s:?} is not a region (letters, digits, - and _)"))
 }
 
@@ -76,7 +76,7 @@ pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
                 (None, false) => EnrollTrust::Https,
             };
             let token = secret_from(token_file.as_deref(), "BURROW_ENROLLMENT_TOKEN")?;
-            let dsn = burrow_device::agent_enroll(&server, &token, &dir, trust).await?;
+            let dsn = burrow_identity::agent_enroll(&server, &token, &dir, trust).await?;
             println!("enrolled device {dsn}; credentials in {}", dir.display());
             Ok(())
         }

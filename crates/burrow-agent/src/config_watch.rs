@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use burrow_device::agent_enroll::{CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE};
-use burrow_device::{AgentFile, DeviceConfigResponse, DeviceUrl, DeviceUrls};
+use burrow_identity::agent_enroll::{CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE};
+use burrow_identity::{AgentFile, DeviceConfigResponse, DeviceUrl, DeviceUrls};
 
 /// How long the agent asks the server to hold a poll when nothing changed.
 pub const LONG_POLL_SECS: u64 = 25;

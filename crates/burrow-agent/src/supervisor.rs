@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_client::{ClientConfig, ClientError, DestinationClient, Secret, Targets};
-use burrow_device::TunnelConfig;
+use burrow_identity::TunnelConfig;
 use chrono::Utc;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use burrow_identity::fsutil::{ensure_private_dir, write_atomic};
 use burrow_store::Timestamp;
 use chrono::Utc;
 use rand::RngCore;
@@ -19,7 +20,6 @@ use rustls::{RootCertStore, ServerConfig};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
 use crate::error::{DeviceError, Result};
-use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::identity::device_urn;
 
 pub const CA_CERT_FILE: &str = "ca.pem";

@@ -10,72 +10,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use burrow_store::{BrokerLink, Device, ReverseTunnel, Timestamp};
+use burrow_store::{BrokerLink, Device, ReverseTunnel};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+pub use burrow_identity::wire::{DeviceConfigResponse, TunnelConfig};
 
 use crate::auth::{authenticate, authorize};
 use crate::device_url::DeviceUrls;
 use crate::identity::DeviceIdentity;
 use crate::provisioner::{service_name, ProvisionRequest};
 use crate::state::{error, DeviceState, Refusal};
-
-/// The response: the seed's `{"tunnels": [...]}` plus `version` (for long-polls) and, when
-/// configured, `broker_url`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DeviceConfigResponse {
-    pub tunnels: Vec<TunnelConfig>,
-    /// Opaque; changes whenever anything in `tunnels` (tokens included) changes.
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker_url: Option<String>,
-    /// Every URL of the device listener, in order of preference: an enrolled agent rewrites
-    /// its `agent.toml` when this changes (the operator changed `device_url`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>, example = json!(["https://devices.fleet.example.com:8701"]))]
-    pub device_urls: Option<DeviceUrls>,
-}
-
-/// One tunnel, with exactly the seed's fields plus `service`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TunnelConfig {
-    pub id: i64,
-    pub name: String,
-    pub is_enabled: bool,
-    pub local_port: i64,
-    pub protocol: String,
-    pub tunnel_id: Option<String>,
-    pub tunnel_arn: Option<String>,
-    /// Only for enabled tunnels with an active broker tunnel; `null` otherwise.
-    pub destination_access_token: Option<String>,
-    pub public_url: String,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Timestamp>,
-    /// The broker tunnel's service name, `<PROTOCOL>-<local_port>` (e.g. `HTTP-8080`).
-    pub service: String,
-}
-
-impl std::fmt::Debug for TunnelConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TunnelConfig")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("is_enabled", &self.is_enabled)
-            .field("local_port", &self.local_port)
-            .field("protocol", &self.protocol)
-            .field("tunnel_id", &self.tunnel_id)
-            .field(
-                "destination_access_token",
-                &self.destination_access_token.as_ref().map(|_| "<redacted>"),
-            )
-            .field("public_url", &self.public_url)
-            .field("expires_at", &self.expires_at)
-            .field("service", &self.service)
-            .finish()
-    }
-}
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

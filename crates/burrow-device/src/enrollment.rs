@@ -10,10 +10,10 @@ use base64::Engine;
 use burrow_store::{Store, Timestamp};
 use chrono::Utc;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::device_url::{DeviceUrl, DeviceUrls};
+pub use burrow_identity::wire::{DeviceCaResponse, EnrollRequest, EnrollResponse, EXAMPLE_CSR};
+
 use crate::error::Result;
 use crate::state::{error, DeviceState};
 
@@ -74,50 +74,6 @@ pub async fn issue(
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
-
-#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"token": "one-time-token-from-registration", "csr": EXAMPLE_CSR}))]
-pub struct EnrollRequest {
-    /// The one-time `enrollment_token` of the device's registration (or re-enrollment).
-    pub token: String,
-    /// PEM `CERTIFICATE REQUEST`, made on the device over its own key.
-    pub csr: String,
-}
-
-impl std::fmt::Debug for EnrollRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnrollRequest")
-            .field("token", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct EnrollResponse {
-    pub dsn: String,
-    /// The device certificate, PEM.
-    pub certificate: String,
-    /// The device CA, PEM: trusts the device listener, and is what the certificate chains to.
-    pub ca: String,
-    /// The mTLS device endpoint's base URL (the first of `device_urls`).
-    #[schema(value_type = String, example = "https://devices.fleet.example.com:8701")]
-    pub device_url: DeviceUrl,
-    /// Every URL of the device listener, in order of preference (absent from older servers).
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub device_urls: Option<DeviceUrls>,
-}
-
-/// A well-formed CSR (P-256), for the document's examples: the certificate it gets is useless
-/// without its key, which nobody kept.
-pub const EXAMPLE_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
-MIHUMHsCAQAwGTEXMBUGA1UEAwwOZXhhbXBsZS1kZXZpY2UwWTATBgcqhkjOPQIB
-BggqhkjOPQMBBwNCAASLFwXJ12PULcHkGjyYp+pMG1VUGvUBtyZ/XfFrzgnn5+DO
-owRqO25E70GRfXTU/FbKblvj9jhEaLgvIFwfrx8soAAwCgYIKoZIzj0EAwIDSQAw
-RgIhAN/NyQEXpBcDNqmYyvhUoDvKqXrX+Fa4elFqtD0nHTRKAiEAnsH4k/yptkUX
-5V+yhsSHyVrhUg+4VuqBgqjGi+uGoJk=
------END CERTIFICATE REQUEST-----
-";
 
 /// Exchange a one-time enrollment token and a CSR (made on the device over its own key) for
 /// the device's certificate. Needs no other credential: the token is it.
@@ -185,16 +141,6 @@ pub(crate) async fn enroll(
         device_urls: Some(st.config.device_urls.clone()),
     })
     .into_response()
-}
-
-/// The device CA, public: what an agent checks its `--ca-sha256` pin against before it
-/// spends its one-time token.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct DeviceCaResponse {
-    /// The device CA certificate, PEM.
-    pub ca: String,
-    /// SHA-256 of its DER, hex: what enrollment commands pin with `--ca-sha256`.
-    pub sha256: String,
 }
 
 /// `GET /api/v1/devices/ca`.

@@ -22,3 +22,10 @@ pub enum DeviceError {
 }
 
 pub type Result<T, E = DeviceError> = std::result::Result<T, E>;
+
+/// A certificate that names no device is an invalid certificate like any other.
+impl From<burrow_identity::InvalidCert> for DeviceError {
+    fn from(e: burrow_identity::InvalidCert) -> Self {
+        DeviceError::InvalidCert(e.0)
+    }
+}

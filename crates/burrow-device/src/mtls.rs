@@ -12,13 +12,14 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+pub use burrow_identity::mtls::crypto_provider;
 
 use crate::ca::DeviceCa;
 use crate::error::{DeviceError, Result};
@@ -30,12 +31,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, in-flight requests (long-polls up to 60 s) get this long to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// ring, named explicitly: if another crate in the binary enables rustls' aws-lc-rs too,
-/// rustls cannot pick a process default and `ServerConfig::builder()` would panic.
-pub fn crypto_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// A verifier that requires a client certificate chaining to `ca` and valid now (rustls
 /// checks the validity period, so an expired device certificate fails the handshake).

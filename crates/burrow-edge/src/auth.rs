@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use burrow_api::{issued_after, sessions_valid_after, JwtKeys};
-use burrow_store::{Store, StoreError};
+use burrow_api::{issued_after, JwtKeys};
+use burrow_store::StoreError;
 use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Response, StatusCode};
 
+use crate::backend::{EdgeBackend, UserDirectory};
 use crate::cache::TtlCache;
 use crate::codes::{new_state, valid_state, CodeStore};
 use crate::headers::{is_bearer, EdgeUser};
@@ -36,7 +37,7 @@ pub enum Denied {
 }
 
 pub struct Auth {
-    store: Arc<dyn Store>,
+    users_dir: Arc<dyn UserDirectory>,
     jwt: JwtKeys,
     pub key: SessionKey,
     pub codes: CodeStore,
@@ -60,7 +61,7 @@ pub fn now_unix() -> i64 {
 impl Auth {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: Arc<dyn Store>,
+        backend: &EdgeBackend,
         jwt: JwtKeys,
         key: SessionKey,
         cache_ttl: Duration,
@@ -71,8 +72,8 @@ impl Auth {
         max_return_len: usize,
     ) -> Self {
         Auth {
-            codes: CodeStore::new(store.clone(), code_ttl),
-            store,
+            codes: CodeStore::new(backend.codes.clone(), code_ttl),
+            users_dir: backend.users.clone(),
             jwt,
             key,
             users: TtlCache::new(cache_ttl, 10_000),
@@ -90,11 +91,8 @@ impl Auth {
         let state = match self.users.get(&id) {
             Some(hit) => hit,
             None => {
-                let state = match self.store.user_by_id(id).await? {
-                    Some(u) => Some((
-                        u.email,
-                        sessions_valid_after(self.store.as_ref(), id).await?,
-                    )),
+                let state = match self.users_dir.user_by_id(id).await? {
+                    Some(u) => Some((u.email, self.users_dir.sessions_valid_after(id).await?)),
                     None => None,
                 };
                 self.users.insert(id, state.clone());
@@ -122,7 +120,7 @@ impl Auth {
         if let Some(hit) = self.members.get(&key) {
             return Ok(hit);
         }
-        let member = self.store.is_member(key.0, user_id).await?;
+        let member = self.users_dir.is_member(key.0, user_id).await?;
         self.members.insert(key, member);
         Ok(member)
     }

@@ -15,14 +15,16 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use burrow_store::{LoginCode, Store, StoreError};
+use burrow_store::{LoginCode, StoreError};
 use sha2::{Digest, Sha256};
+
+use crate::backend::LoginCodes;
 
 /// Outstanding codes per user; minting another drops that user's oldest.
 pub const MAX_CODES_PER_USER: i64 = 20;
 
 pub struct CodeStore {
-    store: Arc<dyn Store>,
+    store: Arc<dyn LoginCodes>,
     ttl: Duration,
 }
 
@@ -52,7 +54,7 @@ fn is_base64url(s: &str) -> bool {
 }
 
 impl CodeStore {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn LoginCodes>, ttl: Duration) -> Self {
         CodeStore { store, ttl }
     }
 
@@ -99,28 +101,16 @@ impl CodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burrow_store::{NewUser, SqliteStore};
+    use crate::backend::memory::MemoryBackend;
 
-    async fn store_with_users() -> (Arc<dyn Store>, i64, i64) {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-        let mut ids = vec![];
-        for email in ["a@example.com", "b@example.com"] {
-            let u = store
-                .create_user(NewUser {
-                    email: email.into(),
-                    password_hash: "x".into(),
-                    is_admin: false,
-                })
-                .await
-                .unwrap();
-            ids.push(u.id);
-        }
-        (store, ids[0], ids[1])
+    /// Users 1 and 2: the memory backend keeps codes of any user id.
+    fn store_with_users() -> (Arc<dyn LoginCodes>, i64, i64) {
+        (Arc::new(MemoryBackend::default()), 1, 2)
     }
 
     #[tokio::test]
     async fn codes_are_single_use_host_and_state_bound() {
-        let (store, u, _) = store_with_users().await;
+        let (store, u, _) = store_with_users();
         let s = CodeStore::new(store.clone(), Duration::from_secs(60));
         let c = s.mint(u, "a.localhost", "st").await.unwrap();
         assert_eq!(s.redeem(&c, "a.localhost", &["st"]).await.unwrap(), Some(u));
@@ -156,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cap_is_per_user_and_any_instance_redeems() {
-        let (store, u1, u2) = store_with_users().await;
+        let (store, u1, u2) = store_with_users();
         let s = CodeStore::new(store.clone(), Duration::from_secs(60));
         let first = s.mint(u1, "a.localhost", "st").await.unwrap();
         for _ in 0..MAX_CODES_PER_USER {

@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use burrow_store::{NewAccessLogEntry, Store, Timestamp, UsageDelta};
+use burrow_store::{NewAccessLogEntry, Timestamp, UsageDelta};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
+
+use crate::backend::UsageSink;
 
 const MAX_LOGGED_PATH: usize = 512;
 
@@ -86,12 +88,12 @@ impl Counters {
 
     /// Writes what has accumulated. On a store error the data is put back (counters merged,
     /// log entries in front, still bounded) for the next flush.
-    pub async fn flush(&self, store: &dyn Store) {
+    pub async fn flush(&self, store: &dyn UsageSink) {
         self.flush_upto(store, false).await;
     }
 
     /// [`Counters::flush`], with the rollup buckets still open written too (`all`).
-    pub async fn flush_upto(&self, store: &dyn Store, all: bool) {
+    pub async fn flush_upto(&self, store: &dyn UsageSink, all: bool) {
         let _one_at_a_time = self.flushing.lock().await;
         let now = chrono::Utc::now();
         let rows = self.rollups.take(now, all);

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use burrow_api::JwtKeys;
-use burrow_store::{PrincipalKind, Store};
+use burrow_store::PrincipalKind;
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Method, Request, Response};
 
 use crate::auth::{Auth, Denied};
+use crate::backend::EdgeBackend;
 use crate::config::EdgeConfig;
 use crate::counting::{CountOut, Counters, Pending};
 use crate::dialer::TunnelDialer;
@@ -35,7 +36,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Admitted = (Option<crate::headers::EdgeUser>, Principal, bool, Who);
 
 pub struct Edge {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) backend: EdgeBackend,
     pub(crate) dialer: Arc<dyn TunnelDialer>,
     pub(crate) config: EdgeConfig,
     pub(crate) matcher: HostMatcher,
@@ -51,8 +52,9 @@ pub struct Edge {
 }
 
 impl Edge {
+    /// `backend`: the SQL store (`Arc<dyn Store>`) on a server, or any [`EdgeBackend`].
     pub fn new(
-        store: Arc<dyn Store>,
+        backend: impl Into<EdgeBackend>,
         jwt: JwtKeys,
         dialer: Arc<dyn TunnelDialer>,
         config: EdgeConfig,
@@ -61,15 +63,16 @@ impl Edge {
             Some(k) => SessionKey::new(k),
             None => SessionKey::derive_from_jwt(&jwt),
         };
+        let backend: EdgeBackend = backend.into();
         let api_origin = crate::url::origin(&config.login_url).unwrap_or_default();
         let sharing = Sharing::new(
-            store.clone(),
+            backend.credentials.clone(),
             key.clone(),
             config.https,
             config.lookup_cache_ttl,
         );
         let auth = Auth::new(
-            store.clone(),
+            &backend,
             jwt,
             key,
             config.lookup_cache_ttl,
@@ -87,7 +90,7 @@ impl Edge {
         }
         Arc::new(Edge {
             matcher: HostMatcher::new(&config.base_domain, config.api_host.as_deref()),
-            routes: RouteTable::new(store.clone(), config.lookup_cache_ttl),
+            routes: RouteTable::new(backend.tunnels.clone(), config.lookup_cache_ttl),
             counters: Arc::new(Counters::new(config.access_log_capacity, config.analytics)),
             pool: Arc::new(Pool::new(config.pool_idle_per_tunnel)),
             connector: Connector {
@@ -97,7 +100,7 @@ impl Edge {
             },
             auth,
             sharing,
-            store,
+            backend,
             dialer,
             login_guard: config.login_guard.clone().unwrap_or_default(),
             guards: crate::traffic::Guards::default(),
@@ -196,7 +199,7 @@ impl Edge {
 
     /// Writes the usage counters and access log gathered since the last flush.
     pub async fn flush(&self) {
-        self.counters.flush(self.store.as_ref()).await;
+        self.counters.flush(self.backend.usage.as_ref()).await;
         self.counters.metrics.upkeep();
         self.guards.upkeep();
     }
@@ -204,7 +207,9 @@ impl Edge {
     /// Writes everything gathered, the rollup buckets still open included (shutdown; tests
     /// that read analytics at once).
     pub async fn flush_all(&self) {
-        self.counters.flush_upto(self.store.as_ref(), true).await;
+        self.counters
+            .flush_upto(self.backend.usage.as_ref(), true)
+            .await;
     }
 
     /// Flushes every `every` until dropped (spawn it; call [`Edge::flush`] once more at shutdown).

@@ -10,6 +10,7 @@
 
 mod auth;
 mod authorize;
+pub mod backend;
 mod cache;
 mod certs;
 mod codes;
@@ -39,6 +40,7 @@ pub mod traffic;
 mod upstream;
 mod url;
 
+pub use backend::EdgeBackend;
 pub use certs::{CertError, CertStore};
 pub use config::EdgeConfig;
 pub use dialer::{service_name, DialError, TunnelDialer, TunnelIo};

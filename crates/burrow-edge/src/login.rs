@@ -158,7 +158,7 @@ pub async fn login_submit(
     if let Err(r) = edge.login_guard.check_address(ip) {
         return refused(&next, r);
     }
-    let user = match edge.store.user_by_email(&email).await {
+    let user = match edge.backend.users.user_by_email(&email).await {
         Ok(u) => u,
         Err(_) => {
             return form(

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use burrow_api::sharing::IpRules;
-use burrow_store::{Device, ReverseTunnel, Store, StoreError};
+use burrow_store::{Device, ReverseTunnel, StoreError};
 
+use crate::backend::TunnelLookup;
 use crate::cache::TtlCache;
 
 /// A tunnel host resolved to its tunnel and device.
@@ -19,14 +20,14 @@ pub struct Route {
 }
 
 pub struct RouteTable {
-    store: Arc<dyn Store>,
+    tunnels: Arc<dyn TunnelLookup>,
     cache: TtlCache<String, Option<Arc<Route>>>,
 }
 
 impl RouteTable {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(tunnels: Arc<dyn TunnelLookup>, ttl: Duration) -> Self {
         RouteTable {
-            store,
+            tunnels,
             cache: TtlCache::new(ttl, 50_000),
         }
     }
@@ -36,21 +37,18 @@ impl RouteTable {
         if let Some(hit) = self.cache.get(&name.to_string()) {
             return Ok(hit);
         }
-        let route = match self.store.reverse_tunnel_by_public_url(name).await? {
-            Some(tunnel) => self
-                .store
-                .device_by_id(tunnel.device_id)
-                .await?
-                .map(|device| {
-                    let rules = IpRules::new(&tunnel.ip_allow, &tunnel.ip_deny);
-                    Arc::new(Route {
-                        tunnel,
-                        device,
-                        rules,
-                    })
-                }),
-            None => None,
-        };
+        let route = self
+            .tunnels
+            .tunnel_by_host(name)
+            .await?
+            .map(|(tunnel, device)| {
+                let rules = IpRules::new(&tunnel.ip_allow, &tunnel.ip_deny);
+                Arc::new(Route {
+                    tunnel,
+                    device,
+                    rules,
+                })
+            });
         self.cache.insert(name.to_string(), route.clone());
         Ok(route)
     }

@@ -11,11 +11,12 @@ use std::time::Duration;
 use axum::body::Body;
 use burrow_api::sharing::{hash_secret, is_key_shaped, is_link_shaped, method_allowed, same_hash};
 use burrow_api::GuessGuard;
-use burrow_store::{ShareLink, Store, TunnelKey, VisitorAdmission};
+use burrow_store::{ShareLink, TunnelKey, VisitorAdmission};
 use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Response};
 
 use crate::auth::now_unix;
+use crate::backend::Credentials;
 use crate::cache::TtlCache;
 use crate::headers::is_bearer;
 use crate::host::HostInfo;
@@ -32,7 +33,7 @@ pub const X_BURROW_KEY: &str = "x-burrow-key";
 const TOUCH_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Sharing {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Credentials>,
     pub guard: GuessGuard,
     key: SessionKey,
     https: bool,
@@ -98,7 +99,12 @@ fn link_ended(l: &ShareLink, tunnel_id: i64) -> Option<EdgeError> {
 }
 
 impl Sharing {
-    pub fn new(store: Arc<dyn Store>, key: SessionKey, https: bool, cache_ttl: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Credentials>,
+        key: SessionKey,
+        https: bool,
+        cache_ttl: Duration,
+    ) -> Self {
         Sharing {
             store,
             guard: GuessGuard::default(),

@@ -401,7 +401,7 @@ async fn refused_requests_are_counted_not_logged() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let log = loop {
         w.edge.flush().await;
-        let log = w.store.list_access_log(id, 1000).await.unwrap();
+        let log = w.access_log(id);
         if !log.is_empty() || tokio::time::Instant::now() > deadline {
             break log;
         }
@@ -409,7 +409,7 @@ async fn refused_requests_are_counted_not_logged() {
     };
     assert_eq!(log.len(), 1, "only the request that reached the device");
     assert_eq!(log[0].status, 200);
-    let tunnel = w.store.reverse_tunnel_by_id(id).await.unwrap().unwrap();
+    let tunnel = w.tunnel_row(id);
     assert_eq!(tunnel.total_requests, 52, "all counted");
 }
 
@@ -449,21 +449,8 @@ async fn open_websockets_close_when_access_is_taken_away() {
         let echo = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
         assert!(matches!(echo, Ok(Some(Ok(_)))), "{echo:?}");
     }
-    let patch =
-        |allowed: Option<Vec<i64>>, require_auth: Option<bool>| burrow_store::ReverseTunnelPatch {
-            allowed_user_ids: allowed,
-            require_auth,
-            ..Default::default()
-        };
-    let now = chrono::Utc::now();
-    w.store
-        .update_reverse_tunnel(private, patch(Some(vec![w.owner.0]), None), now)
-        .await
-        .unwrap();
-    w.store
-        .update_reverse_tunnel(public, patch(None, Some(true)), now)
-        .await
-        .unwrap();
+    w.patch_tunnel(private, |t| t.allowed_user_ids = vec![w.owner.0]);
+    w.patch_tunnel(public, |t| t.require_auth = true);
     let started = std::time::Instant::now();
     for (what, ws) in [("member", &mut member), ("anonymous", &mut anonymous)] {
         let closed = tokio::time::timeout(Duration::from_secs(5), async {
@@ -504,17 +491,7 @@ async fn streaming_responses_end_when_access_is_taken_away() {
         .await
         .expect("first event in time");
     assert!(matches!(first, Some(Ok(_))), "{first:?}");
-    w.store
-        .update_reverse_tunnel(
-            id,
-            burrow_store::ReverseTunnelPatch {
-                allowed_user_ids: Some(vec![w.owner.0]),
-                ..Default::default()
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    w.patch_tunnel(id, |t| t.allowed_user_ids = vec![w.owner.0]);
     let started = std::time::Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

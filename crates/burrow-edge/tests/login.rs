@@ -55,19 +55,7 @@ async fn built_in_login_form() {
     let w = world().await;
     w.tunnel("priv", "http", true, vec![]).await;
     let hash = burrow_api::hash_password("correct horse").unwrap();
-    let user = w
-        .store
-        .create_user(burrow_store::NewUser {
-            email: "form@x.test".into(),
-            password_hash: hash,
-            is_admin: false,
-        })
-        .await
-        .unwrap();
-    w.store
-        .add_member(w.project_id, user.id, "member")
-        .await
-        .unwrap();
+    w.add_user("form@x.test", &hash, true);
     let next =
         format!("%2Fedge%2Fauthorize%3Fhost%3Dpriv.localhost%26return%3D%252F%26state%3D{STATE}");
     let resp = send(

@@ -101,7 +101,7 @@ async fn disabled_offline_and_refused() {
     w.tunnel("gone", "http", false, vec![]).await;
     w.dialer.set("t-gone", Dest::Offline);
     let seen = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
-    w.store.touch_device(w.device_id, seen).await.unwrap();
+    w.touch_device(seen);
     w.tunnel("closed", "http", false, vec![]).await;
     w.dialer.set("t-closed", Dest::Tcp(refusing().await));
 
@@ -204,22 +204,14 @@ async fn usage_and_access_log_are_flushed_in_batches() {
         5
     );
     // Nothing is written per request...
-    assert_eq!(
-        w.store
-            .reverse_tunnel_by_id(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .total_requests,
-        0
-    );
-    assert!(w.store.list_access_log(id, 100).await.unwrap().is_empty());
+    assert_eq!(w.tunnel_row(id).total_requests, 0);
+    assert!(w.access_log(id).is_empty());
     // ...until a flush.
     w.edge.flush().await;
-    let t = w.store.reverse_tunnel_by_id(id).await.unwrap().unwrap();
+    let t = w.tunnel_row(id);
     assert_eq!(t.total_requests, N as i64);
     assert!(t.last_accessed_at.is_some());
-    let log = w.store.list_access_log(id, 100).await.unwrap();
+    let log = w.access_log(id);
     assert_eq!(log.len(), N);
     let post = log
         .iter()
@@ -239,11 +231,7 @@ async fn usage_and_access_log_are_flushed_in_batches() {
         .filter(|e| e.method == "GET")
         .all(|e| e.status == 200 && e.bytes_out == 21));
     w.edge.flush().await;
-    assert_eq!(
-        w.store.list_access_log(id, 100).await.unwrap().len(),
-        N,
-        "flushed once"
-    );
+    assert_eq!(w.access_log(id).len(), N, "flushed once");
 }
 
 #[tokio::test]
@@ -260,17 +248,9 @@ async fn access_log_buffer_is_bounded() {
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
     w.edge.flush().await;
-    assert_eq!(w.store.list_access_log(id, 100).await.unwrap().len(), 3);
+    assert_eq!(w.access_log(id).len(), 3);
     assert_eq!(w.edge.dropped_log_entries(), 2);
-    assert_eq!(
-        w.store
-            .reverse_tunnel_by_id(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .total_requests,
-        5
-    );
+    assert_eq!(w.tunnel_row(id).total_requests, 5);
 }
 
 #[tokio::test]
@@ -317,24 +297,9 @@ async fn silent_device_times_out_and_closed_port_is_refused() {
     assert_eq!(json_body(resp).await["code"], "service_refused");
 
     // A tunnel whose broker tunnel is not open yet.
-    let t = w
-        .store
-        .create_reverse_tunnel(burrow_store::NewReverseTunnel {
-            device_id: w.device_id,
-            name: "new".into(),
-            description: None,
-            public_url: "fresh.localhost".into(),
-            is_enabled: true,
-            local_port: 80,
-            protocol: "http".into(),
-            require_auth: false,
-            allowed_user_ids: vec![],
-            ip_allow: vec![],
-            ip_deny: vec![],
-        })
-        .await
-        .unwrap();
-    let _ = t;
+    let mut fresh = w.tunnel_row_for("fresh.localhost", "new", "http");
+    fresh.local_port = 80;
+    w.insert_tunnel(fresh);
     let req = get("fresh.localhost", "/")
         .header("accept", JSON)
         .body(empty())

@@ -8,8 +8,10 @@ pub mod report;
 
 use std::path::Path;
 
-use burrow_device::agent_enroll::{AGENT_CONFIG_FILE, CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE};
-use burrow_device::AgentFile;
+use burrow_identity::agent_enroll::{
+    AGENT_CONFIG_FILE, CA_FILE, DEVICE_CERT_FILE, DEVICE_KEY_FILE,
+};
+use burrow_identity::AgentFile;
 
 pub use report::{Check, Level, Report};
 

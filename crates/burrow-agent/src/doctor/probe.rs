@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use burrow_device::DeviceUrl;
+use burrow_identity::DeviceUrl;
 use chrono::{DateTime, Utc};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::RootCertStore;
@@ -167,7 +167,7 @@ pub async fn tls_probe(
     };
     let Some(roots) = roots else { return Ok(()) };
     let config =
-        rustls::ClientConfig::builder_with_provider(burrow_device::mtls::crypto_provider())
+        rustls::ClientConfig::builder_with_provider(burrow_identity::mtls::crypto_provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)

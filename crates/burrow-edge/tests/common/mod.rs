@@ -1,6 +1,7 @@
 //! Test kit: a real edge on 127.0.0.1:0 (hyper server, host split like the binary's), real
-//! local "device" services on 127.0.0.1:0 reached through a TCP dialer, a store with users,
-//! a project, a device and tunnels. No mocks on the data path, no sleeps for readiness.
+//! local "device" services on 127.0.0.1:0 reached through a TCP dialer, and the edge's
+//! in-memory backend (no database) with users, a project, a device and tunnels. No mocks on
+//! the data path, no sleeps for readiness.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -13,8 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use burrow_api::JwtKeys;
+use burrow_edge::backend::memory::MemoryBackend;
 use burrow_edge::{server_builder, DialError, Edge, EdgeConfig, TunnelDialer, TunnelIo};
-use burrow_store::{BrokerLink, NewDevice, NewReverseTunnel, NewUser, SqliteStore, Store};
+use burrow_store::{Device, NewAccessLogEntry, ReverseTunnel, User};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -79,7 +81,7 @@ impl TunnelDialer for TcpDialer {
 }
 
 pub struct World {
-    pub store: Arc<dyn Store>,
+    pub backend: Arc<MemoryBackend>,
     pub dialer: Arc<TcpDialer>,
     pub edge: Arc<Edge>,
     pub addr: SocketAddr,
@@ -116,34 +118,106 @@ impl World {
         allowed: Vec<i64>,
         enabled: bool,
     ) -> i64 {
-        let t = self
-            .store
-            .create_reverse_tunnel(NewReverseTunnel {
-                device_id: self.device_id,
-                name: label.to_string(),
-                description: None,
-                public_url: format!("{label}.localhost"),
-                is_enabled: enabled,
-                local_port: 8080,
-                protocol: protocol.to_string(),
-                require_auth,
-                allowed_user_ids: allowed,
-                ip_allow: vec![],
-                ip_deny: vec![],
-            })
-            .await
-            .unwrap();
-        let link = BrokerLink {
-            tunnel_id: Some(format!("t-{label}")),
-            tunnel_arn: None,
-            expires_at: None,
-        };
-        self.store
-            .set_reverse_tunnel_broker(t.id, link, chrono::Utc::now())
-            .await
-            .unwrap();
-        t.id
+        let mut t = self.tunnel_row_for(&format!("{label}.localhost"), label, protocol);
+        t.require_auth = require_auth;
+        t.allowed_user_ids = allowed;
+        t.is_enabled = enabled;
+        t.tunnel_id = Some(format!("t-{label}"));
+        self.insert_tunnel(t)
     }
+
+    /// A fresh enabled public tunnel row at `public_url`, with no broker tunnel yet.
+    pub fn tunnel_row_for(&self, public_url: &str, name: &str, protocol: &str) -> ReverseTunnel {
+        ReverseTunnel {
+            id: 0,
+            device_id: self.device_id,
+            name: name.to_string(),
+            description: None,
+            public_url: public_url.to_string(),
+            is_enabled: true,
+            tunnel_id: None,
+            tunnel_arn: None,
+            source_access_token: None,
+            destination_access_token: None,
+            local_port: 8080,
+            protocol: protocol.to_string(),
+            require_auth: false,
+            allowed_user_ids: vec![],
+            ip_allow: vec![],
+            ip_deny: vec![],
+            total_requests: 0,
+            last_accessed_at: None,
+            created_at: chrono::Utc::now(),
+            updated_at: None,
+            expires_at: None,
+            limits: Default::default(),
+        }
+    }
+
+    /// Stores `t` under a new id, answered.
+    pub fn insert_tunnel(&self, mut t: ReverseTunnel) -> i64 {
+        self.backend.with(|s| {
+            t.id = s.tunnels.values().map(|t| t.id).max().unwrap_or(0) + 1;
+            let id = t.id;
+            s.tunnels.insert(t.public_url.clone(), t);
+            id
+        })
+    }
+
+    /// Tunnel row `id` as the edge reads it now.
+    pub fn tunnel_row(&self, id: i64) -> ReverseTunnel {
+        self.backend.with(|s| {
+            let t = s.tunnels.values().find(|t| t.id == id);
+            t.cloned().expect("tunnel exists")
+        })
+    }
+
+    /// Changes tunnel `id` in place, as an API update of its row would.
+    pub fn patch_tunnel(&self, id: i64, change: impl FnOnce(&mut ReverseTunnel)) {
+        self.backend.with(|s| {
+            let t = s.tunnels.values_mut().find(|t| t.id == id);
+            change(t.expect("tunnel exists"));
+        })
+    }
+
+    /// Tunnel `id`'s flushed access log, newest first (as the store lists it).
+    pub fn access_log(&self, id: i64) -> Vec<NewAccessLogEntry> {
+        self.backend.with(|s| {
+            let mine = s.access_log.iter().filter(|e| e.reverse_tunnel_id == id);
+            mine.rev().cloned().collect()
+        })
+    }
+
+    pub fn touch_device(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.backend.with(|s| {
+            let d = s.devices.get_mut(&self.device_id).expect("device exists");
+            d.last_seen_at = Some(at);
+        })
+    }
+
+    /// A user (a member of the project if `member`), answering their id.
+    pub fn add_user(&self, email: &str, password_hash: &str, member: bool) -> i64 {
+        let id = add_user(&self.backend, email, password_hash);
+        if member {
+            self.backend
+                .with(|s| s.members.insert((self.project_id, id)));
+        }
+        id
+    }
+}
+
+fn add_user(backend: &MemoryBackend, email: &str, password_hash: &str) -> i64 {
+    backend.with(|s| {
+        let id = s.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+        s.users.push(User {
+            id,
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+            is_admin: false,
+            created_at: chrono::Utc::now(),
+        });
+        id
+    })
 }
 
 pub fn test_config() -> EdgeConfig {
@@ -161,39 +235,42 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(config: EdgeConfig) -> World {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let mut users = Vec::new();
-    for email in ["owner@x.test", "member@x.test", "outsider@x.test"] {
-        let u = store
-            .create_user(NewUser {
-                email: email.to_string(),
-                password_hash: "x".to_string(),
-                is_admin: false,
-            })
-            .await
-            .unwrap();
-        users.push((u.id, u.email));
-    }
-    let project = store.create_project("p", users[0].0).await.unwrap();
-    store
-        .add_member(project.id, users[1].0, "member")
-        .await
-        .unwrap();
-    let other = store.create_project("other", users[2].0).await.unwrap();
-    let _ = other;
-    let device = store
-        .create_device(NewDevice {
-            project_id: project.id,
-            dsn: "ABC123".to_string(),
-            name: "robot".to_string(),
-        })
-        .await
-        .unwrap();
+    let backend = Arc::new(MemoryBackend::default());
+    let users: Vec<(i64, String)> = ["owner@x.test", "member@x.test", "outsider@x.test"]
+        .into_iter()
+        .map(|email| (add_user(&backend, email, "x"), email.to_string()))
+        .collect();
+    // Project 1: the owner and the member; the outsider owns another project only.
+    let (project_id, device_id) = (1, 1);
+    backend.with(|s| {
+        s.members.insert((project_id, users[0].0));
+        s.members.insert((project_id, users[1].0));
+        s.members.insert((2, users[2].0));
+        s.devices.insert(
+            device_id,
+            Device {
+                id: device_id,
+                project_id,
+                dsn: "ABC123".to_string(),
+                name: "robot".to_string(),
+                created_at: chrono::Utc::now(),
+                last_seen_at: None,
+                cert_serial: None,
+                cert_not_after: None,
+                revoked_at: None,
+            },
+        );
+    });
     let dialer = Arc::new(TcpDialer::default());
-    let edge = Edge::new(store.clone(), jwt(), dialer.clone(), config);
+    let edge = Edge::new(
+        burrow_edge::EdgeBackend::of(backend.clone()),
+        jwt(),
+        dialer.clone(),
+        config,
+    );
     let addr = serve_edge(edge.clone()).await;
     World {
-        store,
+        backend,
         dialer,
         edge,
         addr,
@@ -201,8 +278,8 @@ pub async fn world_with(config: EdgeConfig) -> World {
         owner: users[0].clone(),
         member: users[1].clone(),
         outsider: users[2].clone(),
-        project_id: project.id,
-        device_id: device.id,
+        project_id,
+        device_id,
     }
 }
 

@@ -10,10 +10,10 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::device_url::{DeviceUrl, DeviceUrls};
-use crate::enrollment::{DeviceCaResponse, EnrollRequest, EnrollResponse};
 use crate::fingerprint::CaFingerprint;
 use crate::fsutil::{ensure_private_dir, write_atomic};
 use crate::identity::identity_from_der;
+use crate::wire::{DeviceCaResponse, EnrollRequest, EnrollResponse};
 
 pub const DEVICE_KEY_FILE: &str = "device.key";
 pub const DEVICE_CERT_FILE: &str = "device.pem";

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Writes `contents` to `path` through a sibling temporary file created with `mode` (so a key
 /// is never world-readable, not even between create and chmod, and an existing file with a
 /// looser mode is replaced rather than reused), fsynced, then renamed over `path`.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = tmp_path(path);
     // A temporary left by a crash may have any mode: never write into it.
     let _ = fs::remove_file(&tmp);
@@ -33,7 +33,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::
 
 /// Creates `dir` (and parents) if missing; a directory burrow creates is private (0700).
 /// An existing directory keeps its mode: it may be shared (`/etc/...`).
-pub(crate) fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
