@@ -92,7 +92,10 @@ fn agent_deb_installs_into_a_fresh_debian_root() {
          (set BURROW_TEST_SKIP_DEB=1 to skip it)"
     );
     assert!(
-        Command::new("debootstrap").arg("--version").output().is_ok(),
+        Command::new("debootstrap")
+            .arg("--version")
+            .output()
+            .is_ok(),
         "debootstrap is missing: apt-get install debootstrap (scripts/test does)"
     );
 
@@ -178,8 +181,8 @@ fn agent_deb_installs_into_a_fresh_debian_root() {
         stdout(&verify),
         String::from_utf8_lossy(&verify.stderr)
     );
-    let unit = std::fs::read_to_string(root.join("usr/lib/systemd/system/burrow-agent.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(root.join("usr/lib/systemd/system/burrow-agent.service")).unwrap();
     for line in [
         "User=burrow-agent",
         "StateDirectory=burrow-agent",
@@ -196,7 +199,11 @@ fn agent_deb_installs_into_a_fresh_debian_root() {
     let wants = root.join("etc/systemd/system/multi-user.target.wants/burrow-agent.service");
     assert!(wants.symlink_metadata().is_ok(), "enable made no symlink");
     run(&mut chroot(&root, &["dpkg", "-i", "/tmp/pkg.deb"]));
-    std::fs::write(root.join("var/lib/burrow-agent/agent.toml"), "dsn = \"X\"\n").unwrap();
+    std::fs::write(
+        root.join("var/lib/burrow-agent/agent.toml"),
+        "dsn = \"X\"\n",
+    )
+    .unwrap();
 
     run(&mut chroot(&root, &["dpkg", "-r", "burrow-agent"]));
     assert!(!root.join("usr/bin/burrow-agent").exists());
