@@ -37,6 +37,12 @@ pub enum AgentAction {
         /// tried first (overrides `region` in agent.toml).
         #[arg(long, env = "BURROW_REGION", value_parser = parse_region)]
         region: Option<String>,
+        /// On SIGTERM or Ctrl-C: how long open tunnel connections may take to finish (no new
+        /// one is taken meanwhile) before the agent exits; a second signal exits at once.
+        /// E.g. 30s, 2m, 0. Default: `drain_timeout` in agent.toml, else 30s.
+        #[arg(long, env = "BURROW_AGENT_DRAIN_TIMEOUT", value_name = "DURATION",
+              value_parser = crate::shutdown::parse_duration)]
+        drain_timeout: Option<std::time::Duration>,
     },
     /// Each tunnel's state, as the running agent last wrote it.
     Status {
@@ -59,7 +65,7 @@ fn parse_region(s: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{s:?} is not a region (letters, digits, - and _)"))
 }
 
-/// Runs `action`; `run` serves until SIGTERM or Ctrl-C.
+/// Runs `action`; `run` serves until SIGTERM or Ctrl-C, then drains (see `shutdown`).
 pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
     match action {
         AgentAction::Enroll {
@@ -80,9 +86,18 @@ pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
             println!("enrolled device {dsn}; credentials in {}", dir.display());
             Ok(())
         }
-        AgentAction::Run { dir, region } => {
+        AgentAction::Run {
+            dir,
+            region,
+            drain_timeout,
+        } => {
             init_tracing("info");
-            crate::run_in_region(&dir, region, shutdown_signal()).await
+            let signals = crate::shutdown::Signals::install().context("listening for signals")?;
+            let options = crate::RunOptions {
+                region,
+                drain_timeout,
+            };
+            crate::run_with(&dir, options, signals.clone().first(), signals.second()).await
         }
         AgentAction::Status { dir } => {
             print!("{}", crate::status(&dir)?);

@@ -8,6 +8,7 @@
 //! - `backoff`: exponential backoff with full jitter.
 //! - `status`: `DIR/status.json`, written atomically on every change.
 //! - `doctor`: `doctor` checks an enrollment (also the report type of `burrow doctor`).
+//! - `shutdown`: the drain on SIGTERM (its timeout, the signals).
 //! - `cli`: the `enroll`/`run`/`status`/`doctor` commands (`burrow agent` and the `burrow-agent` binary).
 //!
 //! Access tokens are held as [`burrow_client::Secret`] (masked `Debug`) and never logged;
@@ -17,15 +18,17 @@ pub mod backoff;
 pub mod cli;
 pub mod config_watch;
 pub mod doctor;
+pub mod shutdown;
 pub mod status;
 pub mod supervisor;
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::backoff::Backoff;
 use crate::config_watch::{ConfigClient, FetchError, LONG_POLL_SECS};
@@ -46,13 +49,48 @@ pub async fn run_in_region(
     region: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let mut client = ConfigClient::load(dir, region).context("loading the agent's enrollment")?;
+    let options = RunOptions {
+        region,
+        drain_timeout: Some(Duration::ZERO),
+    };
+    run_with(dir, options, shutdown, std::future::pending()).await
+}
+
+/// What `burrow agent run` may be told besides its directory.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides `region` in agent.toml.
+    pub region: Option<String>,
+    /// How long open connections may finish after `shutdown`; `None`: `drain_timeout` in
+    /// agent.toml, else [`shutdown::DEFAULT_DRAIN_TIMEOUT`].
+    pub drain_timeout: Option<Duration>,
+}
+
+/// [`run`], stopping gracefully: once `shutdown` completes the agent takes no new tunnel
+/// connection and lets the open ones finish, for up to the drain timeout or until `force`
+/// completes, then returns.
+pub async fn run_with(
+    dir: &Path,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+    force: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut client =
+        ConfigClient::load(dir, options.region).context("loading the agent's enrollment")?;
+    let drain_timeout = match (options.drain_timeout, &client.agent.drain_timeout) {
+        (Some(t), _) => t,
+        (None, Some(s)) => shutdown::parse_duration(s)
+            .map_err(|e| anyhow::anyhow!("drain_timeout in agent.toml: {e}"))?,
+        (None, None) => shutdown::DEFAULT_DRAIN_TIMEOUT,
+    };
     let status = StatusBoard::new(dir, &client.agent.dsn, client.active().as_str());
     let refresh = Arc::new(Notify::new());
+    let (draining, draining_rx) = watch::channel(false);
     let mut supervisor = Supervisor::new(Context {
         ca_pem: client.ca_pem.clone(),
         status: status.clone(),
         refresh: refresh.clone(),
+        draining: draining_rx,
     });
     tracing::info!(dsn = %client.agent.dsn, url = %client.active(), "agent starting");
 
@@ -151,9 +189,35 @@ pub async fn run_in_region(
             () = tokio::time::sleep(delay) => {}
         }
     }
+    drain(&mut supervisor, &draining, drain_timeout, force).await;
     supervisor.stop_all();
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Stops every task gracefully: no new connection anywhere, then waits (at most `timeout`,
+/// or until `force`) for the open ones to end.
+async fn drain(
+    supervisor: &mut Supervisor,
+    draining: &watch::Sender<bool>,
+    timeout: Duration,
+    force: impl Future<Output = ()>,
+) {
+    let _ = draining.send(true);
+    if timeout.is_zero() {
+        return;
+    }
+    tracing::info!(
+        ?timeout,
+        "stopping: open connections may finish (a second signal stops at once)"
+    );
+    tokio::select! {
+        () = supervisor.finished() => tracing::info!("every connection has ended"),
+        () = tokio::time::sleep(timeout) => {
+            tracing::warn!(?timeout, "drain timeout reached; closing the open connections");
+        }
+        () = force => tracing::warn!("second signal; closing the open connections"),
+    }
 }
 
 /// `burrow agent status --dir DIR`: a human table of `DIR/status.json`.

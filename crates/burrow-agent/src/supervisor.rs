@@ -64,6 +64,9 @@ pub struct Context {
     pub status: StatusBoard,
     /// Asks the main loop for a fresh config (a connection ended or was refused).
     pub refresh: Arc<Notify>,
+    /// `true` once the agent is stopping: each task takes no new connection, lets its open
+    /// ones finish and ends (the main loop bounds the wait).
+    pub draining: watch::Receiver<bool>,
 }
 
 pub struct Supervisor {
@@ -217,6 +220,14 @@ impl Supervisor {
             .count()
     }
 
+    /// Resolves once every task (retired ones included) has ended: after
+    /// [`Context::draining`] turned `true`, when every session has drained.
+    pub async fn finished(&mut self) {
+        for task in self.tasks.values_mut().chain(self.retired.iter_mut()) {
+            let _ = (&mut task.handle).await;
+        }
+    }
+
     pub fn stop_all(&mut self) {
         self.tasks.clear();
         self.retired.clear();
@@ -284,8 +295,9 @@ async fn run_task(
         }
     };
     let mut backoff = Backoff::from_pair(backoff::CONNECT);
+    let mut draining = ctx.draining.clone();
     loop {
-        if *retired.borrow() {
+        if *retired.borrow() || *draining.borrow() {
             return;
         }
         set_state(TunnelState::Connecting, None);
@@ -299,9 +311,9 @@ async fn run_task(
                 // A token that changes meanwhile is kept for the next connection: a live
                 // session stays up (reconnecting would cut the connections it carries); if the
                 // broker ends it because of a rotation, the next attempt uses the new token.
-                let ended = wait_session(client, retired.clone()).await;
+                let ended = wait_session(client, retired.clone(), draining.clone()).await;
                 backoff.connection_ended(up_since);
-                if *retired.borrow() {
+                if *retired.borrow() || *draining.borrow() {
                     tracing::info!(tunnel = %spec.entry.name, "drained session ended");
                     return;
                 }
@@ -322,25 +334,44 @@ async fn run_task(
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}
             _ = broker_url.changed() => {}
+            _ = draining.wait_for(|d| *d) => return,
         }
     }
 }
 
-/// The session's end; a retired session is given at most [`RETIRED_MAX`] more.
+/// The session's end; a retired session is given at most [`RETIRED_MAX`] more. Once the
+/// agent is draining, the session refuses new connections and closes when its open ones
+/// have ended.
 async fn wait_session(
     client: DestinationClient,
     mut retired: watch::Receiver<bool>,
+    mut draining: watch::Receiver<bool>,
 ) -> Result<burrow_client::CloseReason, ClientError> {
     let ended = client.wait();
     tokio::pin!(ended);
+    let stopping = async {
+        tokio::select! {
+            r = &mut ended => return Some(r),
+            _ = retired.wait_for(|r| *r) => {}
+            _ = draining.wait_for(|d| *d) => return None,
+        }
+        tokio::select! {
+            r = tokio::time::timeout(RETIRED_MAX, &mut ended) => Some(r.unwrap_or_else(|_| {
+                Err(ClientError::Connect("retired session outlived its drain limit".into()))
+            })),
+            _ = draining.wait_for(|d| *d) => None,
+        }
+    };
+    if let Some(ended) = stopping.await {
+        return ended;
+    }
+    client.drain();
+    let open = client.open_connections();
+    tracing::info!(open, "draining: refusing new connections");
     tokio::select! {
         r = &mut ended => return r,
-        _ = retired.wait_for(|r| *r) => {}
+        () = client.drained() => {}
     }
-    match tokio::time::timeout(RETIRED_MAX, ended).await {
-        Ok(r) => r,
-        Err(_) => Err(ClientError::Connect(
-            "retired session outlived its drain limit".into(),
-        )),
-    }
+    client.close();
+    ended.await
 }

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use burrow_proto::{Message, MessageType, Role, Subprotocol};
 use tokio::net::TcpStream;
@@ -105,6 +107,31 @@ impl DestinationClient {
     pub fn close(&self) {
         self.shared.close();
     }
+
+    /// Starts draining: each connection the source starts from now on is refused (reset),
+    /// the open ones go on. For a graceful stop: [`DestinationClient::drained`], then
+    /// [`DestinationClient::close`].
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Connections open through the session now.
+    pub fn open_connections(&self) -> usize {
+        lock(&self.shared.state).conns.len()
+    }
+
+    /// Resolves once no connection is open, or the session has ended.
+    pub async fn drained(&self) {
+        // Connections end in several places (either side's close, a reset, a failed dial);
+        // a short poll on this stop-only path beats threading a notification through each.
+        const POLL: Duration = Duration::from_millis(20);
+        while self.open_connections() > 0 {
+            tokio::select! {
+                _ = self.shared.ended.cancelled() => return,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
 }
 
 impl Drop for DestinationClient {
@@ -128,6 +155,13 @@ pub(crate) async fn on_start(shared: &Arc<Shared>, msg: &Message, kind: MessageT
         Wire::V3 => Message::connection_reset(sid, service.clone(), msg.connection_id),
         Wire::Stream => Message::stream_reset(sid, service.clone(), 0),
     };
+    if shared.draining.load(Ordering::SeqCst) {
+        // Checked before `register`: a refused STREAM_START must not replace the stream
+        // whose connections are finishing.
+        tracing::info!(service = %service, "refusing a connection: draining");
+        shared.send(&refuse).await;
+        return;
+    }
     let target = shared.targets.resolve(&service);
     let pending = register(shared, &key, kind, wire, target.is_some());
     let (Some(pending), Some(target)) = (pending, target) else {

@@ -2,6 +2,7 @@
 //! connections multiplexed over it. Shared by the source and the destination client.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     pub ended: CancellationToken,
     /// Cancelled to close the session from this side.
     closing: CancellationToken,
+    /// Destination: new connections are refused, the open ones go on (the agent stopping).
+    pub draining: AtomicBool,
 }
 
 impl Shared {
@@ -136,6 +139,7 @@ pub(crate) async fn start(
         outcome: watch::Sender::new(None),
         ended: CancellationToken::new(),
         closing: CancellationToken::new(),
+        draining: AtomicBool::new(false),
     });
     tokio::spawn(write_loop(shared.clone(), sink, out_rx));
     tokio::spawn(read_loop(shared.clone(), stream));
@@ -189,6 +193,15 @@ async fn write_loop(
                     continue;
                 }
                 _ = shared.closing.cancelled() => {
+                    // What is queued goes out first: a drained connection's last bytes and
+                    // its reset must not lose the race with the close frame.
+                    let flush = async {
+                        while let Ok(frame) = rx.try_recv() {
+                            sink.feed(WsMessage::Binary(frame)).await?;
+                        }
+                        sink.flush().await
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
                     let close = CloseFrame { code: CloseCode::Normal, reason: "closed by client".into() };
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(close)))).await;
                     shared.finish(Ok(CloseReason { code: 1000, reason: "closed by client".into() }));

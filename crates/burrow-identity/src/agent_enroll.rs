@@ -36,6 +36,10 @@ pub struct AgentFile {
     /// or `BURROW_REGION` override it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// How long the agent lets open connections finish when stopped (`30s`, `2m`; read by
+    /// burrow-agent, whose `--drain-timeout` overrides it). Kept when the file is rewritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<String>,
 }
 
 impl AgentFile {
@@ -147,6 +151,7 @@ pub async fn agent_enroll_with_client(
         device_urls: resp.device_urls,
         dsn: resp.dsn.clone(),
         region: None,
+        drain_timeout: None,
     };
     agent.save(dir)?;
     Ok(resp.dsn)
