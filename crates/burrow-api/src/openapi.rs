@@ -9,7 +9,7 @@ use crate::error::ErrorBody;
 use crate::routes::auth::{LoginRequest, LoginResponse};
 use crate::routes::cluster::NodeResponse;
 use crate::routes::devices::RegisterDevice;
-use crate::routes::project_changes::{UpdateMember, UpdateProject};
+use crate::routes::project_changes::{Rename, UpdateMember};
 use crate::routes::projects::{AddMember, CreateProject};
 use crate::routes::reverse_tunnels::{
     AccessLogItem, AccessLogList, CreateReverseTunnel, DeviceContact, Message, TunnelDescription,
@@ -47,6 +47,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::project_changes::delete,
         crate::routes::project_changes::update_member,
         crate::routes::project_changes::remove_member,
+        crate::routes::devices::rename,
         crate::routes::devices::register,
         crate::routes::devices::list_in_project,
         crate::routes::devices::list,
@@ -73,7 +74,7 @@ pub const BEARER: &str = "bearer";
         crate::routes::sharing_audit::list,
     ),
     components(schemas(ErrorBody, LoginRequest, LoginResponse, CreateUser, UserResponse,
-        CreateProject, ProjectResponse, AddMember, MemberResponse, UpdateProject, UpdateMember, RegisterDevice, DeviceResponse,
+        CreateProject, ProjectResponse, AddMember, MemberResponse, Rename, UpdateMember, RegisterDevice, DeviceResponse,
         RegisteredDevice, CreateReverseTunnel, UpdateReverseTunnel, ReverseTunnelResponse,
         ReverseTunnelList, Message, AccessLogItem, AccessLogList, TunnelDescription,
         DeviceContact, NodeResponse, CreateTunnelKey, CreatedTunnelKey, TunnelKeyResponse,

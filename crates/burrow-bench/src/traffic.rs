@@ -74,6 +74,8 @@ struct Setup {
     label: &'static str,
     host: String,
     base: String,
+    /// The server and agent serving it, whose CPU time is counted per request.
+    pids: [u32; 2],
 }
 
 pub async fn run(
@@ -147,16 +149,19 @@ pub async fn run(
             label: "analytics off, no limits (baseline)",
             host: baseline.host.clone(),
             base: format!("http://127.0.0.1:{}{SMALL}", baseline.port),
+            pids: [baseline.server.pid(), baseline.agent.pid()],
         },
         Setup {
             label: "analytics on, no limits",
             host: burrow.host.clone(),
             base: base.clone(),
+            pids: [burrow.server.pid(), burrow.agent.pid()],
         },
         Setup {
             label: "analytics on, generous limits",
             host: limited_host,
             base,
+            pids: [burrow.server.pid(), burrow.agent.pid()],
         },
     ];
     let wrk = |s: &Setup, secs: u64| {
@@ -171,7 +176,10 @@ pub async fn run(
     for s in &setups {
         tokio::task::block_in_place(|| wrk(s, 2))?;
     }
+    let tick = crate::procs::ticks_per_sec();
     let mut rps: [Vec<f64>; 3] = Default::default();
+    // Server + agent CPU µs per request: steadier than req/s on a shared machine.
+    let mut cpu: [Vec<f64>; 3] = Default::default();
     // Per round: analytics on / baseline, and analytics + limits / baseline.
     let mut ratios: [Vec<f64>; 2] = Default::default();
     let mut errors = 0;
@@ -180,7 +188,10 @@ pub async fn run(
         let mut this = [0.0; 3];
         for k in 0..3 {
             let i = (round + k) % 3;
+            let cpu0 = crate::procs::cpu_of(&setups[i].pids);
             let r = tokio::task::block_in_place(|| wrk(&setups[i], opts.duration))?;
+            let used = crate::procs::cpu_of(&setups[i].pids).saturating_sub(cpu0);
+            cpu[i].push(used as f64 / tick * 1e6 / r.requests.max(1) as f64);
             eprintln!(
                 "traffic: round {}/{} {}: {:.0} req/s, {} errors",
                 round + 1,
@@ -237,6 +248,13 @@ pub async fn run(
             s.label, sp.median, sp.min, sp.max
         ));
     }
+    let cpu_spreads: Vec<Spread> = cpu.iter().map(|v| spread(v)).collect();
+    for (s, sp) in setups.iter().zip(&cpu_spreads) {
+        table.push_str(&format!(
+            "| CPU µs per request (server + agent), {} | {:.1} | {:.1} | {:.1} |\n",
+            s.label, sp.median, sp.min, sp.max
+        ));
+    }
     for (label, r) in [
         "ratio analytics on / baseline, per round",
         "ratio analytics + limits / baseline, per round",
@@ -271,6 +289,7 @@ pub async fn run(
         "baseline_rps": rps[0],
         "analytics_rps": rps[1],
         "limited_rps": rps[2],
+        "cpu_us_per_request": {"baseline": cpu[0], "analytics": cpu[1], "limited": cpu[2]},
         "ratios_analytics_per_round": ratios[0],
         "ratios_limited_per_round": ratios[1],
         "ratio_of_medians": of_medians,

@@ -55,6 +55,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_devices_in_project(&self, project_id: i64) -> Result<Vec<Device>>;
     /// Deletes the device; its reverse tunnels and enrollments go with it (ON DELETE CASCADE).
     async fn delete_device(&self, id: i64) -> Result<()>;
+    /// `NotFound` when there is no such device.
+    async fn rename_device(&self, id: i64, name: &str) -> Result<Device>;
     async fn touch_device(&self, id: i64, at: Timestamp) -> Result<()>;
     /// Records the certificate issued at enrollment and clears any revocation.
     async fn set_device_certificate(

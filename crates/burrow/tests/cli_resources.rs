@@ -303,6 +303,8 @@ async fn every_resource_command_in_text_and_json() {
         created.stdout
     );
     assert!(created.stdout.contains("DSN:") && created.stdout.contains("CLI9"));
+    let renamed = burrow!("devices", "update", "CLI9", "--name", "robot-7").ok();
+    assert!(renamed.stdout.contains("robot-7"), "{}", renamed.stdout);
     let invalid = burrow!(
         "devices",
         "create",

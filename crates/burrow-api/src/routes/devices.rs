@@ -181,6 +181,24 @@ pub async fn get(
     Ok(Json(DeviceResponse::new(&device, &state)))
 }
 
+/// Rename a device (its DSN, the identity it enrolled with, stays).
+#[utoipa::path(patch, path = "/api/v1/devices/{dsn}", operation_id = "update_device",
+    tag = "devices", request_body = crate::routes::project_changes::Rename,
+    params(("dsn" = String, Path, description = "The device serial number", example = "ABC123")),
+    responses((status = 200, description = "the device, renamed", body = DeviceResponse)),
+    security(("bearer" = [])))]
+pub async fn rename(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(dsn): Path<String>,
+    ValidJson(req): ValidJson<crate::routes::project_changes::Rename>,
+) -> ApiResult<Json<DeviceResponse>> {
+    let device = visible_device(&state, &user, &dsn).await?;
+    let name = domain::plain_name("name", &req.name, 255)?;
+    let device = state.store.rename_device(device.id, &name).await?;
+    Ok(Json(DeviceResponse::new(&device, &state)))
+}
+
 /// Delete a device: its certificate stops working and its tunnels are closed and removed.
 #[utoipa::path(delete, path = "/api/v1/devices/{dsn}", operation_id = "delete_device",
     tag = "devices",

@@ -61,7 +61,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/devices", get(devices::list))
         .route(
             "/api/v1/devices/{dsn}",
-            get(devices::get).delete(devices::delete),
+            get(devices::get)
+                .patch(devices::rename)
+                .delete(devices::delete),
         )
         .route("/api/v1/devices/{dsn}/enrollment", post(devices::reenroll))
         .route("/api/v1/devices/{dsn}/revoke", post(devices::revoke))

@@ -21,7 +21,8 @@ use crate::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "rovers"}))]
-pub struct UpdateProject {
+/// A new name for a project or a device.
+pub struct Rename {
     /// 1-255 characters, no control characters.
     #[schema(
         min_length = 1,
@@ -72,7 +73,7 @@ fn last_owner(e: StoreError) -> ApiError {
 
 /// Rename a project (owners and administrators).
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", operation_id = "update_project",
-    tag = "projects", request_body = UpdateProject,
+    tag = "projects", request_body = Rename,
     params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 200, description = "the project, renamed", body = ProjectResponse),
         (status = 403, description = "the caller is a member but not an owner")),
@@ -81,7 +82,7 @@ pub async fn update(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-    ValidJson(req): ValidJson<UpdateProject>,
+    ValidJson(req): ValidJson<Rename>,
 ) -> ApiResult<Json<ProjectResponse>> {
     let project = owned_project(&state, &user, &id).await?;
     let name = domain::plain_name("name", &req.name, 255)?;

@@ -61,6 +61,15 @@ macro_rules! devices_methods {
         found(done.rows_affected())
     }
 
+    async fn rename_device(&self, id: i64, name: &str) -> Result<Device> {
+        sqlx::query_as("UPDATE fleet_devices SET name = $2 WHERE id = $1 RETURNING *")
+            .bind(id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
     async fn touch_device(&self, id: i64, at: Timestamp) -> Result<()> {
         let done = sqlx::query("UPDATE fleet_devices SET last_seen_at = $1 WHERE id = $2")
             .bind(micros(at))

@@ -95,6 +95,10 @@ pub async fn device_updates(ctx: &Ctx) {
         (Some("ffee"), None)
     );
 
+    let renamed = s.rename_device(d.id, "rover 7").await.unwrap();
+    assert_eq!((renamed.id, renamed.name.as_str()), (d.id, "rover 7"));
+    assert_eq!(s.device_by_id(d.id).await.unwrap().unwrap().name, "rover 7");
+    assert_not_found(s.rename_device(9_999_999, "x").await);
     assert_not_found(s.touch_device(9_999_999, seen).await);
     assert_not_found(s.set_device_certificate(9_999_999, "aa", not_after).await);
     assert_not_found(s.revoke_device(9_999_999, revoked).await);

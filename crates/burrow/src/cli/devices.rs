@@ -37,6 +37,12 @@ enum DevicesAction {
     },
     /// One device.
     Show { dsn: String },
+    /// Rename a device (its DSN stays).
+    Update {
+        dsn: String,
+        #[arg(long)]
+        name: String,
+    },
     /// Revoke the device's certificate: it can no longer connect until enrolled again.
     Revoke { dsn: String },
     /// Delete the device and its tunnels.
@@ -66,6 +72,11 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             api.call(Method::POST, &path, Some(&body)).await?
         }
         DevicesAction::Show { dsn } => api.get(&format!("/api/v1/devices/{dsn}")).await?,
+        DevicesAction::Update { dsn, name } => {
+            let body = json!({ "name": name });
+            let path = format!("/api/v1/devices/{dsn}");
+            api.call(Method::PATCH, &path, Some(&body)).await?
+        }
         DevicesAction::Revoke { dsn } => {
             let path = format!("/api/v1/devices/{dsn}/revoke");
             api.call(Method::POST, &path, None).await?
