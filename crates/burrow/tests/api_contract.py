@@ -85,9 +85,7 @@ checks = { use_after_free = { enabled = false } }
 include-operation-id = "logout_all"
 headers = {{ Authorization = {toml_string("Bearer " + os.environ["BURROW_LOGOUT_TOKEN"])} }}
 """
-    # A tunnel's traffic, read from a tunnel the run keeps: tunnel 2 of SHARE1 (seeded; the
-    # examples of the delete operations name ABC123 and tunnel 1), so that these reads find it
-    # whatever order the seed gives the operations.
+    # A tunnel's traffic, read from tunnel 2 of SHARE1 (seeded, never deleted).
     access_log = "".join(
         f"""
 [[operations]]
@@ -96,8 +94,9 @@ parameters = {{ dsn = "SHARE1", id = 2 }}
 """
         for op in ("get_reverse_tunnel_access_log", "get_reverse_tunnel_analytics")
     )
-    # Operations that take a project or a membership away act on seeded projects of their
-    # own (api_contract.rs), never on project 1 that the other examples name.
+    # Operations that take a device, a tunnel, a project or a membership away act on seeded
+    # ones of their own (api_contract.rs), never on what the other examples name (ABC123, its
+    # tunnel 1, project 1), whatever order the seed gives the operations.
     removals = "".join(
         f"""
 [[operations]]
@@ -105,6 +104,8 @@ include-operation-id = "{op}"
 parameters = {params}
 """
         for op, params in (
+            ("delete_device", '{ dsn = "DEL1" }'),
+            ("delete_reverse_tunnel", '{ dsn = "DEL2", id = 3 }'),
             ("delete_project", "{ id = 2 }"),
             ("remove_project_member", "{ id = 3, user_id = 2 }"),
             ("update_project_member", "{ id = 4, user_id = 2 }"),

@@ -96,6 +96,21 @@ async fn stack() -> (TestStack, String) {
         ("/api/v1/projects", json!({"name": "to promote"})),
         ("/api/v1/projects/3/members", json!({"user_id": 2})),
         ("/api/v1/projects/4/members", json!({"user_id": 2})),
+        // And a device (DEL1) and a tunnel (3, of DEL2) for delete_device and
+        // delete_reverse_tunnel, so that their examples never remove ABC123 or its tunnel 1,
+        // which the other operations' examples name.
+        (
+            "/api/v1/projects/1/devices",
+            json!({"dsn": "DEL1", "name": "to delete"}),
+        ),
+        (
+            "/api/v1/projects/1/devices",
+            json!({"dsn": "DEL2", "name": "keeps a tunnel to delete"}),
+        ),
+        (
+            "/api/v1/reverse-tunnels/devices/DEL2/reverse-tunnels",
+            json!({"name": "to delete", "local_port": 8080}),
+        ),
     ];
     for (path, body) in seed {
         let (status, answer) = stack
