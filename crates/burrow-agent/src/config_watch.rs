@@ -142,12 +142,7 @@ impl ConfigClient {
         })?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            let detail = resp
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
-                .unwrap_or_default();
+            let detail = burrow_identity::wire::error_detail(resp).await;
             return Err(FetchError::Refused(status.as_u16(), detail));
         }
         if !status.is_success() {

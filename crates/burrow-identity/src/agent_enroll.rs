@@ -183,12 +183,7 @@ async fn exchange(
         .with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     if !status.is_success() {
-        let detail = resp
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
-            .unwrap_or_default();
+        let detail = crate::wire::error_detail(resp).await;
         bail!("enrollment refused ({status}): {detail}");
     }
     let resp: EnrollResponse = resp.json().await.context("reading enrollment response")?;

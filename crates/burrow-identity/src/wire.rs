@@ -116,3 +116,13 @@ impl std::fmt::Debug for TunnelConfig {
             .finish()
     }
 }
+
+/// The `detail` of one of the server's `{"detail", "code"}` error answers; empty when the body
+/// is not one.
+pub async fn error_detail(resp: reqwest::Response) -> String {
+    resp.json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}

@@ -129,7 +129,9 @@ pub const HOUR: i64 = 3600;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TunnelUsage {
     pub reverse_tunnel_id: i64,
+    pub tunnel_name: String,
     pub device_id: i64,
+    pub dsn: String,
     pub requests: i64,
     /// 4xx and 5xx responses.
     pub errors: i64,

@@ -425,11 +425,11 @@ pub struct RangeQuery {
 #[derive(Serialize, ToSchema)]
 pub struct TunnelTraffic {
     pub id: i64,
-    /// The tunnel's name; null when it has been deleted since.
-    pub name: Option<String>,
+    /// The tunnel's name.
+    pub name: String,
     pub device_id: i64,
-    /// The device's DSN; null when it has been deleted since.
-    pub dsn: Option<String>,
+    /// The device's DSN.
+    pub dsn: String,
     pub requests: i64,
     /// 4xx and 5xx responses.
     pub errors: i64,
@@ -440,8 +440,8 @@ pub struct TunnelTraffic {
 #[derive(Serialize, ToSchema)]
 pub struct DeviceTraffic {
     pub device_id: i64,
-    /// The device's DSN; null when it has been deleted since.
-    pub dsn: Option<String>,
+    /// The device's DSN.
+    pub dsn: String,
     pub requests: i64,
     pub errors: i64,
     pub bytes_in: i64,
@@ -527,13 +527,6 @@ pub async fn project_traffic(
         .store
         .project_tunnel_usage(project.id, from, to, OVERVIEW_ROWS)
         .await?;
-    let dsns: std::collections::HashMap<i64, String> = state
-        .store
-        .list_devices_in_project(project.id)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.dsn))
-        .collect();
     let mut devices: Vec<DeviceTraffic> = Vec::new();
     for r in &rows {
         match devices.iter_mut().find(|d| d.device_id == r.device_id) {
@@ -545,7 +538,7 @@ pub async fn project_traffic(
             }
             None => devices.push(DeviceTraffic {
                 device_id: r.device_id,
-                dsn: dsns.get(&r.device_id).cloned(),
+                dsn: r.dsn.clone(),
                 requests: r.requests,
                 errors: r.errors,
                 bytes_in: r.bytes_in,
@@ -559,24 +552,20 @@ pub async fn project_traffic(
             .then(a.device_id.cmp(&b.device_id))
     });
     devices.truncate(OVERVIEW_TOP);
-    let mut tunnels = Vec::with_capacity(OVERVIEW_TOP);
-    for r in rows.into_iter().take(OVERVIEW_TOP) {
-        let name = state
-            .store
-            .reverse_tunnel_by_id(r.reverse_tunnel_id)
-            .await?
-            .map(|t| t.name);
-        tunnels.push(TunnelTraffic {
+    let tunnels = rows
+        .into_iter()
+        .take(OVERVIEW_TOP)
+        .map(|r| TunnelTraffic {
             id: r.reverse_tunnel_id,
-            name,
+            name: r.tunnel_name,
             device_id: r.device_id,
-            dsn: dsns.get(&r.device_id).cloned(),
+            dsn: r.dsn,
             requests: r.requests,
             errors: r.errors,
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
-        });
-    }
+        })
+        .collect();
     // Hourly rows: the hour `from` falls in is included whole.
     let from_hour = from.duration_trunc(TimeDelta::hours(1)).unwrap_or(from);
     let users = state

@@ -70,7 +70,7 @@ macro_rules! traffic_methods {
         limit: i64,
     ) -> Result<Vec<TunnelUsage>> {
         Ok(sqlx::query_as(
-            "SELECT r.reverse_tunnel_id, t.device_id, \
+            "SELECT r.reverse_tunnel_id, t.name AS tunnel_name, t.device_id, d.dsn, \
              CAST(SUM(r.requests) AS BIGINT) AS requests, \
              CAST(SUM(r.status_4xx + r.status_5xx) AS BIGINT) AS errors, \
              CAST(SUM(r.bytes_in) AS BIGINT) AS bytes_in, \
@@ -80,7 +80,7 @@ macro_rules! traffic_methods {
              JOIN fleet_devices d ON d.id = t.device_id \
              WHERE d.project_id = $1 AND r.resolution_secs = $2 \
              AND r.bucket_start >= $3 AND r.bucket_start < $4 \
-             GROUP BY r.reverse_tunnel_id, t.device_id \
+             GROUP BY r.reverse_tunnel_id, t.name, t.device_id, d.dsn \
              ORDER BY requests DESC, r.reverse_tunnel_id LIMIT $5",
         )
         .bind(project_id)

@@ -82,7 +82,9 @@ pub async fn traffic_rollups_and_retention(ctx: &Ctx) {
         usage,
         vec![TunnelUsage {
             reverse_tunnel_id: t.id,
+            tunnel_name: t.name.clone(),
             device_id: d.id,
+            dsn: d.dsn.clone(),
             requests: 8,
             errors: 3,
             bytes_in: 24,

@@ -89,7 +89,7 @@ window.burrowOverview = (() => {
         return;
       }
       const dsn = new Map(ds.map((d) => [d.id, d.dsn]));
-      const device = (id, known) => known || dsn.get(id) || `device ${id}`;
+      const device = (id) => dsn.get(id) || `device ${id}`;
       const to = new Date();
       const from = new Date(to.getTime() - range.seconds * 1000);
       const q = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
@@ -98,11 +98,9 @@ window.burrowOverview = (() => {
       summary.replaceChildren(h('span#overview-requests', { text: `${total} requests` }),
         ` to ${o.devices.length} device${o.devices.length === 1 ? '' : 's'}, ${range.label.toLowerCase()}`);
       tunnels.fill(o.tunnels.map((t) => [
-        ['Tunnel', t.name === null
-          ? `#${t.id} (deleted)`
-          : h('a', { href: `/reverse-tunnels/${encodeURIComponent(device(t.device_id, t.dsn))}/${t.id}`, text: t.name })],
-        ['Device', device(t.device_id, t.dsn)], ...traffic(t)]));
-      devices.fill(o.devices.map((d) => [['Device', device(d.device_id, d.dsn)], ...traffic(d)]));
+        ['Tunnel', h('a', { href: `/reverse-tunnels/${encodeURIComponent(t.dsn)}/${t.id}`, text: t.name })],
+        ['Device', t.dsn], ...traffic(t)]));
+      devices.fill(o.devices.map((d) => [['Device', d.dsn], ...traffic(d)]));
       users.fill(o.users.map((u) => [
         ['Who', u.principal === 'anonymous' ? 'anonymous' : `${u.name || `#${u.principal_id}`} (${WHO[u.principal] || u.principal})`],
         ['Device', device(u.device_id)], ...traffic(u)]));
