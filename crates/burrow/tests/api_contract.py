@@ -35,10 +35,16 @@ CHECKS = [
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
 # An operation no valid request ever reached was not tested: that fails the run.
 FAIL_ON_WARNINGS = ["missing_auth", "missing_test_data", "base_url_mismatch"]
-# Enrollment tokens are one-time secrets: only the stateful phase (the link from the device's
-# registration) can hold a valid one, so its 401s elsewhere are expected. Its coverage is
+# Enrollment and invitation tokens are one-time secrets: only the stateful phase (the links
+# from the device's registration, the invitation's creation) can hold a valid one, so their
+# 4xx elsewhere are expected. Its coverage is
 # checked below like every operation's.
-ONE_TIME_CREDENTIAL_OPERATIONS = ["enroll_device"]
+ONE_TIME_CREDENTIAL_OPERATIONS = [
+    "enroll_device",
+    "lookup_invitation",
+    "accept_invitation",
+    "sign_up_by_invitation",
+]
 SEED = 20261201
 # Fuzzing and stateful testing repeat until this is spent (seconds).
 TIME_BUDGET = int(os.environ.get("BURROW_CONTRACT_SECONDS", "110"))
@@ -109,7 +115,24 @@ parameters = {params}
             ("delete_project", "{ id = 2 }"),
             ("remove_project_member", "{ id = 3, user_id = 2 }"),
             ("update_project_member", "{ id = 4, user_id = 2 }"),
+            ("update_user", "{ id = 4 }"),
+            ("reset_password", "{ id = 5 }"),
+            ("delete_user", "{ id = 6 }"),
         )
+    )
+    # Operations that must be the caller's own: accepting an invitation of the example email
+    # (user 3's), and changing the example password (user 7's; it signs that user out).
+    own = "".join(
+        f"""
+[[operations]]
+include-operation-id = "{op}"
+headers = {{ Authorization = {toml_string("Bearer " + os.environ[var])} }}
+"""
+        for op, var in (
+            ("accept_invitation", "BURROW_INVITEE_TOKEN"),
+            ("change_password", "BURROW_PASSWORD_TOKEN"),
+        )
+        if var in os.environ
     )
     # `/metrics` takes the server's metrics token, not a user's.
     metrics = "" if "BURROW_METRICS_TOKEN" not in os.environ else f"""
@@ -141,6 +164,7 @@ fail-on = {json.dumps(FAIL_ON_WARNINGS)}
 {leaver}
 {access_log}
 {removals}
+{own}
 {metrics}
 """
 

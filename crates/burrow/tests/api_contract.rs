@@ -61,6 +61,29 @@ async fn stack() -> (TestStack, String) {
             "/api/v1/users",
             json!({"email": "admin@example.com", "password": "change-me-please", "is_admin": true}),
         ),
+        // Users 3-7, each for the operations that act on one user (api_contract.py): 3
+        // accepts invitations of the example email; 4 is disabled, 5's password reset, 6
+        // deleted by the administrator; 7 changes its own password (the example's).
+        (
+            "/api/v1/users",
+            json!({"email": "new.operator@example.com", "password": "a-long-password"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "to-disable@example.com", "password": "a-long-password"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "to-reset@example.com", "password": "a-long-password"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "to-delete@example.com", "password": "a-long-password"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "changes-password@example.com", "password": "change-me-please"}),
+        ),
         ("/api/v1/projects", json!({"name": "robots"})),
         (
             "/api/v1/projects/1/devices",
@@ -143,11 +166,21 @@ async fn schemathesis_finds_no_contract_violation() {
     // Sign-out-everywhere voids the caller's tokens: the fuzzer calls it as a user of its
     // own, so that the administrator's token stays good for every other operation.
     let (_, leaver) = stack.user("signs-out@test.local").await.expect("user");
+    let invitee = stack
+        .login("new.operator@example.com", "a-long-password")
+        .await
+        .expect("invitee");
+    let changer = stack
+        .login("changes-password@example.com", "change-me-please")
+        .await
+        .expect("password changer");
     let file = |name: &str| dir.path().join(name).display().to_string();
     let env = [
         ("BURROW_API_URL", stack.url("")),
         ("BURROW_TOKEN", admin.clone()),
         ("BURROW_LOGOUT_TOKEN", leaver),
+        ("BURROW_INVITEE_TOKEN", invitee),
+        ("BURROW_PASSWORD_TOKEN", changer),
         ("BURROW_DEVICE_DSN", dsn.to_string()),
         ("BURROW_DEVICE_CERT", file("device.pem")),
         ("BURROW_DEVICE_KEY", file("device.key")),

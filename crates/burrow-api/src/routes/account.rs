@@ -151,7 +151,8 @@ pub async fn update_user(
     tag = "users", request_body = ResetPassword,
     params(("id" = i64, Path, description = "The user's id", example = 2)),
     responses((status = 204, description = "reset"),
-        (status = 403, description = "the caller is no administrator")),
+        (status = 403, description = "the caller is no administrator"),
+        (status = 409, description = "your own (use POST /api/v1/auth/password)")),
     security(("bearer" = [])))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -160,6 +161,11 @@ pub async fn reset_password(
     ValidJson(req): ValidJson<ResetPassword>,
 ) -> ApiResult<StatusCode> {
     let id = user_id(&id)?;
+    if id == admin.id {
+        return Err(ApiError::Conflict(
+            "change your own password with POST /api/v1/auth/password".into(),
+        ));
+    }
     let hash = hashed(&req.new_password).await?;
     state
         .store

@@ -31,6 +31,7 @@ const MAX_PENDING: usize = 500;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "new.operator@example.com", "role": "member"}))]
 pub struct CreateInvitation {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// owner (owners only), admin, member or viewer.
     #[schema(pattern = "^(owner|admin|member|viewer)$")]
@@ -72,6 +73,9 @@ pub struct NewInvitationResponse {
     /// `<api origin>/invite#token=...`: pass it on to the invitee (the token is in the fragment,
     /// which browsers never send to a server).
     pub accept_url: String,
+    /// The invitation's token (`binv_...`, also in `accept_url`), for clients that build their
+    /// own link; burrow keeps only its SHA-256.
+    pub token: String,
     /// Whether burrow mailed the link (SMTP configured).
     pub emailed: bool,
 }
@@ -172,6 +176,7 @@ pub async fn create(
         state.config.api_origin.trim_end_matches('/'),
         secret.secret
     );
+    let token = secret.secret;
     tracing::info!(
         project_id = project.id,
         invitation_id = row.id,
@@ -183,6 +188,7 @@ pub async fn create(
         Json(NewInvitationResponse {
             invitation: InvitationResponse::from(&row),
             accept_url,
+            token,
             emailed: false,
         }),
     ))
@@ -283,6 +289,7 @@ pub async fn lookup(
     tag = "invitations", request_body = InvitationToken,
     responses((status = 200, description = "the new membership", body = MemberResponse),
         (status = 403, description = "the invitation is for another email"),
+        (status = 404, description = "no such invitation"),
         (status = 409, description = "already a member"),
         (status = 410, description = "used or expired")),
     security(("bearer" = [])))]
@@ -324,6 +331,7 @@ pub async fn accept(
 #[utoipa::path(post, path = "/api/v1/invitations/signup", operation_id = "sign_up_by_invitation",
     tag = "invitations", request_body = SignUp,
     responses((status = 201, description = "the account exists and is a member", body = SignedUp),
+        (status = 404, description = "no such invitation"),
         (status = 409, description = "the email has an account: sign in and accept"),
         (status = 410, description = "used or expired")))]
 pub async fn sign_up(

@@ -34,9 +34,49 @@ pub(super) fn table() -> Vec<Link> {
         "create_aws_key",
         "list_aws_keys",
         "list_sharing_audit",
+        "create_invitation",
+        "list_invitations",
     ] {
         links.push(("create_project", "201", to, project(), None));
     }
+    // An invitation's token reaches its holder out of band; a client that created it can
+    // look it up, withdraw it, or (for an email without an account) sign up with it.
+    let invitation = || json!({"token": "$response.body#/token"});
+    links.push((
+        "create_invitation",
+        "201",
+        "lookup_invitation",
+        json!({}),
+        Some(invitation()),
+    ));
+    links.push((
+        "create_invitation",
+        "201",
+        "accept_invitation",
+        json!({}),
+        Some(invitation()),
+    ));
+    links.push((
+        "create_invitation",
+        "201",
+        "sign_up_by_invitation",
+        json!({}),
+        Some(json!({"token": "$response.body#/token", "password": "a-long-password"})),
+    ));
+    links.push((
+        "create_invitation",
+        "201",
+        "delete_invitation",
+        json!({"id": "$request.path.id", "invitation_id": "$response.body#/id"}),
+        None,
+    ));
+    links.push((
+        "create_personal_token",
+        "201",
+        "revoke_personal_token",
+        json!({"id": "$response.body#/id"}),
+        None,
+    ));
     for to in [
         "get_device",
         "delete_device",
