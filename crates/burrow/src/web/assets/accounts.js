@@ -74,7 +74,7 @@ function accountPage(main) {
       toast('Password changed; your other sessions are signed out');
       $('#password-done').textContent = 'Password changed. Every other session and edge login was signed out.';
     } catch (err) {
-      fieldError(pwForm, err.status === 422 ? err.field : null, explain(err));
+      fieldError(pwForm, err.field || null, explain(err));
     } finally { pwSubmit.disabled = false; }
   });
 
