@@ -74,7 +74,8 @@ function accountPage(main) {
       toast('Password changed; your other sessions are signed out');
       $('#password-done').textContent = 'Password changed. Every other session and edge login was signed out.';
     } catch (err) {
-      fieldError(pwForm, err.field || null, explain(err));
+      // 403 is the API's "the current password is wrong": said at that field.
+      fieldError(pwForm, err.status === 403 ? 'current_password' : err.field || null, explain(err));
     } finally { pwSubmit.disabled = false; }
   });
 
