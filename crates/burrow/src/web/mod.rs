@@ -94,7 +94,11 @@ async fn sharing_js(headers: HeaderMap) -> Response {
 }
 
 async fn accounts_js(headers: HeaderMap) -> Response {
-    asset(ACCOUNTS_JS, "text/javascript; charset=utf-8", Some(&headers))
+    asset(
+        ACCOUNTS_JS,
+        "text/javascript; charset=utf-8",
+        Some(&headers),
+    )
 }
 
 async fn members_js(headers: HeaderMap) -> Response {
