@@ -4,6 +4,7 @@
 //   BURROW_URL                          the server, e.g. http://localhost:PORT
 //   BURROW_ADMIN_EMAIL / BURROW_ADMIN_PASSWORD
 //   NEW_EMAIL / NEW_PASSWORD            who is invited, and the password they sign up with
+//   EXISTING_EMAIL / EXISTING_PASSWORD  a user who has an account already (invited too)
 //   CHANGED_PASSWORD / RESET_PASSWORD   their password after changing it / after an admin reset
 //   SCREENSHOT_DIR / CHROMIUM
 // At each checkpoint this prints `CHECK <name> <json>` and waits for the Rust side to answer
@@ -24,6 +25,8 @@ const ADMIN = env('BURROW_ADMIN_EMAIL');
 const ADMIN_PASSWORD = env('BURROW_ADMIN_PASSWORD');
 const NEW = env('NEW_EMAIL');
 const NEW_PASSWORD = env('NEW_PASSWORD');
+const EXISTING = env('EXISTING_EMAIL');
+const EXISTING_PASSWORD = env('EXISTING_PASSWORD');
 const CHANGED = env('CHANGED_PASSWORD');
 const RESET = env('RESET_PASSWORD');
 const SHOTS = env('SCREENSHOT_DIR');
@@ -186,6 +189,28 @@ async function scenario(open) {
   await invited.goto(acceptUrl);
   await until('the used-link message', async () => (await text(invited, '#invite-error')).includes('expired or was already used'));
   step('the link is single use: opening it again says so');
+
+  // --- Someone with an account: signs in from the link, comes back to it, accepts. ---
+  await admin.getByLabel('Email', { exact: true }).fill(EXISTING);
+  await admin.getByLabel('Role', { exact: true }).selectOption('member');
+  await admin.getByRole('button', { name: 'Invite' }).click();
+  const secondUrl = await until('the second invitation link', async () => {
+    const v = await admin.locator('#invite-link').inputValue({ timeout: 1000 });
+    return v.includes('/invite#token=') && v !== acceptUrl ? v : null;
+  });
+  const existing = await open();
+  await existing.goto(secondUrl);
+  await existing.getByRole('button', { name: 'Sign in to accept' }).click();
+  await existing.waitForURL(/\/login$/);
+  await existing.getByLabel('Email').fill(EXISTING);
+  await existing.getByLabel('Password').fill(EXISTING_PASSWORD);
+  await existing.getByRole('button', { name: 'Sign in' }).click();
+  await existing.waitForURL(/\/invite$/);
+  await existing.getByRole('button', { name: 'Accept and join Fleet' }).click();
+  await existing.waitForURL(new RegExp(`/projects/${projectId}/members$`));
+  await until('the member role', async () => (await text(existing, '#members-role')).includes('Your role: member'));
+  step('an existing user signs in from the link, comes back to it and accepts');
+  await checkpoint('accepted', { project_id: projectId });
 
   // --- 3. Personal access tokens: shown once, listed, revoked. ---
   await invited.getByRole('link', { name: 'Account' }).click();

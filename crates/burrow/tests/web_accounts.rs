@@ -1,6 +1,7 @@
 //! Accounts in headless Chromium (issue 20): `ui-tests/accounts.mjs` drives the real UI of a
 //! real server (test kit) — an admin invites a viewer from the members page, the invited
-//! person signs up through the link in a fresh browser, creates and revokes a personal access
+//! person signs up through the link in a fresh browser (and a user with an account signs in
+//! from their link and accepts), creates and revokes a personal access
 //! token, changes their password, and the admin disables, enables, resets and deletes the
 //! account. At each checkpoint the script waits while this side checks the server's state
 //! through the API: the role is exactly `viewer` and a viewer cannot create a tunnel, the
@@ -20,6 +21,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const NEW_EMAIL: &str = "new@example.com";
 const NEW_PASSWORD: &str = "invited-password-1";
+const EXISTING_EMAIL: &str = "existing@example.com";
+/// The password the test kit gives the users it creates.
+const EXISTING_PASSWORD: &str = "user-password-1";
 const CHANGED_PASSWORD: &str = "changed-password-2";
 const RESET_PASSWORD: &str = "reset-password-3";
 const DSN: &str = "ACCOUNTS1";
@@ -100,6 +104,30 @@ async fn checkpoint(s: &TestStack, admin: &str, name: &str, data: &Value) {
                 .expect("create tunnel");
             assert_eq!(status, 403, "a viewer may not create tunnels: {body}");
         }
+        "accepted" => {
+            let pid = data["project_id"].as_i64().expect("project_id");
+            let (status, members) = s
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/projects/{pid}/members"),
+                    admin,
+                    None,
+                )
+                .await
+                .expect("members");
+            assert_eq!(status, 200, "{members}");
+            let roles: Vec<(&str, &str)> = members
+                .as_array()
+                .expect("members list")
+                .iter()
+                .filter_map(|m| Some((m["email"].as_str()?, m["role"].as_str()?)))
+                .collect();
+            assert!(
+                roles.contains(&(EXISTING_EMAIL, "member"))
+                    && roles.contains(&(NEW_EMAIL, "viewer")),
+                "both invitations accepted with their roles: {members}"
+            );
+        }
         "token_created" => {
             let token = data["token"].as_str().expect("token");
             let (status, me) = s
@@ -175,6 +203,7 @@ async fn accounts_pages_in_headless_chromium() {
     );
     let s = TestStack::start(Backend::Sqlite).await.expect("stack");
     let admin = s.admin_token().await.expect("admin");
+    s.user(EXISTING_EMAIL).await.expect("an existing user");
     let shots = root.join("target/ui-screenshots");
 
     let mut child = tokio::process::Command::new("node")
@@ -185,6 +214,8 @@ async fn accounts_pages_in_headless_chromium() {
         .env("BURROW_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("NEW_EMAIL", NEW_EMAIL)
         .env("NEW_PASSWORD", NEW_PASSWORD)
+        .env("EXISTING_EMAIL", EXISTING_EMAIL)
+        .env("EXISTING_PASSWORD", EXISTING_PASSWORD)
         .env("CHANGED_PASSWORD", CHANGED_PASSWORD)
         .env("RESET_PASSWORD", RESET_PASSWORD)
         .env("SCREENSHOT_DIR", &shots)
@@ -237,6 +268,7 @@ async fn accounts_pages_in_headless_chromium() {
         [
             "invited",
             "signed_up",
+            "accepted",
             "token_created",
             "token_revoked",
             "password_changed",
