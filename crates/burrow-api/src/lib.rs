@@ -3,6 +3,7 @@
 //! [`Store`]; what happens to tunnels beyond the database (broker tunnels, agents, enrollment)
 //! goes through the [`Lifecycle`] the binary plugs in.
 
+pub mod access;
 mod auth;
 mod domain;
 mod error;
@@ -48,6 +49,8 @@ pub struct ApiConfig {
     pub tunnel_port: Option<u16>,
     /// The longest lifetime of a share link (config `share_link_max_minutes`).
     pub share_link_max_minutes: i64,
+    /// The API's origin as browsers reach it (the web UI's too), for invitation links.
+    pub api_origin: String,
 }
 
 /// Default `share_link_max_minutes`: 7 days.
@@ -63,6 +66,7 @@ impl Default for ApiConfig {
             tunnel_scheme: "http".to_string(),
             tunnel_port: None,
             share_link_max_minutes: DEFAULT_SHARE_LINK_MAX_MINUTES,
+            api_origin: "http://localhost:8700".to_string(),
         }
     }
 }
@@ -93,7 +97,29 @@ impl AppState {
         }
     }
 
-    /// The user a bearer JWT names, if the token is valid and the user still exists.
+    /// The user of a bearer credential for a request with `method`: a session JWT or a
+    /// personal access token (whose scope must allow the method).
+    pub async fn authenticate(&self, token: &str, method: &http::Method) -> ApiResult<User> {
+        if token.starts_with(auth::personal_token::PREFIX) {
+            let (user, scope) = auth::personal_token::authenticate(self, token)
+                .await?
+                .ok_or(ApiError::Unauthorized(
+                    "invalid, expired or revoked personal access token",
+                ))?;
+            if !scope.allows(method) {
+                return Err(ApiError::Forbidden(
+                    "this personal access token is read-only",
+                ));
+            }
+            return Ok(user);
+        }
+        self.user_for_token(token)
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid or expired token"))
+    }
+
+    /// The user a bearer JWT names, if the token is valid and the user still exists (and is
+    /// not disabled).
     pub async fn user_for_token(&self, token: &str) -> ApiResult<Option<User>> {
         let Some(claims) = self.jwt.verify(token) else {
             return Ok(None);
@@ -104,6 +130,9 @@ impl AppState {
         let Some(user) = self.store.user_by_id(id).await? else {
             return Ok(None);
         };
+        if user.disabled {
+            return Ok(None);
+        }
         // Signed out everywhere after this token was issued?
         let after = sessions_valid_after(self.store.as_ref(), id).await?;
         Ok(issued_after(claims.iat, after).then_some(user))

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use base64::Engine;
+use burrow_api::access::{Action, Role};
 use burrow_api::{parse_id, ApiError, ApiResult, ValidJson};
 use burrow_store::{ApiKey, User};
 use hmac::{Hmac, Mac};
@@ -101,25 +102,33 @@ pub(crate) struct CreateKey {
     description: Option<String>,
 }
 
-async fn user(state: &AwsState, headers: &HeaderMap) -> ApiResult<User> {
+async fn user(
+    state: &AwsState,
+    headers: &HeaderMap,
+    method: &axum::http::Method,
+) -> ApiResult<User> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    state
-        .inner
-        .api
-        .user_for_token(token.trim())
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid or expired token"))
+    state.inner.api.authenticate(token.trim(), method).await
 }
 
-async fn member_of(state: &AwsState, user: &User, project_id: i64) -> ApiResult<()> {
-    if state.inner.store.is_member(project_id, user.id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("project"))
+/// The caller may mint and revoke keys in the project: 404 for non-members, 403 for roles
+/// below admin (docs/accounts.md).
+async fn may_mint(state: &AwsState, user: &User, project_id: i64) -> ApiResult<()> {
+    match state
+        .inner
+        .store
+        .member_role(project_id, user.id)
+        .await?
+        .as_deref()
+        .and_then(Role::parse)
+    {
+        None => Err(ApiError::NotFound("project")),
+        Some(r) if r.may(Action::MintKeys) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(Action::MintKeys.denied())),
     }
 }
 
@@ -137,9 +146,9 @@ pub(crate) async fn create(
     // No body, `null` and `{}` all mean no description.
     body: Option<ValidJson<Option<CreateKey>>>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = user(&state, &headers).await?;
+    let user = user(&state, &headers, &axum::http::Method::POST).await?;
     let project_id = parse_id(&project_id)?;
-    member_of(&state, &user, project_id).await?;
+    may_mint(&state, &user, project_id).await?;
     let description = body.and_then(|ValidJson(b)| b?.description);
     if description
         .as_ref()
@@ -183,9 +192,11 @@ pub(crate) async fn list(
     Path(project_id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Json<KeyList>> {
-    let user = user(&state, &headers).await?;
+    let user = user(&state, &headers, &axum::http::Method::GET).await?;
     let project_id = parse_id(&project_id)?;
-    member_of(&state, &user, project_id).await?;
+    if !state.inner.store.is_member(project_id, user.id).await? {
+        return Err(ApiError::NotFound("project"));
+    }
     let keys = state.inner.store.list_api_keys_for_user(user.id).await?;
     let views: Vec<KeyView> = keys
         .iter()
@@ -207,7 +218,7 @@ pub(crate) async fn revoke(
     Path(access_key_id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let user = user(&state, &headers).await?;
+    let user = user(&state, &headers, &axum::http::Method::DELETE).await?;
     let key = state
         .inner
         .store
@@ -217,6 +228,7 @@ pub(crate) async fn revoke(
     if !state.inner.store.is_member(key.project_id, user.id).await? {
         return Err(ApiError::NotFound("aws key"));
     }
+    may_mint(&state, &user, key.project_id).await?;
     if key.revoked_at.is_none() {
         state
             .inner

@@ -85,14 +85,18 @@ impl Auth {
         }
     }
 
-    /// The email of user `id` if there is such a user (still) and a credential of theirs
-    /// issued at `issued_at` has not been revoked by "sign out everywhere".
+    /// The email of user `id` if there is such a user (still, and not disabled) and a
+    /// credential of theirs issued at `issued_at` has not been revoked by "sign out
+    /// everywhere".
     pub async fn user_email(&self, id: i64, issued_at: i64) -> Result<Option<String>, StoreError> {
         let state = match self.users.get(&id) {
             Some(hit) => hit,
             None => {
                 let state = match self.users_dir.user_by_id(id).await? {
-                    Some(u) => Some((u.email, self.users_dir.sessions_valid_after(id).await?)),
+                    Some(u) if !u.disabled => {
+                        Some((u.email, self.users_dir.sessions_valid_after(id).await?))
+                    }
+                    Some(_) => None,
                     None => None,
                 };
                 self.users.insert(id, state.clone());

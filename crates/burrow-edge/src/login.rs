@@ -189,6 +189,13 @@ pub async fn login_submit(
             StatusCode::UNAUTHORIZED,
         );
     };
+    if user.disabled {
+        return form(
+            &next,
+            Some("this account is disabled"),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let ttl = i64::try_from(edge.config.session_ttl.as_secs()).unwrap_or(i64::MAX / 4);
     let value = edge
         .auth

@@ -16,6 +16,8 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: Timestamp,
+    /// A disabled user cannot sign in; their sessions and tokens are refused.
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -36,7 +38,7 @@ pub struct Project {
 pub struct ProjectMember {
     pub project_id: i64,
     pub user_id: i64,
-    /// "owner" or "member".
+    /// "owner", "admin", "member" or "viewer" (docs/accounts.md).
     pub role: String,
     pub created_at: Timestamp,
 }
@@ -488,4 +490,56 @@ pub struct NewSharingAuditEntry {
     pub object_id: Option<i64>,
     pub detail: Option<String>,
     pub at: Timestamp,
+}
+
+/// An invitation to join a project with a role, by email; the token is kept as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Invitation {
+    pub id: i64,
+    pub project_id: i64,
+    /// Lower case.
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    pub invited_by: Option<i64>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub accepted_at: Option<Timestamp>,
+    pub accepted_by: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub project_id: i64,
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    pub invited_by: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A personal access token (CLI, automation), kept as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PersonalToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    /// "read" or "full".
+    pub scope: String,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPersonalToken {
+    pub user_id: i64,
+    pub name: String,
+    pub scope: String,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

@@ -23,6 +23,13 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     async fn count_users(&self) -> Result<i64>;
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// `NotFound` when there is no such user.
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> Result<User>;
+    /// `NotFound` when there is no such user.
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<()>;
+    /// The user and their memberships, tokens and keys. `Conflict` (naming the project) while
+    /// the user is the last owner of a project; `NotFound` when absent.
+    async fn delete_user(&self, id: i64) -> Result<()>;
 
     // --- projects --------------------------------------------------------------------------
     /// Creates the project and makes `owner_id` its owner, in one transaction.
@@ -46,6 +53,44 @@ pub trait Store: Send + Sync + 'static {
         role: &str,
     ) -> Result<ProjectMember>;
     async fn is_member(&self, project_id: i64, user_id: i64) -> Result<bool>;
+    /// The user's role in the project, `None` when not a member.
+    async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<String>>;
+
+    // --- invitations -----------------------------------------------------------------------
+    /// Replaces any pending invitation of the same email to the same project.
+    async fn create_invitation(&self, invitation: NewInvitation) -> Result<Invitation>;
+    /// Pending (not accepted, not expired at `now`) invitations, oldest first.
+    async fn list_invitations(&self, project_id: i64, now: Timestamp) -> Result<Vec<Invitation>>;
+    /// `NotFound` when the project has no such pending invitation.
+    async fn delete_invitation(&self, project_id: i64, id: i64) -> Result<()>;
+    async fn invitation_by_hash(&self, token_hash: &str) -> Result<Option<Invitation>>;
+    /// Spends the invitation (pending, unexpired at `now`, for `user_id`'s email) and makes the
+    /// user a member with its role, in one transaction. `NotFound` when the invitation is not
+    /// pending any more; `Conflict` when the user is already a member (nothing spent).
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: Timestamp,
+    ) -> Result<ProjectMember>;
+    /// Creates the account for the invitation's email and accepts it, in one transaction:
+    /// `NotFound` for an invitation not pending, `Conflict` when the email has an account.
+    async fn sign_up_by_invitation(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<(User, ProjectMember)>;
+
+    // --- personal access tokens ------------------------------------------------------------
+    async fn create_personal_token(&self, token: NewPersonalToken) -> Result<PersonalToken>;
+    /// The user's tokens that are not revoked, newest first.
+    async fn list_personal_tokens(&self, user_id: i64) -> Result<Vec<PersonalToken>>;
+    async fn personal_token_by_hash(&self, token_hash: &str) -> Result<Option<PersonalToken>>;
+    /// `NotFound` when the user has no such live token.
+    async fn revoke_personal_token(&self, user_id: i64, id: i64, at: Timestamp) -> Result<()>;
+    /// Records a use (at most about once a minute per token: no write per request).
+    async fn touch_personal_token(&self, id: i64, at: Timestamp) -> Result<()>;
 
     // --- devices ---------------------------------------------------------------------------
     async fn create_device(&self, device: NewDevice) -> Result<Device>;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use burrow_store::*;
 use chrono::{SubsecRound, TimeZone, Utc};
 
+#[path = "conformance/accounts.rs"]
+mod accounts;
 #[path = "conformance/broker.rs"]
 mod broker;
 #[path = "conformance/devices.rs"]
@@ -80,6 +82,12 @@ macro_rules! conformance {
 }
 
 conformance! {
+    accounts::{
+        users_disabled_reset_and_deleted,
+        invitations_single_use,
+        invitation_race,
+        personal_tokens,
+    },
     users::{
         users_roundtrip,
         duplicate_email_conflicts,

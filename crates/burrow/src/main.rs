@@ -43,8 +43,14 @@ enum Command {
     Keys(sharing::KeysArgs),
     /// A tunnel's share links: list, create (the URL is shown once), delete.
     Links(sharing::LinksArgs),
-    /// Sign in and store the session token (~/.config/burrow/token, mode 0600).
+    /// Sign in and store a personal access token (~/.config/burrow/token, mode 0600).
     Login(login::LoginArgs),
+    /// Revoke the stored personal access token and forget it.
+    Logout {
+        /// The server's base URL (default: the one `burrow login` stored). Env: BURROW_SERVER.
+        #[arg(long, env = "BURROW_SERVER")]
+        server: Option<String>,
+    },
     /// Check the server's configuration, certificates, device URLs and database.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script: `burrow completions bash > /etc/bash_completion.d/burrow`.
@@ -101,6 +107,7 @@ async fn main() -> ExitCode {
         Command::Keys(args) => sharing::keys(args).await,
         Command::Links(args) => sharing::links(args).await,
         Command::Login(args) => login::login(args).await,
+        Command::Logout { server } => login::logout(server).await,
         Command::Doctor(args) => doctor::doctor(args).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -304,6 +304,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             },
             tunnel_port: config.public_port(addr.port()),
             share_link_max_minutes: config.share_link_max_minutes,
+            api_origin: config.api_origin(addr.port()),
             ..ApiConfig::default()
         },
         lifecycle,

@@ -5,7 +5,8 @@ use burrow_store::User;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The authenticated user of a request (`Authorization: Bearer <jwt>`).
+/// The authenticated user of a request: `Authorization: Bearer` with a session JWT or a
+/// personal access token (`bpat_...`; a `read` one is refused for anything but reading).
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub User);
 
@@ -82,10 +83,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let user = state
-            .user_for_token(token)
-            .await?
-            .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+        let user = state.authenticate(token, &parts.method).await?;
         Ok(AuthUser(user))
     }
 }

@@ -5,6 +5,7 @@ mod guess_guard;
 mod jwt;
 mod login_guard;
 mod password;
+pub mod personal_token;
 mod revocation;
 
 pub use extract::{forwarded_client, AdminUser, AuthUser, ClientIp, ForwardedClient};

@@ -32,6 +32,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses((status = 200, description = "a bearer token", body = LoginResponse),
         (status = 401, description = "wrong email or password"),
+        (status = 403, description = "the account is disabled"),
         (status = 429, description = "too many failed logins from this client or for this \
             account; `Retry-After` says when to try again", headers(("retry-after" = u64))),
         (status = 503, description = "too many password checks at once; `Retry-After` says \
@@ -58,6 +59,10 @@ pub async fn login(
             return Err(ApiError::Unauthorized("invalid email or password"));
         }
     };
+    // Said only to whoever knows the password.
+    if user.disabled {
+        return Err(ApiError::Forbidden("this account is disabled"));
+    }
     let token = state
         .jwt
         .issue(user.id, &user.email, chrono::Utc::now())

@@ -5,6 +5,7 @@ use burrow_store::{Device, NewDevice, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::domain::{self, Dsn};
 use crate::error::{ApiError, ApiResult};
@@ -110,7 +111,7 @@ pub async fn register(
     Path(id): Path<String>,
     ValidJson(req): ValidJson<RegisterDevice>,
 ) -> ApiResult<(StatusCode, Json<RegisteredDevice>)> {
-    let project = visible_project(&state, &user, parse_id(&id)?).await?;
+    let project = visible_project(&state, &user, parse_id(&id)?, Action::ManageDevices).await?;
     let dsn = Dsn::parse(&req.dsn)?;
     let name = domain::plain_name("name", &req.name, 255)?;
     let device = state
@@ -141,7 +142,7 @@ pub async fn list_in_project(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<DeviceResponse>>> {
-    let project = visible_project(&state, &user, parse_id(&id)?).await?;
+    let project = visible_project(&state, &user, parse_id(&id)?, Action::View).await?;
     let devices = state.store.list_devices_in_project(project.id).await?;
     Ok(Json(
         devices
@@ -177,7 +178,7 @@ pub async fn get(
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
 ) -> ApiResult<Json<DeviceResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     Ok(Json(DeviceResponse::new(&device, &state)))
 }
 
@@ -193,7 +194,7 @@ pub async fn rename(
     Path(dsn): Path<String>,
     ValidJson(req): ValidJson<crate::routes::project_changes::Rename>,
 ) -> ApiResult<Json<DeviceResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::ManageDevices).await?;
     let name = domain::plain_name("name", &req.name, 255)?;
     let device = state.store.rename_device(device.id, &name).await?;
     Ok(Json(DeviceResponse::new(&device, &state)))
@@ -210,7 +211,7 @@ pub async fn delete(
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
 ) -> ApiResult<Json<Message>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::ManageDevices).await?;
     state.lifecycle.device_deleted(&device).await?;
     state.store.delete_device(device.id).await?;
     Ok(Json(Message {
@@ -230,7 +231,7 @@ pub async fn reenroll(
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RegisteredDevice>)> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::ManageDevices).await?;
     let token = state.lifecycle.issue_enrollment(&device).await?;
     Ok((
         StatusCode::CREATED,
@@ -249,7 +250,7 @@ pub async fn revoke(
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
 ) -> ApiResult<Json<DeviceResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::ManageDevices).await?;
     state
         .store
         .revoke_device(device.id, chrono::Utc::now())

@@ -5,11 +5,12 @@ use burrow_store::{Project, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::{Action, Role};
 use crate::auth::AuthUser;
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
-use crate::routes::visible_project;
+use crate::routes::{project_with_role, role_in, visible_project};
 use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -29,16 +30,20 @@ pub struct CreateProject {
 pub struct ProjectResponse {
     pub id: i64,
     pub name: String,
+    /// The caller's role in the project: owner, admin, member or viewer (docs/accounts.md).
+    #[schema(example = "owner")]
+    pub role: Option<String>,
     #[serde(serialize_with = "crate::time::ser")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<Project> for ProjectResponse {
-    fn from(p: Project) -> Self {
+impl ProjectResponse {
+    pub fn new(p: Project, role: Role) -> Self {
         ProjectResponse {
             id: p.id,
             name: p.name,
+            role: Some(role.as_str().to_string()),
             created_at: p.created_at,
         }
     }
@@ -49,9 +54,9 @@ impl From<Project> for ProjectResponse {
 #[schema(example = json!({"user_id": 2, "role": "member"}))]
 pub struct AddMember {
     pub user_id: i64,
-    /// "member" (default) or "owner".
+    /// "owner", "admin", "member" (default) or "viewer".
     #[serde(default)]
-    #[schema(pattern = "^(member|owner)$")]
+    #[schema(pattern = "^(owner|admin|member|viewer)$")]
     pub role: Option<String>,
 }
 
@@ -75,7 +80,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ProjectResponse>)> {
     let name = domain::plain_name("name", &req.name, 255)?;
     let project = state.store.create_project(&name, user.id).await?;
-    Ok((StatusCode::CREATED, Json(project.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectResponse::new(project, Role::Owner)),
+    ))
 }
 
 /// Projects the caller is a member of.
@@ -87,7 +95,13 @@ pub async fn list(
     AuthUser(user): AuthUser,
 ) -> ApiResult<Json<Vec<ProjectResponse>>> {
     let projects = state.store.list_projects_for_user(user.id).await?;
-    Ok(Json(projects.into_iter().map(Into::into).collect()))
+    let mut out = Vec::with_capacity(projects.len());
+    for p in projects {
+        // Listed because a member; a role row removed meanwhile reads as the least role.
+        let role = role_in(&state, &user, p.id).await?.unwrap_or(Role::Viewer);
+        out.push(ProjectResponse::new(p, role));
+    }
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}", operation_id = "get_project", tag = "projects",
@@ -100,16 +114,17 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProjectResponse>> {
     let id = parse_id(&id)?;
-    Ok(Json(visible_project(&state, &user, id).await?.into()))
+    let (project, role) = project_with_role(&state, &user, id, Action::View).await?;
+    Ok(Json(ProjectResponse::new(project, role)))
 }
 
-/// Add a user to a project (project owners and administrators).
+/// Add an existing user to a project directly (server administrators only; everyone else
+/// invites by email, which tells nothing about which accounts exist).
 #[utoipa::path(post, path = "/api/v1/projects/{id}/members", operation_id = "add_project_member",
     tag = "projects", request_body = AddMember,
     params(("id" = i64, Path, description = "The project's id", example = 1)),
     responses((status = 201, description = "the new member", body = MemberResponse),
-        (status = 403,
-            description = "the caller is neither owner of the project nor administrator"),
+        (status = 403, description = "the caller is no server administrator"),
         (status = 409, description = "already a member")),
     security(("bearer" = [])))]
 pub async fn add_member(
@@ -118,21 +133,22 @@ pub async fn add_member(
     Path(id): Path<String>,
     ValidJson(req): ValidJson<AddMember>,
 ) -> ApiResult<(StatusCode, Json<MemberResponse>)> {
-    let id = parse_id(&id)?;
-    let project = visible_project(&state, &user, id).await?;
-    let is_owner = state
-        .store
-        .list_members(project.id)
-        .await?
-        .iter()
-        .any(|m| m.user_id == user.id && m.role == "owner");
-    if !is_owner && !user.is_admin {
-        return Err(ApiError::Forbidden("only project owners can add members"));
+    if !user.is_admin {
+        return Err(ApiError::Forbidden(
+            "only server administrators add users directly; invite them instead \
+             (POST /api/v1/projects/{id}/invitations)",
+        ));
     }
+    let project = state
+        .store
+        .project_by_id(parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("project"))?;
     let role = match req.role.as_deref() {
-        None | Some("member") => "member",
-        Some("owner") => "owner",
-        Some(_) => return Err(ApiError::validation("role", "role must be member or owner")),
+        None => Role::Member,
+        Some(r) => Role::parse(r).ok_or_else(|| {
+            ApiError::validation("role", "role must be owner, admin, member or viewer")
+        })?,
     };
     let member_user = state
         .store
@@ -141,7 +157,7 @@ pub async fn add_member(
         .ok_or_else(|| ApiError::validation("user_id", "no such user"))?;
     let m = state
         .store
-        .add_member(project.id, member_user.id, role)
+        .add_member(project.id, member_user.id, role.as_str())
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::Conflict("already a member".into()),
@@ -169,7 +185,7 @@ pub async fn members(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MemberResponse>>> {
     let id = parse_id(&id)?;
-    let project = visible_project(&state, &user, id).await?;
+    let project = visible_project(&state, &user, id, Action::View).await?;
     let mut out = Vec::new();
     for m in state.store.list_members(project.id).await? {
         let email = state

@@ -10,6 +10,7 @@ use burrow_store::{Device, NewReverseTunnel, ReverseTunnel, ReverseTunnelPatch, 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::domain::{self, Dsn, Subdomain, TunnelProtocol};
 use crate::error::{ApiError, ApiResult};
@@ -18,7 +19,7 @@ use crate::public_url;
 use crate::routes::projects::parse_id;
 use crate::routes::sharing_audit::{record, Audited};
 use crate::routes::tunnel_limits::{self, BandwidthLimitBody, RateLimitBody};
-use crate::routes::visible_device;
+use crate::routes::{require, visible_device};
 use crate::sharing::{parse_cidrs, Cidr};
 use crate::AppState;
 
@@ -244,7 +245,7 @@ pub async fn list(
     AuthUser(user): AuthUser,
     Path(dsn): Path<String>,
 ) -> ApiResult<Json<ReverseTunnelList>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let mut items = Vec::new();
     for t in state.store.list_reverse_tunnels(device.id).await? {
         items.push(respond(&state, t).await);
@@ -266,7 +267,15 @@ pub async fn create(
     Path(dsn): Path<String>,
     ValidJson(req): ValidJson<CreateReverseTunnel>,
 ) -> ApiResult<(StatusCode, Json<ReverseTunnelResponse>)> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::EditTunnels).await?;
+    // A member's tunnel gets the default auth settings; setting them needs admin.
+    let sets_auth = req.require_auth == Some(false)
+        || req.allowed_user_ids.as_ref().is_some_and(|v| !v.is_empty())
+        || req.ip_allow.as_ref().is_some_and(|v| !v.is_empty())
+        || req.ip_deny.as_ref().is_some_and(|v| !v.is_empty());
+    if sets_auth {
+        require(&state, &user, device.project_id, Action::TunnelAuth).await?;
+    }
     let name = domain::tunnel_name(&req.name)?;
     let description = domain::description(req.description)?;
     let local_port = domain::local_port(req.local_port.unwrap_or(8080))?;
@@ -359,7 +368,7 @@ pub async fn get(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ReverseTunnelResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     Ok(Json(respond(&state, t).await))
 }
@@ -377,9 +386,23 @@ pub async fn update(
     Path((dsn, id)): Path<(String, String)>,
     ValidJson(req): ValidJson<UpdateReverseTunnel>,
 ) -> ApiResult<Json<ReverseTunnelResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::EditTunnels).await?;
     let before = tunnel_of(&state, &device, &id).await?;
     let patch = build_patch(&state, &device, &before, req).await?;
+    // Sending the current auth settings back (a whole-object PUT) is no change.
+    let changes_auth = patch.require_auth.is_some_and(|v| v != before.require_auth)
+        || patch
+            .allowed_user_ids
+            .as_ref()
+            .is_some_and(|v| *v != before.allowed_user_ids)
+        || patch
+            .ip_allow
+            .as_ref()
+            .is_some_and(|v| *v != before.ip_allow)
+        || patch.ip_deny.as_ref().is_some_and(|v| *v != before.ip_deny);
+    if changes_auth {
+        require(&state, &user, device.project_id, Action::TunnelAuth).await?;
+    }
     let rules_changed = patch.ip_allow.is_some() || patch.ip_deny.is_some();
     let after = state
         .store
@@ -482,7 +505,7 @@ pub async fn delete(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Message>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::EditTunnels).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     state.lifecycle.tunnel_deleted(&device, &t).await?;
     state.store.delete_reverse_tunnel(t.id).await?;
@@ -507,7 +530,7 @@ pub async fn rotate(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ReverseTunnelResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::Rotate).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     if !t.is_enabled {
         return Err(ApiError::Conflict("the tunnel is disabled".into()));
@@ -556,7 +579,7 @@ pub async fn describe(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<TunnelDescription>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let broker = state.lifecycle.tunnel_describe(&t).await?;
     let now = chrono::Utc::now();

@@ -10,6 +10,7 @@ use burrow_store::{NewShareLink, ShareLink, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
@@ -131,7 +132,7 @@ pub async fn create(
     Path((dsn, id)): Path<(String, String)>,
     ValidJson(req): ValidJson<CreateShareLink>,
 ) -> ApiResult<(StatusCode, Json<CreatedShareLink>)> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::Share).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let max_minutes = state.config.share_link_max_minutes;
     if !(1..=max_minutes).contains(&req.expires_in_minutes) {
@@ -206,7 +207,7 @@ pub async fn list(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<ShareLinkList>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let items: Vec<_> = state
         .store
@@ -235,7 +236,7 @@ pub async fn revoke(
     AuthUser(user): AuthUser,
     Path((dsn, id, link_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<ShareLinkResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::Share).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let link_id = parse_id(&link_id)?;
     let l = state

@@ -9,6 +9,7 @@ use burrow_store::{Device, NewSharingAuditEntry, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::projects::parse_id;
@@ -82,7 +83,7 @@ pub struct AuditQuery {
         ("limit" = Option<i64>, Query,
             description = "How many entries (default 100; clamped to 1-1000)")),
     responses((status = 200, description = "the newest entries first", body = SharingAuditList),
-        (status = 403, description = "the caller is neither owner of the project nor administrator"),
+        (status = 403, description = "the caller's role is neither owner nor admin"),
         (status = 422, description = "limit is not one whole number")),
     security(("bearer" = [])))]
 pub async fn list(
@@ -92,18 +93,7 @@ pub async fn list(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> ApiResult<Json<SharingAuditList>> {
     let id = parse_id(&id)?;
-    let project = visible_project(&state, &user, id).await?;
-    let is_owner = state
-        .store
-        .list_members(project.id)
-        .await?
-        .iter()
-        .any(|m| m.user_id == user.id && m.role == "owner");
-    if !is_owner && !user.is_admin {
-        return Err(ApiError::Forbidden(
-            "only project owners and administrators can read the audit log",
-        ));
-    }
+    let project = visible_project(&state, &user, id, Action::Share).await?;
     let q = query
         .map_err(|_| ApiError::validation("limit", "expected at most one limit=N"))?
         .0;

@@ -16,6 +16,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::reverse_tunnels::{tunnel_of, AccessLogItem, AccessLogList};
@@ -169,7 +170,7 @@ pub async fn analytics(
     Path((dsn, id)): Path<(String, String)>,
     query: Result<Query<SeriesQuery>, QueryRejection>,
 ) -> ApiResult<Json<TrafficSeries>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let q = query
         .map_err(|_| ApiError::validation("from", "expected from=, to= and step= at most once"))?
@@ -332,7 +333,7 @@ pub async fn access_log(
     Path((dsn, id)): Path<(String, String)>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::ReadLogs).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let q = query
         .map_err(|_| ApiError::validation("limit", "expected each parameter at most once"))?
@@ -507,9 +508,13 @@ pub async fn project_traffic(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> ApiResult<Json<ProjectTraffic>> {
-    let project =
-        crate::routes::visible_project(&state, &user, crate::routes::projects::parse_id(&id)?)
-            .await?;
+    let project = crate::routes::visible_project(
+        &state,
+        &user,
+        crate::routes::projects::parse_id(&id)?,
+        Action::View,
+    )
+    .await?;
     let q = query
         .map_err(|_| ApiError::validation("from", "expected from= and to= at most once"))?
         .0;

@@ -9,6 +9,7 @@ use burrow_store::{NewTunnelKey, StoreError, TunnelKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
@@ -140,7 +141,7 @@ pub async fn create(
     Path((dsn, id)): Path<(String, String)>,
     ValidJson(req): ValidJson<CreateTunnelKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedTunnelKey>)> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::MintKeys).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let name = key_name(&req.name)?;
     let expires_at = expiry(req.expires_at.as_deref())?;
@@ -200,7 +201,7 @@ pub async fn list(
     AuthUser(user): AuthUser,
     Path((dsn, id)): Path<(String, String)>,
 ) -> ApiResult<Json<TunnelKeyList>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::View).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let items: Vec<_> = state
         .store
@@ -227,7 +228,7 @@ pub async fn revoke(
     AuthUser(user): AuthUser,
     Path((dsn, id, key_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<TunnelKeyResponse>> {
-    let device = visible_device(&state, &user, &dsn).await?;
+    let device = visible_device(&state, &user, &dsn, Action::MintKeys).await?;
     let t = tunnel_of(&state, &device, &id).await?;
     let key_id = parse_id(&key_id)?;
     let k = state

@@ -30,6 +30,8 @@ pub struct UserResponse {
     pub id: i64,
     pub email: String,
     pub is_admin: bool,
+    /// A disabled user cannot sign in (administrators' `PATCH /api/v1/users/{id}`).
+    pub disabled: bool,
     #[serde(serialize_with = "crate::time::ser")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -41,6 +43,7 @@ impl From<&User> for UserResponse {
             id: u.id,
             email: u.email.clone(),
             is_admin: u.is_admin,
+            disabled: u.disabled,
             created_at: u.created_at,
         }
     }

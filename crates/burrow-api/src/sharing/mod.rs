@@ -5,7 +5,7 @@
 mod ip_rules;
 mod methods;
 mod schema;
-mod secret;
+pub(crate) mod secret;
 
 pub use ip_rules::{parse_cidrs, IpRules, MAX_CIDRS};
 pub use methods::{method_allowed, parse_methods};

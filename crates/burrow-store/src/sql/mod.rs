@@ -19,6 +19,8 @@
 mod rows;
 
 #[macro_use]
+mod accounts;
+#[macro_use]
 mod broker;
 #[macro_use]
 mod devices;
@@ -102,7 +104,8 @@ macro_rules! impl_store {
         store_chain! {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
-             login_codes_methods, nodes_methods, sharing_methods, traffic_methods];
+             login_codes_methods, nodes_methods, sharing_methods, traffic_methods,
+             accounts_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }

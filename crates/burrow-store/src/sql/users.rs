@@ -225,5 +225,15 @@ macro_rules! users_methods {
         Ok(n > 0)
     }
 
+    async fn member_role(&self, project_id: i64, user_id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     } };
 }

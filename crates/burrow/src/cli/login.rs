@@ -1,7 +1,8 @@
-//! `burrow login`: signs in with email and password and stores the session's JWT (and the
-//! server) in `~/.config/burrow/` (mode 0600), where the other commands find it. The stored
-//! token is a user JWT: it expires after the server's `jwt_ttl_minutes` and `logout-all`
-//! revokes it (personal access tokens will replace it; see docs/cli.md).
+//! `burrow login`: signs in with email and password, creates a personal access token for this
+//! machine with the session and stores the token (and the server) in `~/.config/burrow/`
+//! (mode 0600), where the other commands find it. The session JWT itself is not kept. The
+//! token lives `--expires-in-days` (default 90) and is revoked by `burrow logout`, from the
+//! web UI's account page, or by `DELETE /api/v1/auth/tokens/{id}` (docs/accounts.md).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -22,6 +23,12 @@ pub struct LoginArgs {
     /// The password is the first line of stdin (else it is prompted for on a terminal).
     #[arg(long)]
     password_stdin: bool,
+    /// The stored token's scope: `full`, or `read` (GET only).
+    #[arg(long, default_value = "full", value_parser = ["full", "read"])]
+    scope: String,
+    /// Days until the stored token expires (1-365).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=365))]
+    expires_in_days: i64,
 }
 
 /// `$XDG_CONFIG_HOME/burrow` or `~/.config/burrow`.
@@ -82,17 +89,83 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     if !status.is_success() {
         return Err(super::api::failure(status, &body).into());
     }
-    let token = body["access_token"]
+    let session = body["access_token"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the server's answer has no access_token"))?;
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let name = format!("burrow CLI on {}", host.trim())
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let resp = reqwest::Client::new()
+        .post(format!("{server}/api/v1/auth/tokens"))
+        .bearer_auth(session)
+        .json(&json!({"name": name, "scope": args.scope, "expires_in_days": args.expires_in_days}))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(super::api::failure(status, &body).into());
+    }
+    let (Some(token), Some(id)) = (body["token"].as_str(), body["id"].as_i64()) else {
+        anyhow::bail!("the server's answer has no token");
+    };
     let path = store("token", token)?;
+    store("token_id", &id.to_string())?;
     store("server", &server)?;
     println!(
-        "logged in to {server} as {}; token stored in {} (a session JWT: run `burrow login` \
-         again when it expires)",
+        "logged in to {server} as {}; a {} personal access token (expires {}) is stored in {}",
         args.email,
+        args.scope,
+        body["expires_at"].as_str().unwrap_or("later"),
         path.display()
     );
+    Ok(())
+}
+
+/// `burrow logout`: revokes the stored token on the server and forgets it.
+pub async fn logout(server: Option<String>) -> anyhow::Result<()> {
+    let Some(token) = stored("token") else {
+        println!("not logged in");
+        return Ok(());
+    };
+    let server = server
+        .or_else(|| stored("server"))
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let server = server.trim_end_matches('/');
+    if let Some(id) = stored("token_id") {
+        let resp = reqwest::Client::new()
+            .delete(format!("{server}/api/v1/auth/tokens/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    exit::UNREACHABLE,
+                    format!(
+                        "cannot reach the server at {server}: {:#}",
+                        anyhow::Error::new(e)
+                    ),
+                )
+            })?;
+        let status = resp.status();
+        // Already revoked or expired (401) is as good as revoked now.
+        if !status.is_success() && status != reqwest::StatusCode::UNAUTHORIZED {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            return Err(super::api::failure(status, &body).into());
+        }
+    }
+    if let Some(dir) = config_dir() {
+        for name in ["token", "token_id"] {
+            match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    println!("logged out of {server}; the token is revoked");
     Ok(())
 }
 

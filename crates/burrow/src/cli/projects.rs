@@ -38,9 +38,10 @@ enum ProjectsAction {
     Delete { id: i64 },
 }
 
-const PROJECT: [Col; 3] = [
+const PROJECT: [Col; 4] = [
     col!("ID", "id"),
     col!("NAME", "name"),
+    col!("ROLE", "role"),
     col!("CREATED", "created_at"),
 ];
 
@@ -91,14 +92,24 @@ enum MembersAction {
         #[arg(long)]
         project: i64,
     },
-    /// Add a user to the project (project owners and administrators).
+    /// Invite an email with a role (owners and admins): prints the link to pass on, once.
+    Invite {
+        #[arg(long)]
+        project: i64,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, member or viewer.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Add an existing user directly (server administrators only; others invite).
     Create {
         #[arg(long)]
         project: i64,
         /// The user's id (administrators see them in the web UI's Users page).
         #[arg(long)]
         user_id: i64,
-        /// member (default) or owner.
+        /// owner, admin, member (default) or viewer.
         #[arg(long)]
         role: Option<String>,
     },
@@ -108,7 +119,7 @@ enum MembersAction {
         project: i64,
         #[arg(long)]
         user_id: i64,
-        /// member or owner.
+        /// owner, admin, member or viewer.
         #[arg(long)]
         role: String,
     },
@@ -135,6 +146,15 @@ pub async fn members(args: MembersArgs) -> anyhow::Result<()> {
                 .await?,
             true,
         ),
+        MembersAction::Invite {
+            project,
+            email,
+            role,
+        } => {
+            let body = json!({ "email": email, "role": role });
+            let path = format!("/api/v1/projects/{project}/invitations");
+            (api.call(Method::POST, &path, Some(&body)).await?, false)
+        }
         MembersAction::Create {
             project,
             user_id,
@@ -162,6 +182,12 @@ pub async fn members(args: MembersArgs) -> anyhow::Result<()> {
         output::json(&value);
     } else if let MembersAction::Delete { project, user_id } = &args.action {
         println!("removed user {user_id} from project {project}");
+    } else if let MembersAction::Invite { email, role, .. } = &args.action {
+        println!(
+            "invited {email} as {role}; pass on this link (shown once, valid until {}):\n{}",
+            value["expires_at"].as_str().unwrap_or("?"),
+            value["accept_url"].as_str().unwrap_or("?")
+        );
     } else if list {
         print!("{}", output::table(output::items(&value), &MEMBER));
     } else {
