@@ -244,6 +244,63 @@ async fn boto3_drives_burrow_tunnels() {
         .await;
     assert_eq!(py.run(&["describe", &id]).await["status"], "OPEN");
 
+    // A key acts for its creator's role: an admin's key stops when they become a member,
+    // and a member may not mint one (docs/accounts.md).
+    let (ops_id, ops) = stack.user("ops@test.local").await.unwrap();
+    let admin = stack.admin_token().await.unwrap();
+    let members = format!("/api/v1/projects/{pid}/members");
+    let (status, _) = stack
+        .call(
+            reqwest::Method::POST,
+            &members,
+            &admin,
+            Some(&serde_json::json!({"user_id": ops_id, "role": "admin"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let (status, key3) = stack
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/projects/{pid}/aws-keys"),
+            &ops,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{key3}");
+    let py3 = Py {
+        python: py.python.clone(),
+        env: vec![
+            ("BURROW_AWS_ENDPOINT", format!("http://{}", stack.addr)),
+            ("BURROW_AWS_KEY_ID", s(&key3, "access_key_id")),
+            ("BURROW_AWS_SECRET", s(&key3, "secret_access_key")),
+        ],
+    };
+    assert_eq!(py3.run(&["describe", &id]).await["status"], "OPEN");
+    let (status, _) = stack
+        .call(
+            reqwest::Method::PATCH,
+            &format!("{members}/{ops_id}"),
+            &token,
+            Some(&serde_json::json!({"role": "member"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    py3.run(&["expect", "UnrecognizedClientException", "describe", &id])
+        .await;
+    let (status, _) = stack
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/projects/{pid}/aws-keys"),
+            &ops,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "a member may not mint AWS keys");
+
     // A revoked key is no longer recognised.
     let resp = stack
         .http

@@ -13,4 +13,4 @@ pub use guess_guard::{GuessGuard, GuessLimits};
 pub use jwt::{Claims, JwtKeys};
 pub use login_guard::{client_key, LoginGuard, LoginLimits, LoginRefused};
 pub use password::{hash_password, verify_password};
-pub use revocation::{issued_after, revoke_sessions, sessions_valid_after};
+pub use revocation::{issue_at, issued_after, revoke_sessions, sessions_valid_after};

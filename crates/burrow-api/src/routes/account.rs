@@ -8,7 +8,7 @@ use burrow_store::StoreError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::auth::{hash_password, revoke_sessions, AdminUser, AuthUser, ClientIp};
+use crate::auth::{hash_password, issue_at, revoke_sessions, AdminUser, AuthUser, ClientIp};
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
@@ -84,10 +84,10 @@ pub async fn change_password(
     state.store.set_user_password(user.id, &hash).await?;
     let now = chrono::Utc::now();
     revoke_sessions(state.store.as_ref(), user.id, now.timestamp()).await?;
-    // Issued in the next second: revocation covers credentials issued up to `now`'s second.
+    let at = issue_at(state.store.as_ref(), user.id, now).await?;
     let token = state
         .jwt
-        .issue(user.id, &user.email, now + chrono::Duration::seconds(1))
+        .issue(user.id, &user.email, at)
         .map_err(ApiError::internal)?;
     tracing::info!(
         user_id = user.id,

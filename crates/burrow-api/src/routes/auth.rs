@@ -3,7 +3,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{revoke_sessions, AuthUser, ClientIp};
+use crate::auth::{issue_at, revoke_sessions, AuthUser, ClientIp};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
 use crate::routes::UserResponse;
@@ -63,9 +63,10 @@ pub async fn login(
     if user.disabled {
         return Err(ApiError::Forbidden("this account is disabled"));
     }
+    let at = issue_at(state.store.as_ref(), user.id, chrono::Utc::now()).await?;
     let token = state
         .jwt
-        .issue(user.id, &user.email, chrono::Utc::now())
+        .issue(user.id, &user.email, at)
         .map_err(ApiError::internal)?;
     Ok(Json(LoginResponse {
         access_token: token,
