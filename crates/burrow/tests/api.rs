@@ -366,8 +366,8 @@ async fn cross_project_access_is_404_everywhere(b: Backend) {
         ),
         (
             reqwest::Method::POST,
-            format!("/api/v1/projects/{a_project}/members"),
-            Some(json!({"user_id": 1})),
+            format!("/api/v1/projects/{a_project}/invitations"),
+            Some(json!({"email": "bob@example.com", "role": "owner"})),
         ),
     ];
     assert!(attempts.len() >= 16);
@@ -381,6 +381,19 @@ async fn cross_project_access_is_404_everywhere(b: Backend) {
         }
         let r = req.send().await.expect("send");
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    // Adding by user id is for server administrators: 403 for any project, existing or not.
+    for pid in [a_project, 999_999] {
+        let r = s
+            .call(
+                Method::POST,
+                &format!("/api/v1/projects/{pid}/members"),
+                &bob,
+                Some(&json!({"user_id": 1})),
+            )
+            .await
+            .expect("send");
+        assert_eq!(r.0, StatusCode::FORBIDDEN, "project {pid}");
     }
     // The same requests for a device that does not exist answer identically.
     let r = s
@@ -720,50 +733,80 @@ async fn projects_members_and_users(b: Backend) {
         .await
         .expect("send");
     assert_eq!(r.0, StatusCode::NOT_FOUND);
-    let r = s
-        .http
-        .post(s.url(&format!("/api/v1/projects/{pid}/members")))
-        .bearer_auth(&carol)
-        .json(&json!({"user_id": dave_id}))
-        .send()
+    // Carol invites Dave by email; he accepts and is a member, once.
+    let invitations = format!("/api/v1/projects/{pid}/invitations");
+    let (status, inv) = s
+        .call(
+            Method::POST,
+            &invitations,
+            &carol,
+            Some(&json!({"email": "dave@example.com", "role": "member"})),
+        )
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let m: Value = r.json().await.expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{inv}");
+    let token = inv["accept_url"]
+        .as_str()
+        .and_then(|u| u.rsplit_once("#token="))
+        .map(|(_, t)| t.to_string())
+        .expect("token in the link");
+    let (status, m) = s
+        .call(
+            Method::POST,
+            "/api/v1/invitations/accept",
+            &dave,
+            Some(&json!({"token": token})),
+        )
+        .await
+        .expect("send");
+    assert_eq!(status, StatusCode::OK, "{m}");
     assert_eq!(m["email"], "dave@example.com");
     assert_eq!(m["role"], "member");
-    let r = s
-        .http
-        .post(s.url(&format!("/api/v1/projects/{pid}/members")))
-        .bearer_auth(&carol)
-        .json(&json!({"user_id": dave_id}))
-        .send()
+    assert_eq!(m["user_id"], dave_id);
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &invitations,
+            &carol,
+            Some(&json!({"email": "dave@example.com", "role": "member"})),
+        )
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::CONFLICT);
-    // A plain member may not add members.
-    let r = s
-        .http
-        .post(s.url(&format!("/api/v1/projects/{pid}/members")))
-        .bearer_auth(&dave)
-        .json(&json!({"user_id": carol_id}))
-        .send()
+    assert_eq!(status, StatusCode::CONFLICT, "already a member");
+    // A plain member may not invite.
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &invitations,
+            &dave,
+            Some(&json!({"email": "eve@example.com", "role": "member"})),
+        )
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = s
-        .http
-        .post(s.url(&rt_path("CAROL1")))
-        .bearer_auth(&dave)
-        .json(&json!({"name": "Dave's", "allowed_user_ids": [carol_id, dave_id]}))
-        .send()
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A member manages tunnels, but only an admin or owner sets who may use them.
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &rt_path("CAROL1"),
+            &dave,
+            Some(&json!({"name": "Dave's"})),
+        )
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(
-        r.json::<Value>().await.expect("json")["allowed_user_ids"],
-        json!([carol_id, dave_id])
-    );
+    assert_eq!(status, StatusCode::CREATED);
+    let restricted = json!({"name": "Carol's", "allowed_user_ids": [carol_id, dave_id]});
+    let (status, _) = s
+        .call(Method::POST, &rt_path("CAROL1"), &dave, Some(&restricted))
+        .await
+        .expect("send");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, t) = s
+        .call(Method::POST, &rt_path("CAROL1"), &carol, Some(&restricted))
+        .await
+        .expect("send");
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(t["allowed_user_ids"], json!([carol_id, dave_id]));
     let projects: Value = s
         .call(Method::GET, "/api/v1/projects", &dave, None)
         .await

@@ -130,6 +130,7 @@ fn memory() -> Fixture {
                 password_hash: "h".into(),
                 is_admin: false,
                 created_at: now,
+                disabled: false,
             });
         }
         s.members.insert((1, 1));

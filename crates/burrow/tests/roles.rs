@@ -349,7 +349,7 @@ async fn matrix(backend: Backend) {
             None,
         )
         .await;
-        let role = if rank(r) % 2 == 0 { "viewer" } else { "member" };
+        let role = if rank(r).is_multiple_of(2) { "viewer" } else { "member" };
         mx.cell(
             m,
             "admin",

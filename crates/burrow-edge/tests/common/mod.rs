@@ -215,6 +215,7 @@ fn add_user(backend: &MemoryBackend, email: &str, password_hash: &str) -> i64 {
             password_hash: password_hash.to_string(),
             is_admin: false,
             created_at: chrono::Utc::now(),
+            disabled: false,
         });
         id
     })
