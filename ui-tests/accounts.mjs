@@ -212,6 +212,37 @@ async function scenario(open) {
   step('an existing user signs in from the link, comes back to it and accepts');
   await checkpoint('accepted', { project_id: projectId });
 
+  // They sign out everywhere from their account page: this session ends too.
+  const session = await existing.evaluate(() => sessionStorage.getItem('burrow.token'));
+  await existing.getByRole('link', { name: 'Account' }).click();
+  await existing.waitForURL(/\/account$/);
+  await existing.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await existing.getByRole('dialog', { name: 'Sign out everywhere?' }).getByRole('button', { name: 'Sign out everywhere' }).click();
+  await existing.waitForURL(/\/login$/);
+  await until('the signed-out notice', async () => (await text(existing, '#login-notice')).includes('signed out everywhere'));
+  check(await existing.evaluate(() => sessionStorage.getItem('burrow.token') === null), 'the session token is dropped');
+  step('“Sign out everywhere” ends the session and returns to the login page');
+  await checkpoint('signed_out_everywhere', { token: session });
+
+  // The owner promotes them, then removes them; a second invitation is withdrawn.
+  await admin.reload();
+  const existingRow = admin.locator(`#members tr[data-email="${EXISTING}"]`);
+  await existingRow.getByLabel(`Role of ${EXISTING}`).selectOption('admin');
+  await until('the new role', async () => (await existingRow.getAttribute('data-role', { timeout: 1000 })) === 'admin');
+  step('the owner changes a member’s role with the select');
+  await checkpoint('promoted', { project_id: projectId });
+  await existingRow.getByRole('button', { name: `Remove ${EXISTING}` }).click();
+  await admin.getByRole('dialog', { name: `Remove ${EXISTING}?` }).getByRole('button', { name: 'Remove member' }).click();
+  await until('the member gone', async () => (await existingRow.count()) === 0);
+  await admin.getByLabel('Email', { exact: true }).fill('later@example.com');
+  await admin.getByRole('button', { name: 'Invite' }).click();
+  const laterRow = admin.locator('#invitations tr[data-email="later@example.com"]');
+  await laterRow.waitFor();
+  await laterRow.getByRole('button', { name: 'Withdraw the invitation of later@example.com' }).click();
+  await until('the invitation withdrawn', async () => (await laterRow.count()) === 0);
+  step('the owner removes a member and withdraws an invitation');
+  await checkpoint('removed_and_withdrawn', { project_id: projectId });
+
   // --- 3. Personal access tokens: shown once, listed, revoked. ---
   await invited.getByRole('link', { name: 'Account' }).click();
   await invited.waitForURL(/\/account$/);

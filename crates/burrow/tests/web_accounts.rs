@@ -39,6 +39,26 @@ async fn login_status(s: &TestStack, email: &str, password: &str) -> StatusCode 
         .status()
 }
 
+/// (email, role) of every member of project `pid`.
+async fn members_of(s: &TestStack, admin: &str, pid: i64) -> Vec<(String, String)> {
+    let (status, members) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/projects/{pid}/members"),
+            admin,
+            None,
+        )
+        .await
+        .expect("members");
+    assert_eq!(status, 200, "{members}");
+    members
+        .as_array()
+        .expect("members list")
+        .iter()
+        .filter_map(|m| Some((m["email"].as_str()?.into(), m["role"].as_str()?.into())))
+        .collect()
+}
+
 /// Checks the server's state at the script's checkpoint `name`; panics when it is wrong.
 async fn checkpoint(s: &TestStack, admin: &str, name: &str, data: &Value) {
     match name {
@@ -126,6 +146,49 @@ async fn checkpoint(s: &TestStack, admin: &str, name: &str, data: &Value) {
                 roles.contains(&(EXISTING_EMAIL, "member"))
                     && roles.contains(&(NEW_EMAIL, "viewer")),
                 "both invitations accepted with their roles: {members}"
+            );
+        }
+        "signed_out_everywhere" => {
+            let session = data["token"].as_str().expect("the signed-out session");
+            let (status, _) = s
+                .call(Method::GET, "/api/v1/auth/me", session, None)
+                .await
+                .expect("me");
+            assert_eq!(status, 401, "the session ended");
+            assert_eq!(
+                login_status(s, EXISTING_EMAIL, EXISTING_PASSWORD).await,
+                200,
+                "signing in again works"
+            );
+        }
+        "promoted" => {
+            let pid = data["project_id"].as_i64().expect("project_id");
+            let members = members_of(s, admin, pid).await;
+            assert!(
+                members.contains(&(EXISTING_EMAIL.to_string(), "admin".to_string())),
+                "{members:?}"
+            );
+        }
+        "removed_and_withdrawn" => {
+            let pid = data["project_id"].as_i64().expect("project_id");
+            let members = members_of(s, admin, pid).await;
+            assert!(
+                !members.iter().any(|(e, _)| e == EXISTING_EMAIL),
+                "removed: {members:?}"
+            );
+            let (status, invs) = s
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/projects/{pid}/invitations"),
+                    admin,
+                    None,
+                )
+                .await
+                .expect("invitations");
+            assert_eq!(status, 200);
+            assert!(
+                !invs.to_string().contains("later@example.com"),
+                "withdrawn: {invs}"
             );
         }
         "token_created" => {
@@ -272,6 +335,9 @@ async fn accounts_pages_in_headless_chromium() {
             "invited",
             "signed_up",
             "accepted",
+            "signed_out_everywhere",
+            "promoted",
+            "removed_and_withdrawn",
             "token_created",
             "token_revoked",
             "password_changed",
