@@ -1,5 +1,6 @@
 //! The web UI: a login page, the Reverse Tunnels page, the Devices page, a tunnel's detail
-//! view and a project's traffic overview, served by `burrow server` itself. One HTML shell,
+//! view, a project's traffic overview, projects and their members, invitations, the user's
+//! account and the administrators' list of users, served by `burrow server` itself. One HTML shell,
 //! its scripts and stylesheets, embedded in the binary so that neither building nor running
 //! burrow needs Node.js; the script talks to the REST API with the user's JWT (kept in
 //! sessionStorage, sent as a bearer token), so the UI has no server-side session of its own.
@@ -13,6 +14,12 @@ use axum::Router;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const SHARING_JS: &str = include_str!("assets/sharing.js");
+/// The account page and the administrators' list of users.
+const ACCOUNTS_JS: &str = include_str!("assets/accounts.js");
+/// The projects list and a project's members and invitations.
+const MEMBERS_JS: &str = include_str!("assets/members.js");
+/// An invitation link: sign up, or sign in and accept.
+const INVITE_JS: &str = include_str!("assets/invite.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
 /// The tunnel detail page's charts and limits form.
@@ -30,6 +37,11 @@ const PAGES: &[&str] = &[
     "/reverse-tunnels/{dsn}/{id}",
     "/devices",
     "/traffic",
+    "/projects",
+    "/projects/{id}/members",
+    "/account",
+    "/invite",
+    "/admin/users",
 ];
 
 /// The UI's routes; merged into the main port's API router (no fallback of its own, so the
@@ -39,6 +51,9 @@ pub fn router() -> Router {
         .route("/", get(|| async { Redirect::to("/reverse-tunnels") }))
         .route("/ui/app.js", get(app_js))
         .route("/ui/sharing.js", get(sharing_js))
+        .route("/ui/accounts.js", get(accounts_js))
+        .route("/ui/members.js", get(members_js))
+        .route("/ui/invite.js", get(invite_js))
         .route("/ui/app.css", get(app_css))
         .route("/ui/icon.svg", get(icon_svg))
         .route("/ui/traffic.js", get(traffic_js))
@@ -76,6 +91,22 @@ async fn app_js(headers: HeaderMap) -> Response {
 
 async fn sharing_js(headers: HeaderMap) -> Response {
     asset(SHARING_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn accounts_js(headers: HeaderMap) -> Response {
+    asset(
+        ACCOUNTS_JS,
+        "text/javascript; charset=utf-8",
+        Some(&headers),
+    )
+}
+
+async fn members_js(headers: HeaderMap) -> Response {
+    asset(MEMBERS_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn invite_js(headers: HeaderMap) -> Response {
+    asset(INVITE_JS, "text/javascript; charset=utf-8", Some(&headers))
 }
 
 async fn traffic_js(headers: HeaderMap) -> Response {
@@ -162,12 +193,24 @@ mod tests {
             "/reverse-tunnels",
             "/devices",
             "/reverse-tunnels/ABC/1",
+            "/projects",
+            "/projects/7/members",
+            "/account",
+            "/invite",
+            "/admin/users",
         ] {
             let r = get(p, None).await;
             assert_eq!(r.status(), StatusCode::OK, "{p}");
             assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         }
-        assert_eq!(get("/ui/sharing.js", None).await.status(), StatusCode::OK);
+        for js in [
+            "/ui/sharing.js",
+            "/ui/accounts.js",
+            "/ui/members.js",
+            "/ui/invite.js",
+        ] {
+            assert_eq!(get(js, None).await.status(), StatusCode::OK, "{js}");
+        }
         let r = get("/ui/app.js", None).await;
         assert_eq!(r.status(), StatusCode::OK);
         let etag = r.headers()[header::ETAG]

@@ -255,6 +255,12 @@ function render() {
   const path = location.pathname;
   const token = sessionStorage.getItem(TOKEN);
   if (!token) {
+    // An invitation link is opened before an account exists: it needs no sign-in.
+    if (path === '/invite') {
+      $('#top').hidden = true;
+      page = invitePage(main);
+      return;
+    }
     if (path !== '/login') {
       sessionStorage.setItem(NEXT, path + location.search);
       history.replaceState({}, '', '/login');
@@ -268,9 +274,26 @@ function render() {
   }
   $('#top').hidden = false;
   $('#who-email').textContent = sessionStorage.getItem(EMAIL) || '';
+  showAdminLink();
   const detail = /^\/reverse-tunnels\/([^/]+)\/(\d+)$/.exec(location.pathname);
+  const members = /^\/projects\/(\d+)\/members$/.exec(location.pathname);
   let nav;
-  if (location.pathname === '/devices') {
+  if (location.pathname === '/account') {
+    nav = 'account';
+    page = accountPage(main);
+  } else if (location.pathname === '/admin/users') {
+    nav = 'users';
+    page = adminUsersPage(main);
+  } else if (location.pathname === '/projects') {
+    nav = 'projects';
+    page = projectsPage(main);
+  } else if (members) {
+    nav = 'projects';
+    page = membersPage(main, members[1]);
+  } else if (location.pathname === '/invite') {
+    nav = null;
+    page = invitePage(main);
+  } else if (location.pathname === '/devices') {
     nav = 'devices';
     page = devicesPage(main);
   } else if (location.pathname === '/traffic') {
