@@ -9,6 +9,7 @@ mod domain;
 mod error;
 mod json;
 mod lifecycle;
+pub mod mail;
 mod openapi;
 mod public_url;
 mod routes;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub lifecycle: Arc<dyn Lifecycle>,
     /// Throttles password logins; share one with the edge's login form.
     pub login_guard: Arc<LoginGuard>,
+    /// Sends invitation links when SMTP is configured.
+    pub mailer: Option<Arc<mail::Mailer>>,
 }
 
 impl AppState {
@@ -94,6 +97,7 @@ impl AppState {
             config: Arc::new(config),
             lifecycle,
             login_guard: Arc::default(),
+            mailer: None,
         }
     }
 

@@ -112,6 +112,14 @@ pub struct Config {
     /// log); `false` keeps only `total_requests`, `last_accessed_at` and `/metrics`.
     #[serde(default = "default_analytics")]
     pub analytics: bool,
+    /// Where invitation mails go out: `smtp://[user:password@]host:port` (plain),
+    /// `...?tls=required` (STARTTLS) or `smtps://...`. Unset: the link is only shown to the
+    /// inviter. A secret (it may hold a password).
+    #[serde(default)]
+    pub smtp_url: Option<Secret>,
+    /// The mails' sender; default `burrow <burrow@<base_domain>>`.
+    #[serde(default)]
+    pub smtp_from: Option<String>,
 }
 
 fn default_analytics() -> bool {
@@ -204,6 +212,8 @@ const KNOWN_KEYS: &[&str] = &[
     "cluster_key_file",
     "share_link_max_minutes",
     "metrics_token",
+    "smtp_url",
+    "smtp_from",
     "metrics_listen",
     "retention_access_log_days",
     "retention_minute_days",
@@ -351,6 +361,8 @@ impl Config {
                 "admin_email and admin_password go together".into(),
             ));
         }
+        // A bad smtp_url fails at start, not at the first invitation.
+        self.mailer()?;
         Ok(())
     }
 
@@ -464,6 +476,22 @@ impl Config {
     }
 
     /// A human-readable summary with every secret masked (for `--check-config` and logs).
+    /// The invitation mails' sender.
+    pub fn smtp_from(&self) -> String {
+        self.smtp_from
+            .clone()
+            .unwrap_or_else(|| format!("burrow <burrow@{}>", self.base_domain))
+    }
+
+    /// The mailer of `smtp_url`, if set.
+    pub fn mailer(&self) -> Result<Option<burrow_api::mail::Mailer>, ConfigError> {
+        self.smtp_url
+            .as_ref()
+            .map(|u| burrow_api::mail::Mailer::new(u.expose(), &self.smtp_from()))
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "listen = {}\ndata_dir = {}\ndatabase_url = {}\nbase_domain = {}\ndevice_listen = {}\n\
@@ -473,7 +501,8 @@ impl Config {
              node_name = {}\nnode_region = {}\nroles = {}\ncluster_listen = {}\ncluster_url = {}\ncluster_key_file = {}\n\
              share_link_max_minutes = {}\n\
              metrics_token = {}\nmetrics_listen = {}\n\
-             retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\nanalytics = {}\n",
+             retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\nanalytics = {}\n\
+             smtp_url = {}\nsmtp_from = {}\n",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -502,6 +531,8 @@ impl Config {
             self.retention_minute_days,
             self.retention_hourly_days,
             self.analytics,
+            self.smtp_url.as_ref().map_or("(unset: invitation links are only shown)".into(), |u| mask_url(u.expose())),
+            self.smtp_from(),
         )
     }
 }

@@ -312,6 +312,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     // One login guard for the API's login and the edge's form: the same quotas for both.
     let login_guard = Arc::new(burrow_api::LoginGuard::default());
     api.login_guard = login_guard.clone();
+    api.mailer = config.mailer()?.map(Arc::new);
     // The main port: API, enrollment, and the broker's data plane over plain WebSocket
     // (burrow's own peers in development; the AWS local proxy needs the TLS port).
     let edge = Edge::new(

@@ -14,6 +14,7 @@ use crate::auth::{hash_password, AuthUser};
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ValidJson;
+use crate::mail::InvitationMail;
 use crate::routes::projects::{parse_id, MemberResponse};
 use crate::routes::reverse_tunnels::Message;
 use crate::routes::{project_with_role, visible_project};
@@ -177,6 +178,21 @@ pub async fn create(
         secret.secret
     );
     let token = secret.secret;
+    let emailed = match &state.mailer {
+        Some(mailer) => {
+            mailer
+                .send_invitation(&InvitationMail {
+                    to: &row.email,
+                    project: &project.name,
+                    role: &row.role,
+                    inviter: &user.email,
+                    accept_url: &accept_url,
+                    expires: row.expires_at,
+                })
+                .await
+        }
+        None => false,
+    };
     tracing::info!(
         project_id = project.id,
         invitation_id = row.id,
@@ -189,7 +205,7 @@ pub async fn create(
             invitation: InvitationResponse::from(&row),
             accept_url,
             token,
-            emailed: false,
+            emailed,
         }),
     ))
 }

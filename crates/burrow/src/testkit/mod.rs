@@ -185,6 +185,8 @@ impl TestStack {
             retention_minute_days: 30,
             retention_hourly_days: 365,
             analytics: true,
+            smtp_url: None,
+            smtp_from: None,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
