@@ -682,6 +682,18 @@ async fn passwords_and_user_admin(b: Backend) {
         StatusCode::UNAUTHORIZED,
         "a wrong password says nothing more: {body}"
     );
+    let (status_unknown, unknown) = post(
+        &s,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "nobody@acct.test", "password": "wrong-password"}),
+    )
+    .await;
+    assert_eq!(
+        (status_unknown, &unknown),
+        (status, &body),
+        "an unknown email answers the same"
+    );
     let (status, _) = s
         .call(
             Method::PATCH,
