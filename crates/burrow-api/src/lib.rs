@@ -28,6 +28,7 @@ pub use error::{retry_after_secs, ApiError, ApiResult, ErrorBody};
 pub use json::ValidJson;
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
 pub use openapi::openapi;
+pub use routes::auth::LoginResponse;
 pub use routes::projects::parse_id;
 pub use routes::share_links::SHARE_PATH;
 
@@ -48,6 +49,9 @@ pub struct ApiConfig {
     pub tunnel_port: Option<u16>,
     /// The longest lifetime of a share link (config `share_link_max_minutes`).
     pub share_link_max_minutes: i64,
+    /// Whether `POST /auth/login` takes email and password (config `password_login`;
+    /// `false` when everyone signs in through SSO).
+    pub password_login: bool,
 }
 
 /// Default `share_link_max_minutes`: 7 days.
@@ -63,6 +67,7 @@ impl Default for ApiConfig {
             tunnel_scheme: "http".to_string(),
             tunnel_port: None,
             share_link_max_minutes: DEFAULT_SHARE_LINK_MAX_MINUTES,
+            password_login: true,
         }
     }
 }
