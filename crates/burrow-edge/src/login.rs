@@ -155,7 +155,12 @@ pub async fn login_submit(
         );
     }
     if body.len() > MAX_FORM {
-        return form(&edge, "", Some("form too large"), StatusCode::PAYLOAD_TOO_LARGE);
+        return form(
+            &edge,
+            "",
+            Some("form too large"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
     }
     let text = String::from_utf8_lossy(&body);
     let field = |name: &str| query_param(Some(&text), name).unwrap_or_default();

@@ -309,7 +309,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         },
         lifecycle,
     );
-    let sso_settings = crate::sso::SsoSettings::from_config(&config, &config.api_origin(addr.port()));
+    let sso_settings =
+        crate::sso::SsoSettings::from_config(&config, &config.api_origin(addr.port()));
     // One login guard for the API's login and the edge's form: the same quotas for both.
     let login_guard = Arc::new(burrow_api::LoginGuard::default());
     api.login_guard = login_guard.clone();

@@ -7,9 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burrow::testkit::oidc_provider::{
-    TestProvider, NEWCOMER, OUTSIDER, UNVERIFIED, VERIFIED,
-};
+use burrow::testkit::oidc_provider::{TestProvider, NEWCOMER, OUTSIDER, UNVERIFIED, VERIFIED};
 use burrow::testkit::{Backend, TestStack};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
@@ -52,7 +50,10 @@ impl Walker {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        let mut req = self.http.get(url.clone()).header("accept", "application/json");
+        let mut req = self
+            .http
+            .get(url.clone())
+            .header("accept", "application/json");
         if let Some(c) = cookies.filter(|c| !c.is_empty()) {
             req = req.header(COOKIE, c);
         }
@@ -98,7 +99,10 @@ impl Walker {
         for _ in 0..12 {
             let step = self.get(&at).await;
             let next = step.location.unwrap_or_else(|| {
-                panic!("{at} answered {} without a redirect: {}", step.status, step.body)
+                panic!(
+                    "{at} answered {} without a redirect: {}",
+                    step.status, step.body
+                )
             });
             if next.path() == CALLBACK {
                 return next;
@@ -203,7 +207,10 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
         .and_then(|f| f.strip_prefix("sso="))
         .expect("#sso=<code>")
         .to_string();
-    assert!(location.query().is_none(), "no secret in the query: {location}");
+    assert!(
+        location.query().is_none(),
+        "no secret in the query: {location}"
+    );
     // Signed in to the edge as well, and the login state is spent.
     assert!(
         step.set_cookies
@@ -238,8 +245,13 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
     // The created account has no password that works.
     let (status, _) = w
         .stack
-        .call(reqwest::Method::POST, "/api/v1/auth/login", "", Some(&json!({
-            "email": VERIFIED.1, "password": "any-password-at-all"})))
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            "",
+            Some(&json!({
+            "email": VERIFIED.1, "password": "any-password-at-all"})),
+        )
         .await
         .expect("login");
     assert_eq!(status, 401);
@@ -249,7 +261,10 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
     let step = browser.get(&callback).await;
     assert_eq!(step.status, 303, "{}", step.body);
     let location = step.location.expect("location");
-    let code = location.fragment().and_then(|f| f.strip_prefix("sso=")).expect("code");
+    let code = location
+        .fragment()
+        .and_then(|f| f.strip_prefix("sso="))
+        .expect("code");
     let (status, body) = w.exchange(code).await;
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().expect("token");
@@ -260,7 +275,11 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
         .expect("me");
     assert_eq!(me2["id"], me["id"]);
     let replay = browser.get(&callback).await;
-    assert_eq!(replay.status, 400, "the state cookie is spent: {}", replay.body);
+    assert_eq!(
+        replay.status, 400,
+        "the state cookie is spent: {}",
+        replay.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +292,11 @@ async fn bad_callbacks_are_refused_and_create_nobody() {
     let pairs: Vec<(String, String)> = callback
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { "forged-state".into() } else { v.into_owned() };
+            let v = if k == "state" {
+                "forged-state".into()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -281,13 +304,20 @@ async fn bad_callbacks_are_refused_and_create_nobody() {
     let step = browser.get(&forged).await;
     assert_eq!(step.status, 400, "{}", step.body);
     assert!(step.body.contains("state"), "{}", step.body);
-    assert!(!w.user_exists(NEWCOMER.1).await, "wrong state created a user");
+    assert!(
+        !w.user_exists(NEWCOMER.1).await,
+        "wrong state created a user"
+    );
 
     // The right callback in a browser that never started a sign-in (no cookie).
     let (_, callback) = w.flow(NEWCOMER.0, "/").await;
     let step = Walker::new().get(&callback).await;
     assert_eq!(step.status, 400, "{}", step.body);
-    assert!(step.body.contains("no sign-in in progress"), "{}", step.body);
+    assert!(
+        step.body.contains("no sign-in in progress"),
+        "{}",
+        step.body
+    );
     assert!(!w.user_exists(NEWCOMER.1).await, "no cookie created a user");
 
     // The provider's refusal.
@@ -359,7 +389,9 @@ async fn password_login_can_be_turned_off() {
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.expect("json");
     assert!(
-        body["detail"].as_str().is_some_and(|d| d.contains("password sign-in is disabled")),
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("password sign-in is disabled")),
         "{body}"
     );
     let options: Value = s
@@ -400,7 +432,10 @@ async fn password_login_can_be_turned_off() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "email=admin%40test.local&password=admin-password-1&next={}",
-            next.replace('/', "%2F").replace('?', "%3F").replace('&', "%26").replace('=', "%3D")
+            next.replace('/', "%2F")
+                .replace('?', "%3F")
+                .replace('&', "%26")
+                .replace('=', "%3D")
         ))
         .send()
         .await
@@ -447,7 +482,9 @@ async fn an_unreachable_or_mismatched_provider_answers_503() {
         assert_eq!(resp.status(), 503, "{issuer}");
         let body: Value = resp.json().await.expect("json");
         assert!(
-            body["detail"].as_str().is_some_and(|d| d.contains("cannot be reached")),
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("cannot be reached")),
             "{body}"
         );
         // Password sign-in is unaffected.

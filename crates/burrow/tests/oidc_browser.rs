@@ -51,7 +51,10 @@ async fn sso_signs_in_the_web_ui_and_the_edge_in_chromium() {
     // The SSO user exists already (matched by email) and is a member of B's project.
     let admin = s.admin_token().await.expect("admin");
     let (user_id, _) = s.user(VERIFIED.1).await.expect("user");
-    let (pid, _) = s.project_with_device(&admin, "SSOB1").await.expect("device");
+    let (pid, _) = s
+        .project_with_device(&admin, "SSOB1")
+        .await
+        .expect("device");
     let (status, body) = s
         .call(
             reqwest::Method::POST,
@@ -62,11 +65,10 @@ async fn sso_signs_in_the_web_ui_and_the_edge_in_chromium() {
         .await
         .expect("member");
     assert_eq!(status, 201, "{body}");
-    let svc = serve_local(
-        axum::Router::new().route("/page", get(|| async { Html("<h1>B page</h1>") })),
-    )
-    .await
-    .expect("device service");
+    let svc =
+        serve_local(axum::Router::new().route("/page", get(|| async { Html("<h1>B page</h1>") })))
+            .await
+            .expect("device service");
     let (status, b) = s
         .call(
             reqwest::Method::POST,

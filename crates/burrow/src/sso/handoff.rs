@@ -38,8 +38,10 @@ pub async fn mint(store: &dyn Store, user_id: i64) -> Result<String, StoreError>
 
 /// The user of `code` if it is an outstanding, unexpired UI code; spent by this call.
 pub async fn redeem(store: &dyn Store, code: &str) -> Result<Option<i64>, StoreError> {
-    let well_formed =
-        code.len() == 43 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let well_formed = code.len() == 43
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
         return Ok(None);
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use settings::{deserialize_domains, describe_config, validate_config, SsoSettings};
+pub use settings::{describe_config, deserialize_domains, validate_config, SsoSettings};
 
 /// What the SSO routes share.
 #[derive(Clone)]

@@ -64,9 +64,7 @@ impl Provider {
                 return Some(client.clone());
             }
         }
-        let backing_off = cache
-            .failed_at
-            .is_some_and(|at| at.elapsed() < RETRY_AFTER);
+        let backing_off = cache.failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER);
         if !backing_off {
             match self.discover().await {
                 Ok(client) => {

@@ -61,9 +61,11 @@ impl SsoError {
                 "sso_invalid_token",
                 format!("the identity provider's answer is not valid: {why}"),
             ),
-            SsoError::Unavailable(why) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", (*why).into())
-            }
+            SsoError::Unavailable(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                (*why).into(),
+            ),
             SsoError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "single sign-on failed");
                 (
@@ -350,7 +352,9 @@ async fn finish(sso: &Sso, query: Option<&str>, headers: &HeaderMap) -> Result<R
         // Echoed only when it is a plain error code (RFC 6749 §4.1.2.1).
         let shown = if !error.is_empty()
             && error.len() <= 64
-            && error.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && error
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             error
         } else {

@@ -135,9 +135,9 @@ pub fn validate_config(config: &Config) -> Result<(), String> {
         return Err("oidc_client_id and oidc_client_secret need oidc_issuer".into());
     }
     for d in normalized_domains(&config.oidc_allowed_domains) {
-        let valid = d.split('.').all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
+        let valid = d
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
         if !valid {
             return Err(format!("oidc_allowed_domains: {d:?} is not a domain name"));
         }
@@ -225,7 +225,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("burrow.toml");
         std::fs::write(&path, toml).expect("write");
-        Config::load(Some(&path), crate::config::FlagOverrides::default()).map_err(|e| e.to_string())
+        Config::load(Some(&path), crate::config::FlagOverrides::default())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -259,8 +260,14 @@ mod tests {
         assert!(!list.password_login);
 
         for (toml, why) in [
-            ("oidc_issuer = \"id.example\"\noidc_client_id = \"b\"\n", "http(s) URL"),
-            ("oidc_issuer = \"https://id.example\"\n", "oidc_client_id is required"),
+            (
+                "oidc_issuer = \"id.example\"\noidc_client_id = \"b\"\n",
+                "http(s) URL",
+            ),
+            (
+                "oidc_issuer = \"https://id.example\"\n",
+                "oidc_client_id is required",
+            ),
             ("oidc_client_id = \"b\"\n", "need oidc_issuer"),
             ("password_login = false\n", "nobody could sign in"),
             (
