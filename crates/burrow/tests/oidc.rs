@@ -94,7 +94,7 @@ impl Walker {
 
     /// Follows redirects from `url` until one points at burrow's callback: answers that URL
     /// (what the provider sends the browser back with).
-    async fn to_callback(&mut self, url: Url) -> Url {
+    async fn walk_to_callback(&mut self, url: Url) -> Url {
         let mut at = url;
         for _ in 0..12 {
             let step = self.get(&at).await;
@@ -150,7 +150,7 @@ impl World {
         self.provider.sign_in_as(account).await.expect("account");
         let mut w = Walker::new();
         let start = self.url(&format!("/api/v1/auth/oidc/start?next={next}"));
-        let callback = w.to_callback(start).await;
+        let callback = w.walk_to_callback(start).await;
         (w, callback)
     }
 
