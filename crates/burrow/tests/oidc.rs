@@ -169,17 +169,37 @@ impl World {
         list.iter().any(|u| u["email"] == email)
     }
 
-    async fn exchange(&self, code: &str) -> (StatusCode, Value) {
-        let resp = self
-            .stack
+    /// `POST /api/v1/auth/oidc/exchange` from `browser` (with its cookies for burrow).
+    async fn exchange(&self, browser: &Walker, code: &str) -> (StatusCode, Value) {
+        let url = self.url("/api/v1/auth/oidc/exchange");
+        let cookies = browser
+            .jar
+            .get(url.authority())
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let resp = browser
             .http
-            .post(self.stack.url("/api/v1/auth/oidc/exchange"))
+            .post(url)
+            .header(COOKIE, cookies)
             .json(&json!({ "code": code }))
             .send()
             .await
             .expect("exchange");
         (resp.status(), resp.json().await.unwrap_or(Value::Null))
     }
+}
+
+fn sso_code(location: &Url) -> String {
+    location
+        .fragment()
+        .and_then(|f| f.strip_prefix("sso="))
+        .expect("#sso=<code>")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,11 +222,7 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
     assert_eq!(step.status, 303, "{}\n{}", step.body, w.provider.logs());
     let location = step.location.expect("location");
     assert_eq!(location.path(), "/devices", "{location}");
-    let code = location
-        .fragment()
-        .and_then(|f| f.strip_prefix("sso="))
-        .expect("#sso=<code>")
-        .to_string();
+    let code = sso_code(&location);
     assert!(
         location.query().is_none(),
         "no secret in the query: {location}"
@@ -227,7 +243,26 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
         step.set_cookies
     );
 
-    let (status, body) = w.exchange(&code).await;
+    assert!(
+        step.set_cookies
+            .iter()
+            .any(|c| c.starts_with("__burrow_sso_bind=") && c.contains("HttpOnly")),
+        "{:?}",
+        step.set_cookies
+    );
+    assert!(w.user_exists(VERIFIED.1).await, "created at the callback");
+    // The code works only in the browser it was handed to (and is spent by any attempt).
+    let (status, body) = w.exchange(&Walker::new(), &code).await;
+    assert_eq!(status, 400, "another browser: {body}");
+    let (status, body) = w.exchange(&browser, &code).await;
+    assert_eq!(status, 400, "burnt: {body}");
+
+    // A second sign-in finds the same user; its code works once.
+    let (mut browser, callback) = w.flow(VERIFIED.0, "/").await;
+    let step = browser.get(&callback).await;
+    assert_eq!(step.status, 303, "{}", step.body);
+    let code = sso_code(&step.location.expect("location"));
+    let (status, body) = w.exchange(&browser, &code).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "bearer");
     let token = body["access_token"].as_str().expect("token");
@@ -239,9 +274,14 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
     assert_eq!(status, 200);
     assert_eq!(me["email"], VERIFIED.1);
     assert_eq!(me["is_admin"], false);
-    // Single use.
-    let (status, again) = w.exchange(&code).await;
-    assert_eq!(status, 400, "{again}");
+    let (status, again) = w.exchange(&browser, &code).await;
+    assert_eq!(status, 400, "single use: {again}");
+    let replay = browser.get(&callback).await;
+    assert_eq!(
+        replay.status, 400,
+        "the state cookie is spent: {}",
+        replay.body
+    );
     // The created account has no password that works.
     let (status, _) = w
         .stack
@@ -249,37 +289,11 @@ async fn sign_in_creates_the_user_once_and_the_code_works_once() {
             reqwest::Method::POST,
             "/api/v1/auth/login",
             "",
-            Some(&json!({
-            "email": VERIFIED.1, "password": "any-password-at-all"})),
+            Some(&json!({"email": VERIFIED.1, "password": "any-password-at-all"})),
         )
         .await
         .expect("login");
     assert_eq!(status, 401);
-
-    // A second sign-in finds the same user (and replaying the old callback fails).
-    let (mut browser, callback) = w.flow(VERIFIED.0, "/").await;
-    let step = browser.get(&callback).await;
-    assert_eq!(step.status, 303, "{}", step.body);
-    let location = step.location.expect("location");
-    let code = location
-        .fragment()
-        .and_then(|f| f.strip_prefix("sso="))
-        .expect("code");
-    let (status, body) = w.exchange(code).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().expect("token");
-    let (_, me2) = w
-        .stack
-        .call(reqwest::Method::GET, "/api/v1/auth/me", token, None)
-        .await
-        .expect("me");
-    assert_eq!(me2["id"], me["id"]);
-    let replay = browser.get(&callback).await;
-    assert_eq!(
-        replay.status, 400,
-        "the state cookie is spent: {}",
-        replay.body
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,6 +163,10 @@ fn redirect(to: &str) -> Response {
 /// top-level navigation, which carries it).
 fn flight_cookie(https: bool, value: &str, max_age: i64) -> HeaderValue {
     let (name, path) = cookie_name_and_path(https);
+    cookie(https, name, path, value, max_age)
+}
+
+fn cookie(https: bool, name: &str, path: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if https { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
@@ -318,18 +322,26 @@ fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-/// The flight of this browser whose state is `state`.
-fn flight_for(sso: &Sso, headers: &HeaderMap, state: &str) -> Result<Flight, SsoError> {
-    let (name, _) = cookie_name_and_path(https(sso));
-    let now = chrono::Utc::now().timestamp();
-    let flights: Vec<Flight> = headers
+/// Values of every cookie named `name` in the request.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(k, _)| *k == name)
-        .filter_map(|(_, v)| sso.flight_key.open(v, now))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The flight of this browser whose state is `state`.
+fn flight_for(sso: &Sso, headers: &HeaderMap, state: &str) -> Result<Flight, SsoError> {
+    let (name, _) = cookie_name_and_path(https(sso));
+    let now = chrono::Utc::now().timestamp();
+    let flights: Vec<Flight> = cookie_values(headers, name)
+        .into_iter()
+        .filter_map(|v| sso.flight_key.open(v, now))
         .collect();
     if flights.is_empty() {
         return Err(SsoError::BadRequest(
@@ -421,14 +433,25 @@ async fn finish(sso: &Sso, query: Option<&str>, headers: &HeaderMap) -> Result<R
         return Err(SsoError::Forbidden("this account is disabled"));
     }
     tracing::info!(user_id = user.id, "signed in through single sign-on");
+    let https = https(sso);
+    let mut binding = None;
     let to = if flight.next.starts_with(EDGE_AUTHORIZE) {
         flight.next.clone()
     } else {
-        let code = handoff::mint(sso.api.store.as_ref(), user.id).await?;
+        let bind = handoff::new_binding();
+        let code = handoff::mint(sso.api.store.as_ref(), user.id, &bind).await?;
+        binding = Some(bind);
         let path = flight.next.split('#').next().unwrap_or(DEFAULT_NEXT);
         format!("{path}#sso={code}")
     };
     let mut resp = redirect(&to);
+    if let Some(bind) = binding {
+        let (name, path) = handoff::bind_cookie_name_and_path(https);
+        resp.headers_mut().append(
+            SET_COOKIE,
+            cookie(https, name, path, &bind, handoff::BIND_TTL_SECS),
+        );
+    }
     // Signed in to the edge too: tunnel hosts need no second sign-in.
     resp.headers_mut()
         .append(SET_COOKIE, sso.edge.edge_login_cookie(user.id));
@@ -444,23 +467,28 @@ pub struct ExchangeRequest {
 }
 
 /// Trades the one-time code a single sign-on left in the web UI's URL fragment for a bearer
-/// JWT (the answer of `POST /api/v1/auth/login`). Each code works once, within 60 seconds.
+/// JWT (the answer of `POST /api/v1/auth/login`). Each code works once, within 60 seconds,
+/// and only in the browser the sign-in finished in (with its binding cookie).
 #[utoipa::path(post, path = "/api/v1/auth/oidc/exchange", operation_id = "exchange_oidc_code",
     tag = "auth", request_body = ExchangeRequest,
     responses(
         (status = 200, description = "a bearer token", body = LoginResponse),
-        (status = 400, description = "the code is unknown, used or expired"),
+        (status = 400, description = "the code is unknown, used, expired, or from another \
+            browser"),
         (status = 403, description = "the account is disabled"),
         (status = 404, description = "single sign-on is not configured")))]
 pub async fn exchange(
     State(sso): State<Sso>,
+    headers: HeaderMap,
     ValidJson(req): ValidJson<ExchangeRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     if sso.provider.is_none() {
         return Err(ApiError::NotFound("single sign-on"));
     }
     let store = sso.api.store.as_ref();
-    let user = match handoff::redeem(store, &req.code).await? {
+    let (bind_name, _) = handoff::bind_cookie_name_and_path(https(&sso));
+    let bindings = cookie_values(&headers, bind_name);
+    let user = match handoff::redeem(store, &req.code, &bindings).await? {
         Some(id) => store.user_by_id(id).await?,
         None => None,
     };
