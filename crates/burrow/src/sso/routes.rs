@@ -476,7 +476,10 @@ pub struct ExchangeRequest {
         (status = 400, description = "the code is unknown, used, expired, or from another \
             browser"),
         (status = 403, description = "the account is disabled"),
-        (status = 404, description = "single sign-on is not configured")))]
+        (status = 404, description = "single sign-on is not configured"),
+        (status = 415, description = "the body is not `application/json`"),
+        (status = 422, description = "the body is not valid: `field` names the culprit when \
+            known")))]
 pub async fn exchange(
     State(sso): State<Sso>,
     headers: HeaderMap,
