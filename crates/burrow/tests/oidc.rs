@@ -122,8 +122,12 @@ struct World {
 }
 
 async fn world() -> World {
+    world_on(Backend::Sqlite).await
+}
+
+async fn world_on(backend: Backend) -> World {
     let provider = TestProvider::start().await.expect("provider");
-    let stack = TestStack::start_configured(Backend::Sqlite, |c| provider.configure(c))
+    let stack = TestStack::start_configured(backend, |c| provider.configure(c))
         .await
         .expect("stack");
     let origin = format!("http://localhost:{}", stack.addr.port());
@@ -204,7 +208,17 @@ fn sso_code(location: &Url) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_creates_the_user_once_and_the_code_works_once() {
-    let w = world().await;
+    sign_in_flow(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL (cluster mode: the handoff codes in the shared table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_on_postgres() {
+    sign_in_flow(Backend::Postgres).await;
+}
+
+async fn sign_in_flow(backend: Backend) {
+    let w = world_on(backend).await;
     let (status, options) = w
         .stack
         .call(reqwest::Method::GET, "/api/v1/auth/config", "", None)
@@ -359,6 +373,29 @@ async fn bad_callbacks_are_refused_and_create_nobody() {
     let step = browser.get(&other).await;
     assert_eq!(step.status, 403, "{}", step.body);
     assert!(!w.user_exists(NEWCOMER.1).await);
+
+    // A code from another sign-in injected into this browser's callback (its own state):
+    // the code was issued for another PKCE challenge, so the provider refuses the exchange.
+    let (mut browser, own) = w.flow(NEWCOMER.0, "/").await;
+    let (_, theirs) = w.flow(NEWCOMER.0, "/").await;
+    let param = |u: &Url, name: &str| {
+        u.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .expect("param")
+    };
+    let mut injected = own.clone();
+    injected.query_pairs_mut().clear().extend_pairs([
+        ("code", param(&theirs, "code")),
+        ("state", param(&own, "state")),
+    ]);
+    let step = browser.get(&injected).await;
+    assert_eq!(step.status, 400, "{}", step.body);
+    assert!(step.body.contains("invalid_grant"), "{}", step.body);
+    assert!(
+        !w.user_exists(NEWCOMER.1).await,
+        "an injected code created a user"
+    );
 
     // Unverified email; a domain that is not allowed.
     for (account, email, why) in [
