@@ -3,6 +3,7 @@
 //   API      the web UI's origin (http://burrow.test:<port>; every *.burrow.test is loopback)
 //   B_URL    a `require_auth` tunnel whose `/page` shows <h1>B page</h1>
 //   EMAIL    who the provider signs in
+//   SSO_ONLY_API  another server's origin, with password_login = false
 //   CHROMIUM the browser (default /usr/bin/chromium)
 // Prints one line `RESULT {...}` for the Rust side to check. Bounded waits only.
 import { chromium } from 'playwright-core';
@@ -51,6 +52,14 @@ try {
   result.edge_form_url = new URL(tab.url()).pathname;
   await Promise.all([tab.waitForURL(`${B}/page`), tab.click('#sso')]);
   result.edge_fresh_browser = await tab.textContent('h1');
+
+  // A server with password sign-in off: the UI shows only the SSO button.
+  const only = await browser.newContext();
+  const login = await only.newPage();
+  login.setDefaultTimeout(20000);
+  await login.goto(`${env('SSO_ONLY_API')}/login`);
+  await login.waitForSelector('#sso-button');
+  result.sso_only_password_form = await login.isVisible('#login-form');
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {

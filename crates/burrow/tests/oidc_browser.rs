@@ -2,7 +2,7 @@
 //! `ui-tests/oidc-provider.mjs`), driven by `ui-tests/sso.mjs`: the web UI's SSO button signs
 //! the browser in (the page shows the email), the same browser then opens a `require_auth`
 //! tunnel without a second sign-in, and a fresh browser signs in to that tunnel through the
-//! edge's login form and the provider.
+//! edge's login form and the provider. With password sign-in off, the UI shows only the button.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `ui-tests/node_modules` (`scripts/test` installs
 //! them); fails, saying so, when one is missing.
@@ -85,12 +85,20 @@ async fn sso_signs_in_the_web_ui_and_the_edge_in_chromium() {
         .expect("device connected");
     let b_url = format!("http://{}:{port}", b["public_url"].as_str().expect("host"));
 
+    let sso_only = TestStack::start_configured(Backend::Sqlite, |c| {
+        provider.configure(c);
+        c.password_login = false;
+    })
+    .await
+    .expect("SSO-only stack");
+
     let child = tokio::process::Command::new("node")
         .arg(ui.join("sso.mjs"))
         .current_dir(&ui)
         .env("API", &api)
         .env("B_URL", &b_url)
         .env("EMAIL", VERIFIED.1)
+        .env("SSO_ONLY_API", sso_only.url(""))
         .env("CHROMIUM", chromium())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -122,4 +130,6 @@ async fn sso_signs_in_the_web_ui_and_the_edge_in_chromium() {
     // The edge's own login form, through the provider.
     assert_eq!(result["edge_form_url"], "/edge/login", "{result}");
     assert_eq!(result["edge_fresh_browser"], "B page", "{result}");
+    // Password sign-in off: the web UI hides its form.
+    assert_eq!(result["sso_only_password_form"], false, "{result}");
 }
