@@ -5,113 +5,15 @@
 //!
 //! Needs `node` and `ui-tests/node_modules` (`scripts/test` installs them).
 
-use std::collections::{BTreeMap, HashMap};
-
 use burrow::testkit::oidc_provider::{TestProvider, NEWCOMER, OUTSIDER, UNVERIFIED, VERIFIED};
 use burrow::testkit::{Backend, TestStack};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 
-const CALLBACK: &str = "/api/v1/auth/oidc/callback";
+#[path = "oidc/walker.rs"]
+mod walker;
 
-/// A browser's cookie handling, as much as these flows need: host-only cookies per
-/// authority, redirects followed by hand.
-#[derive(Default)]
-struct Walker {
-    http: reqwest::Client,
-    jar: HashMap<String, BTreeMap<String, String>>,
-}
-
-/// The response to one request: status, `Location` resolved against the URL, `Set-Cookie`s.
-struct Step {
-    status: StatusCode,
-    location: Option<Url>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Walker {
-    fn new() -> Walker {
-        Walker {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            jar: HashMap::new(),
-        }
-    }
-
-    async fn get(&mut self, url: &Url) -> Step {
-        let authority = url.authority().to_string();
-        let cookies = self.jar.get(&authority).map(|c| {
-            c.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        let mut req = self
-            .http
-            .get(url.clone())
-            .header("accept", "application/json");
-        if let Some(c) = cookies.filter(|c| !c.is_empty()) {
-            req = req.header(COOKIE, c);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| url.join(l).ok());
-        let set_cookies: Vec<String> = resp
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
-        let jar = self.jar.entry(authority).or_default();
-        for c in &set_cookies {
-            let pair = c.split(';').next().unwrap_or_default();
-            let Some((name, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let expired = value.is_empty() || c.to_ascii_lowercase().contains("max-age=0");
-            if expired {
-                jar.remove(name.trim());
-            } else {
-                jar.insert(name.trim().to_string(), value.trim().to_string());
-            }
-        }
-        let body = resp.text().await.unwrap_or_default();
-        Step {
-            status,
-            location,
-            set_cookies,
-            body,
-        }
-    }
-
-    /// Follows redirects from `url` until one points at burrow's callback: answers that URL
-    /// (what the provider sends the browser back with).
-    async fn walk_to_callback(&mut self, url: Url) -> Url {
-        let mut at = url;
-        for _ in 0..12 {
-            let step = self.get(&at).await;
-            let next = step.location.unwrap_or_else(|| {
-                panic!(
-                    "{at} answered {} without a redirect: {}",
-                    step.status, step.body
-                )
-            });
-            if next.path() == CALLBACK {
-                return next;
-            }
-            at = next;
-        }
-        panic!("no callback after 12 redirects");
-    }
-}
+use walker::{Walker, CALLBACK};
 
 struct World {
     stack: TestStack,
@@ -176,25 +78,7 @@ impl World {
     /// `POST /api/v1/auth/oidc/exchange` from `browser` (with its cookies for burrow).
     async fn exchange(&self, browser: &Walker, code: &str) -> (StatusCode, Value) {
         let url = self.url("/api/v1/auth/oidc/exchange");
-        let cookies = browser
-            .jar
-            .get(url.authority())
-            .map(|c| {
-                c.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default();
-        let resp = browser
-            .http
-            .post(url)
-            .header(COOKIE, cookies)
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .expect("exchange");
-        (resp.status(), resp.json().await.unwrap_or(Value::Null))
+        browser.post_json(url, &json!({ "code": code })).await
     }
 }
 

@@ -4,7 +4,7 @@
 use burrow_store::{NewUser, Store, StoreError, User};
 use rand::RngCore;
 
-use super::routes::SsoError;
+use super::error::SsoError;
 use super::settings::OidcSettings;
 
 /// What the ID token says about the person (already verified by the crate).

@@ -11,8 +11,12 @@
 //! - `GET /api/v1/auth/config` tells login pages which ways to sign in there are.
 
 mod account;
+mod browser;
+mod error;
+mod exchange;
 mod flight;
 mod handoff;
+mod options;
 mod provider;
 mod routes;
 mod settings;
@@ -60,17 +64,22 @@ impl Sso {
 /// The SSO routes and `GET /api/v1/auth/config`.
 pub fn router(sso: Sso) -> Router {
     Router::new()
-        .route("/api/v1/auth/config", get(routes::auth_config))
+        .route("/api/v1/auth/config", get(options::auth_config))
         .route("/api/v1/auth/oidc/start", get(routes::start))
         .route("/api/v1/auth/oidc/callback", get(routes::callback))
-        .route("/api/v1/auth/oidc/exchange", post(routes::exchange))
+        .route("/api/v1/auth/oidc/exchange", post(exchange::exchange))
         .with_state(sso)
 }
 
 /// This module's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(routes::auth_config, routes::start, routes::callback, routes::exchange),
-    components(schemas(routes::AuthConfig, routes::OidcConfig, routes::ExchangeRequest))
+    paths(
+        options::auth_config,
+        routes::start,
+        routes::callback,
+        exchange::exchange
+    ),
+    components(schemas(options::AuthConfig, options::OidcConfig, exchange::ExchangeRequest))
 )]
 pub struct SsoDoc;

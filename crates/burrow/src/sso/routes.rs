@@ -1,163 +1,28 @@
-//! The SSO endpoints (see the module docs of `sso`).
+//! `GET /api/v1/auth/oidc/start` and `GET /api/v1/auth/oidc/callback`: the authorization
+//! code flow (see the module docs of `sso`).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use burrow_api::{ApiError, ApiResult, ErrorBody, LoginResponse, ValidJson};
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::Response;
+use burrow_api::ErrorBody;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, Uri};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RequestTokenError, Scope, TokenResponse,
 };
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use super::account::{self, Identity};
+use super::browser::{cookie, cookie_values, local_next, query_param, redirect, DEFAULT_NEXT};
+use super::error::{wants_html, SsoError};
 use super::flight::{cookie_name_and_path, Flight, FLIGHT_TTL_SECS};
 use super::handoff;
 use super::provider::Provider;
 use super::Sso;
 
-/// Where the browser goes after signing in when `next` is absent or not a local path.
-const DEFAULT_NEXT: &str = "/";
 /// `next` values that continue an edge (tunnel host) login instead of the web UI's.
 const EDGE_AUTHORIZE: &str = "/edge/authorize?";
-
-/// Why a sign-in through the provider failed (the callback answers a page or JSON).
-#[derive(Debug)]
-pub enum SsoError {
-    NotConfigured,
-    BadRequest(&'static str),
-    Forbidden(&'static str),
-    /// The provider refused (its `error` parameter, or its token endpoint).
-    Refused(String),
-    /// The ID token did not verify (signature, issuer, audience, expiry, nonce).
-    InvalidToken(String),
-    Unavailable(&'static str),
-    Internal(anyhow::Error),
-}
-
-impl SsoError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            SsoError::NotConfigured => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "single sign-on is not configured on this server".into(),
-            ),
-            SsoError::BadRequest(why) => (StatusCode::BAD_REQUEST, "bad_request", (*why).into()),
-            SsoError::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", (*why).into()),
-            SsoError::Refused(why) => (
-                StatusCode::BAD_REQUEST,
-                "sso_refused",
-                format!("the identity provider refused the sign-in: {why}"),
-            ),
-            SsoError::InvalidToken(why) => (
-                StatusCode::FORBIDDEN,
-                "sso_invalid_token",
-                format!("the identity provider's answer is not valid: {why}"),
-            ),
-            SsoError::Unavailable(why) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                (*why).into(),
-            ),
-            SsoError::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "single sign-on failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-
-    /// The error as JSON (the API's error body), or as a page for a browser.
-    pub fn respond(self, html: bool) -> Response {
-        let (status, code, detail) = self.parts();
-        if html {
-            return page(status, &detail);
-        }
-        let body = ErrorBody {
-            detail,
-            code: code.to_string(),
-            field: None,
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-impl From<burrow_store::StoreError> for SsoError {
-    fn from(e: burrow_store::StoreError) -> Self {
-        SsoError::Internal(e.into())
-    }
-}
-
-/// A minimal error page with the way back to the sign-in page.
-fn page(status: StatusCode, detail: &str) -> Response {
-    let detail = detail
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Sign-in failed · burrow</title></head><body>\
-         <h1>Sign-in failed</h1><p id=\"sso-error\" role=\"alert\">{detail}</p>\
-         <p><a href=\"/login\">Back to sign in</a></p></body></html>"
-    );
-    let mut resp = Response::new(Body::from(html));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
-/// The first value of `name` in a query string, decoded.
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    openidconnect::url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// `next` if it is a path on this host (no scheme, no `//host`, no backslash or control
-/// characters that browsers might read as another origin), else the default.
-fn local_next(next: Option<String>) -> String {
-    next.filter(|n| {
-        n.starts_with('/')
-            && !n.starts_with("//")
-            && n.len() <= 2048
-            && n.bytes().all(|b| b > 0x20 && b != 0x7f && b != b'\\')
-    })
-    .unwrap_or_else(|| DEFAULT_NEXT.to_string())
-}
-
-fn redirect(to: &str) -> Response {
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(to) {
-        resp.headers_mut().insert(LOCATION, v);
-    }
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
 
 /// A host-only `HttpOnly; SameSite=Lax` cookie (`Lax`: the provider's redirect back is a
 /// top-level navigation, which carries it).
@@ -166,15 +31,8 @@ fn flight_cookie(https: bool, value: &str, max_age: i64) -> HeaderValue {
     cookie(https, name, path, value, max_age)
 }
 
-fn cookie(https: bool, name: &str, path: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if https { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("__burrow_invalid=1"))
-}
-
-fn https(sso: &Sso) -> bool {
+/// Whether browsers reach this server over HTTPS (`Secure`, `__Host-` cookies).
+pub(super) fn https(sso: &Sso) -> bool {
     sso.settings
         .oidc
         .as_ref()
@@ -187,41 +45,6 @@ fn provider(sso: &Sso) -> Result<&Provider, SsoError> {
 
 const UNREACHABLE: &str =
     "the identity provider cannot be reached right now; try again in a few seconds";
-
-/// How to sign in here (for login pages).
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"password_login": true,
-    "oidc": {"enabled": true, "label": "Sign in with SSO"}}))]
-pub struct AuthConfig {
-    /// Whether `POST /api/v1/auth/login` (email and password) is open.
-    pub password_login: bool,
-    pub oidc: OidcConfig,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OidcConfig {
-    /// Whether single sign-on (`GET /api/v1/auth/oidc/start`) is configured.
-    pub enabled: bool,
-    /// The SSO button's text.
-    pub label: String,
-}
-
-/// The ways to sign in on this server: email and password, single sign-on, or both.
-#[utoipa::path(get, path = "/api/v1/auth/config", operation_id = "get_auth_config", tag = "auth",
-    responses((status = 200, description = "the sign-in options", body = AuthConfig)))]
-pub async fn auth_config(State(sso): State<Sso>) -> Json<AuthConfig> {
-    Json(AuthConfig {
-        password_login: sso.settings.password_login,
-        oidc: OidcConfig {
-            enabled: sso.settings.oidc.is_some(),
-            label: sso
-                .settings
-                .label()
-                .unwrap_or(super::settings::DEFAULT_LABEL)
-                .to_string(),
-        },
-    })
-}
 
 /// Starts a single sign-on: redirects the browser to the identity provider (authorization
 /// code flow, PKCE S256, `state` and `nonce`; the login in flight is kept in a sealed
@@ -320,19 +143,6 @@ pub async fn callback(State(sso): State<Sso>, uri: Uri, headers: HeaderMap) -> R
 
 fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
-}
-
-/// Values of every cookie named `name` in the request.
-fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .collect()
 }
 
 /// The flight of this browser whose state is `state`.
@@ -456,86 +266,4 @@ async fn finish(sso: &Sso, query: Option<&str>, headers: &HeaderMap) -> Result<R
     resp.headers_mut()
         .append(SET_COOKIE, sso.edge.edge_login_cookie(user.id));
     Ok(resp)
-}
-
-/// The one-time code from the callback's `#sso=` fragment.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "q2V0b3b1cnJvdy1sb2dpbi1zdGF0ZQq2V0b3b1cnJvdy"}))]
-pub struct ExchangeRequest {
-    pub code: String,
-}
-
-/// Trades the one-time code a single sign-on left in the web UI's URL fragment for a bearer
-/// JWT (the answer of `POST /api/v1/auth/login`). Each code works once, within 60 seconds,
-/// and only in the browser the sign-in finished in (with its binding cookie).
-#[utoipa::path(post, path = "/api/v1/auth/oidc/exchange", operation_id = "exchange_oidc_code",
-    tag = "auth", request_body = ExchangeRequest,
-    responses(
-        (status = 200, description = "a bearer token", body = LoginResponse),
-        (status = 400, description = "the code is unknown, used, expired, or from another \
-            browser"),
-        (status = 403, description = "the account is disabled"),
-        (status = 404, description = "single sign-on is not configured"),
-        (status = 415, description = "the body is not `application/json`"),
-        (status = 422, description = "the body is not valid: `field` names the culprit when \
-            known")))]
-pub async fn exchange(
-    State(sso): State<Sso>,
-    headers: HeaderMap,
-    ValidJson(req): ValidJson<ExchangeRequest>,
-) -> ApiResult<Json<LoginResponse>> {
-    if sso.provider.is_none() {
-        return Err(ApiError::NotFound("single sign-on"));
-    }
-    let store = sso.api.store.as_ref();
-    let (bind_name, _) = handoff::bind_cookie_name_and_path(https(&sso));
-    let bindings = cookie_values(&headers, bind_name);
-    let user = match handoff::redeem(store, &req.code, &bindings).await? {
-        Some(id) => store.user_by_id(id).await?,
-        None => None,
-    };
-    let Some(user) = user else {
-        return Err(ApiError::BadRequest(
-            "this sign-in code is not valid (unknown, used or expired); sign in again".into(),
-        ));
-    };
-    if !account::may_sign_in(&user) {
-        return Err(ApiError::Forbidden("this account is disabled"));
-    }
-    let token = sso
-        .api
-        .jwt
-        .issue(user.id, &user.email, chrono::Utc::now())
-        .map_err(ApiError::internal)?;
-    Ok(Json(LoginResponse {
-        access_token: token,
-        token_type: "bearer",
-        expires_in: sso.api.jwt.ttl().num_seconds(),
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_is_a_local_path_or_the_default() {
-        assert_eq!(local_next(Some("/devices?x=1".into())), "/devices?x=1");
-        assert_eq!(
-            local_next(Some("/edge/authorize?host=a.localhost".into())),
-            "/edge/authorize?host=a.localhost"
-        );
-        for bad in [
-            "https://evil.example/",
-            "//evil.example/",
-            "/\\evil.example",
-            "devices",
-            "/a b",
-            "",
-        ] {
-            assert_eq!(local_next(Some(bad.into())), "/", "{bad}");
-        }
-        assert_eq!(local_next(None), "/");
-    }
 }
