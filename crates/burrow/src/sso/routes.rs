@@ -195,6 +195,45 @@ async fn finish(sso: &Sso, query: Option<&str>, headers: &HeaderMap) -> Result<R
         return Err(SsoError::BadRequest("code and state are required"));
     };
     let flight = flight_for(sso, headers, &state)?;
+    let identity = verified_identity(provider, code, &flight).await?;
+    let email = account::checked_email(&identity, &provider.settings)?;
+    let user = account::find_or_create(sso.api.store.as_ref(), &email).await?;
+    if !account::may_sign_in(&user) {
+        return Err(SsoError::Forbidden("this account is disabled"));
+    }
+    tracing::info!(user_id = user.id, "signed in through single sign-on");
+    let https = https(sso);
+    let mut binding = None;
+    let to = if flight.next.starts_with(EDGE_AUTHORIZE) {
+        flight.next.clone()
+    } else {
+        let bind = handoff::new_binding();
+        let code = handoff::mint(sso.api.store.as_ref(), user.id, &bind).await?;
+        binding = Some(bind);
+        let path = flight.next.split('#').next().unwrap_or(DEFAULT_NEXT);
+        format!("{path}#sso={code}")
+    };
+    let mut resp = redirect(&to);
+    if let Some(bind) = binding {
+        let (name, path) = handoff::bind_cookie_name_and_path(https);
+        resp.headers_mut().append(
+            SET_COOKIE,
+            cookie(https, name, path, &bind, handoff::BIND_TTL_SECS),
+        );
+    }
+    // Signed in to the edge too: tunnel hosts need no second sign-in.
+    resp.headers_mut()
+        .append(SET_COOKIE, sso.edge.edge_login_cookie(user.id));
+    Ok(resp)
+}
+
+/// Trades `code` (with the flight's PKCE verifier) and verifies the ID token: signature,
+/// issuer, audience, expiry and nonce (the crate), and `at_hash` when present.
+async fn verified_identity(
+    provider: &Provider,
+    code: String,
+    flight: &Flight,
+) -> Result<Identity, SsoError> {
     let client = provider
         .client()
         .await
@@ -233,37 +272,8 @@ async fn finish(sso: &Sso, query: Option<&str>, headers: &HeaderMap) -> Result<R
             return Err(SsoError::InvalidToken("at_hash does not match".into()));
         }
     }
-    let identity = Identity {
+    Ok(Identity {
         email: claims.email().map(|e| e.as_str().to_string()),
         email_verified: claims.email_verified(),
-    };
-    let email = account::checked_email(&identity, &provider.settings)?;
-    let user = account::find_or_create(sso.api.store.as_ref(), &email).await?;
-    if !account::may_sign_in(&user) {
-        return Err(SsoError::Forbidden("this account is disabled"));
-    }
-    tracing::info!(user_id = user.id, "signed in through single sign-on");
-    let https = https(sso);
-    let mut binding = None;
-    let to = if flight.next.starts_with(EDGE_AUTHORIZE) {
-        flight.next.clone()
-    } else {
-        let bind = handoff::new_binding();
-        let code = handoff::mint(sso.api.store.as_ref(), user.id, &bind).await?;
-        binding = Some(bind);
-        let path = flight.next.split('#').next().unwrap_or(DEFAULT_NEXT);
-        format!("{path}#sso={code}")
-    };
-    let mut resp = redirect(&to);
-    if let Some(bind) = binding {
-        let (name, path) = handoff::bind_cookie_name_and_path(https);
-        resp.headers_mut().append(
-            SET_COOKIE,
-            cookie(https, name, path, &bind, handoff::BIND_TTL_SECS),
-        );
-    }
-    // Signed in to the edge too: tunnel hosts need no second sign-in.
-    resp.headers_mut()
-        .append(SET_COOKIE, sso.edge.edge_login_cookie(user.id));
-    Ok(resp)
+    })
 }
