@@ -30,6 +30,7 @@ pub use error::{retry_after_secs, ApiError, ApiResult, ErrorBody};
 pub use json::ValidJson;
 pub use lifecycle::{BasicLifecycle, Lifecycle, TunnelState};
 pub use openapi::openapi;
+pub use routes::auth::LoginResponse;
 pub use routes::projects::parse_id;
 pub use routes::share_links::SHARE_PATH;
 
@@ -52,6 +53,9 @@ pub struct ApiConfig {
     pub share_link_max_minutes: i64,
     /// The API's origin as browsers reach it (the web UI's too), for invitation links.
     pub api_origin: String,
+    /// Whether `POST /auth/login` takes email and password (config `password_login`;
+    /// `false` when everyone signs in through SSO).
+    pub password_login: bool,
 }
 
 /// Default `share_link_max_minutes`: 7 days.
@@ -68,6 +72,7 @@ impl Default for ApiConfig {
             tunnel_port: None,
             share_link_max_minutes: DEFAULT_SHARE_LINK_MAX_MINUTES,
             api_origin: "http://localhost:8700".to_string(),
+            password_login: true,
         }
     }
 }

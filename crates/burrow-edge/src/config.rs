@@ -67,6 +67,10 @@ pub struct EdgeConfig {
     /// Proxies whose `X-Forwarded-For` names the client (login throttling, what the device is
     /// told); any other peer is the client itself.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The login form takes email and password (`false`: single sign-on only).
+    pub password_login: bool,
+    /// With single sign-on configured: the SSO button's text on the login form.
+    pub sso_label: Option<String>,
 }
 
 impl Default for EdgeConfig {
@@ -96,6 +100,8 @@ impl Default for EdgeConfig {
             public_port: None,
             access_recheck: Duration::from_secs(2),
             trusted_proxies: Vec::new(),
+            password_login: true,
+            sso_label: None,
         }
     }
 }
@@ -128,6 +134,8 @@ impl std::fmt::Debug for EdgeConfig {
             .field("public_port", &self.public_port)
             .field("access_recheck", &self.access_recheck)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("password_login", &self.password_login)
+            .field("sso_label", &self.sso_label)
             .finish()
     }
 }

@@ -35,6 +35,7 @@ mod route;
 mod session_cookie;
 mod share_cookie;
 mod sharing;
+mod sso;
 mod tls;
 pub mod traffic;
 mod upstream;

@@ -26,21 +26,27 @@ fn valid_next(next: &str) -> bool {
         && next.bytes().all(|b| b > 0x20 && b != 0x7f && b != b'\\')
 }
 
-fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
+fn form(edge: &Edge, next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
     let error = error.map_or(String::new(), |e| {
         format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
     });
-    let html = crate::look::page(
-        "Sign in",
-        &format!(
-            "<p>Sign in to open this tunnel.</p>{error}\
-             <form method=\"post\" action=\"/edge/login\">\
+    // Single sign-on, when configured, carries `next` through the provider and back.
+    let sso = crate::sso::sso_button(edge.config.sso_label.as_deref(), next);
+    let password = if edge.config.password_login {
+        format!(
+            "<form method=\"post\" action=\"/edge/login\">\
              <input type=\"hidden\" name=\"next\" value=\"{next}\">\
              <label>Email<input name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
              <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
              <button type=\"submit\">Sign in</button></form>",
             next = escape(next),
-        ),
+        )
+    } else {
+        String::new()
+    };
+    let html = crate::look::page(
+        "Sign in",
+        &format!("<p>Sign in to open this tunnel.</p>{error}{sso}{password}"),
     );
     let mut resp = Response::new(Body::from(html));
     *resp.status_mut() = status;
@@ -61,20 +67,21 @@ fn form(next: &str, error: Option<&str>, status: StatusCode) -> Response<Body> {
         example = "/edge/authorize?host=device-abc123.localhost&return=%2F")),
     responses((status = 200, description = "the form", content_type = "text/html"),
         (status = 400, description = "`next` is not valid", content_type = "text/html")))]
-pub async fn login_form(uri: Uri) -> Response<Body> {
+pub async fn login_form(State(edge): State<Arc<Edge>>, uri: Uri) -> Response<Body> {
     let next = query_param(uri.query(), "next").unwrap_or_default();
     if !valid_next(&next) {
         return form(
+            &edge,
             "",
             Some("this sign-in link is not valid"),
             StatusCode::BAD_REQUEST,
         );
     }
-    form(&next, None, StatusCode::OK)
+    form(&edge, &next, None, StatusCode::OK)
 }
 
 /// The form again with a 429 (`Retry-After`) or 503 when the login guard refused.
-fn refused(next: &str, r: LoginRefused) -> Response<Body> {
+fn refused(edge: &Edge, next: &str, r: LoginRefused) -> Response<Body> {
     let (status, why, wait) = match r {
         LoginRefused::Throttled(wait) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -87,7 +94,7 @@ fn refused(next: &str, r: LoginRefused) -> Response<Body> {
             1,
         ),
     };
-    let mut resp = form(next, Some(why), status);
+    let mut resp = form(edge, next, Some(why), status);
     resp.headers_mut()
         .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
     resp
@@ -132,14 +139,28 @@ pub async fn login_submit(
     if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
         if origin != edge.auth.api_origin {
             return form(
+                &edge,
                 "",
                 Some("cross-site sign-in refused"),
                 StatusCode::FORBIDDEN,
             );
         }
     }
+    if !edge.config.password_login {
+        return form(
+            &edge,
+            "",
+            Some("password sign-in is disabled on this server; sign in with SSO"),
+            StatusCode::FORBIDDEN,
+        );
+    }
     if body.len() > MAX_FORM {
-        return form("", Some("form too large"), StatusCode::PAYLOAD_TOO_LARGE);
+        return form(
+            &edge,
+            "",
+            Some("form too large"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
     }
     let text = String::from_utf8_lossy(&body);
     let field = |name: &str| query_param(Some(&text), name).unwrap_or_default();
@@ -150,18 +171,20 @@ pub async fn login_submit(
     );
     if !valid_next(&next) {
         return form(
+            &edge,
             "",
             Some("this sign-in link is not valid"),
             StatusCode::BAD_REQUEST,
         );
     }
     if let Err(r) = edge.login_guard.check_address(ip) {
-        return refused(&next, r);
+        return refused(&edge, &next, r);
     }
     let user = match edge.backend.users.user_by_email(&email).await {
         Ok(u) => u,
         Err(_) => {
             return form(
+                &edge,
                 &next,
                 Some("temporarily unavailable"),
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -169,21 +192,22 @@ pub async fn login_submit(
         }
     };
     if let Some(Err(r)) = user.as_ref().map(|u| edge.login_guard.check_account(u.id)) {
-        return refused(&next, r);
+        return refused(&edge, &next, r);
     }
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     // argon2 is slow and big on purpose: bounded, on the guard's threads; unknown emails
     // cost the same.
     let ok = match edge.login_guard.verify(password, phc).await {
         Ok(ok) => ok,
-        Err(r) => return refused(&next, r),
+        Err(r) => return refused(&edge, &next, r),
     };
     let account = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| ok) else {
         if let Err(r) = edge.login_guard.failed(ip, account) {
-            return refused(&next, r);
+            return refused(&edge, &next, r);
         }
         return form(
+            &edge,
             &next,
             Some("invalid email or password"),
             StatusCode::UNAUTHORIZED,
@@ -191,6 +215,7 @@ pub async fn login_submit(
     };
     if user.disabled {
         return form(
+            &edge,
             &next,
             Some("this account is disabled"),
             StatusCode::FORBIDDEN,

@@ -120,6 +120,30 @@ pub struct Config {
     /// The mails' sender; default `burrow <burrow@<base_domain>>`.
     #[serde(default)]
     pub smtp_from: Option<String>,
+    /// Single sign-on: the OpenID Connect provider's issuer URL (discovery at
+    /// `<issuer>/.well-known/openid-configuration`); unset = no SSO. See docs/sso.md.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// The client id burrow is registered with at the provider (required with `oidc_issuer`).
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    /// The client secret (`client_secret_basic`); unset for a public client (PKCE only).
+    #[serde(default)]
+    pub oidc_client_secret: Option<Secret>,
+    /// Email domains allowed to sign in through SSO (empty: any); a list, or one string
+    /// separated by commas.
+    #[serde(default, deserialize_with = "crate::sso::deserialize_domains")]
+    pub oidc_allowed_domains: Vec<String>,
+    /// The SSO button's text (default "Sign in with SSO").
+    #[serde(default)]
+    pub oidc_button_label: Option<String>,
+    /// Whether email and password sign in (`false`: SSO only; the login forms hide them).
+    #[serde(default = "default_password_login")]
+    pub password_login: bool,
+}
+
+fn default_password_login() -> bool {
+    true
 }
 
 fn default_analytics() -> bool {
@@ -169,6 +193,12 @@ pub struct FlagOverrides {
     pub device_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_login: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -219,6 +249,12 @@ const KNOWN_KEYS: &[&str] = &[
     "retention_minute_days",
     "retention_hourly_days",
     "analytics",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_allowed_domains",
+    "oidc_button_label",
+    "password_login",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -356,6 +392,7 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be 1-3650")));
             }
         }
+        crate::sso::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err(ConfigError::Invalid(
                 "admin_email and admin_password go together".into(),
@@ -502,7 +539,7 @@ impl Config {
              share_link_max_minutes = {}\n\
              metrics_token = {}\nmetrics_listen = {}\n\
              retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\nanalytics = {}\n\
-             smtp_url = {}\nsmtp_from = {}\n",
+             smtp_url = {}\nsmtp_from = {}\n{}",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -533,6 +570,7 @@ impl Config {
             self.analytics,
             self.smtp_url.as_ref().map_or("(unset: invitation links are only shown)".into(), |u| mask_url(u.expose())),
             self.smtp_from(),
+            crate::sso::describe_config(self),
         )
     }
 }

@@ -15,6 +15,7 @@ pub mod proxy_protocol;
 pub mod scheduler;
 pub mod secret;
 pub mod server;
+pub mod sso;
 pub mod succession;
 pub mod testkit;
 pub mod web;

@@ -305,10 +305,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             tunnel_port: config.public_port(addr.port()),
             share_link_max_minutes: config.share_link_max_minutes,
             api_origin: config.api_origin(addr.port()),
+            password_login: config.password_login,
             ..ApiConfig::default()
         },
         lifecycle,
     );
+    let sso_settings =
+        crate::sso::SsoSettings::from_config(&config, &config.api_origin(addr.port()));
     // One login guard for the API's login and the edge's form: the same quotas for both.
     let login_guard = Arc::new(burrow_api::LoginGuard::default());
     api.login_guard = login_guard.clone();
@@ -334,6 +337,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             login_guard: Some(login_guard),
             trusted_proxies: config.trusted_proxies.clone(),
             analytics: config.analytics,
+            password_login: config.password_login,
+            sso_label: sso_settings.label().map(str::to_string),
             ..EdgeConfig::default()
         },
     );
@@ -359,6 +364,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         scheduler.clone(),
         config.metrics_token.clone(),
     );
+    let sso = crate::sso::Sso::new(api.clone(), edge.clone(), sso_settings, &jwt_secret)
+        .context("setting up single sign-on")?;
     let mut app = Router::new().merge(crate::ops::router(
         ops.clone(),
         config.metrics_token.is_some(),
@@ -366,6 +373,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     if roles.has(Role::Api) {
         app = app
             .merge(burrow_api::router(api))
+            .merge(crate::sso::router(sso))
             .merge(crate::openapi::router(device_urls.first().as_str()))
             .merge(burrow_aws::router(aws))
             .merge(burrow_device::enroll_router(devices.clone()))

@@ -50,6 +50,45 @@ fn check_config_validates_and_masks_secrets() {
     );
     assert!(!stdout.contains("s3cret-pw") && !stdout.contains("very-secret-admin-pw"));
 
+    // Single sign-on: env for the secret and the domains, flags for the rest.
+    let out = burrow()
+        .current_dir(dir.path())
+        .args([
+            "server",
+            "--check-config",
+            "--oidc-issuer",
+            "https://id.example/realms/x",
+        ])
+        .args(["--oidc-client-id", "burrow", "--password-login", "false"])
+        .env("BURROW_OIDC_CLIENT_SECRET", "oidc-client-s3cret")
+        .env("BURROW_OIDC_ALLOWED_DOMAINS", "example.com,example.org")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "oidc_issuer = https://id.example/realms/x",
+        "oidc_client_id = burrow",
+        "oidc_client_secret = ***",
+        "oidc_allowed_domains = [\"example.com\", \"example.org\"]",
+        "password_login = false",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains("oidc-client-s3cret"), "{stdout}");
+    let out = burrow()
+        .current_dir(dir.path())
+        .args(["server", "--check-config", "--oidc-issuer", "id.example"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be an http(s) URL"), "{stderr}");
+
     // A file layer under env: the file sets base_domain, env overrides it.
     std::fs::write(
         dir.path().join("burrow.toml"),

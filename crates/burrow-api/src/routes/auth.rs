@@ -32,7 +32,8 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses((status = 200, description = "a bearer token", body = LoginResponse),
         (status = 401, description = "wrong email or password"),
-        (status = 403, description = "the account is disabled"),
+        (status = 403, description = "the account is disabled, or password sign-in is \
+            disabled here (config `password_login = false`): sign in through SSO"),
         (status = 429, description = "too many failed logins from this client or for this \
             account; `Retry-After` says when to try again", headers(("retry-after" = u64))),
         (status = 503, description = "too many password checks at once; `Retry-After` says \
@@ -42,6 +43,11 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    if !state.config.password_login {
+        return Err(ApiError::Forbidden(
+            "password sign-in is disabled on this server; sign in with SSO",
+        ));
+    }
     // Per address first: an attacker's own failures must not spend the account's quota.
     state.login_guard.check_address(ip)?;
     let email = req.email.trim().to_ascii_lowercase();

@@ -347,6 +347,7 @@ pub async fn accept(
 #[utoipa::path(post, path = "/api/v1/invitations/signup", operation_id = "sign_up_by_invitation",
     tag = "invitations", request_body = SignUp,
     responses((status = 201, description = "the account exists and is a member", body = SignedUp),
+        (status = 403, description = "password accounts are switched off (`password_login`)"),
         (status = 404, description = "no such invitation"),
         (status = 409, description = "the email has an account: sign in and accept"),
         (status = 410, description = "used or expired")))]
@@ -354,6 +355,11 @@ pub async fn sign_up(
     State(state): State<AppState>,
     ValidJson(req): ValidJson<SignUp>,
 ) -> ApiResult<(StatusCode, Json<SignedUp>)> {
+    if !state.config.password_login {
+        return Err(ApiError::Forbidden(
+            "password accounts are switched off here: sign in through SSO, then accept",
+        ));
+    }
     let password = domain::password(&req.password)?.to_string();
     let inv = pending(&state, &req.token).await?;
     let exists =

@@ -33,6 +33,16 @@ pub struct ConfigArgs {
     /// BURROW_METRICS_LISTEN.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Single sign-on: the OpenID Connect issuer URL (the client secret goes in the file or
+    /// BURROW_OIDC_CLIENT_SECRET, never on a command line). Env: BURROW_OIDC_ISSUER.
+    #[arg(long)]
+    pub oidc_issuer: Option<String>,
+    /// Single sign-on: this server's client id at the provider. Env: BURROW_OIDC_CLIENT_ID.
+    #[arg(long)]
+    pub oidc_client_id: Option<String>,
+    /// Whether email and password sign in (false: SSO only). Env: BURROW_PASSWORD_LOGIN.
+    #[arg(long)]
+    pub password_login: Option<bool>,
 }
 
 impl ConfigArgs {
@@ -44,6 +54,9 @@ impl ConfigArgs {
             device_listen: self.device_listen,
             device_url: self.device_url.clone(),
             metrics_listen: self.metrics_listen,
+            oidc_issuer: self.oidc_issuer.clone(),
+            oidc_client_id: self.oidc_client_id.clone(),
+            password_login: self.password_login,
         };
         Config::load(self.config.as_deref(), flags)
     }

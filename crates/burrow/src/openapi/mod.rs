@@ -27,6 +27,7 @@ pub fn document(device_url: &str) -> Value {
     doc.merge(burrow_aws::openapi::openapi());
     doc.merge(burrow_device::openapi::openapi());
     doc.merge(burrow_edge::openapi::openapi());
+    doc.merge(crate::sso::SsoDoc::openapi());
     doc.merge(DocumentDoc::openapi());
     doc.merge(crate::ops::OpsDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 pub mod agent;
 pub mod device_service;
+pub mod oidc_provider;
 pub mod processes;
 pub mod topology;
 
@@ -187,6 +188,12 @@ impl TestStack {
             analytics: true,
             smtp_url: None,
             smtp_from: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_allowed_domains: Vec::new(),
+            oidc_button_label: None,
+            password_login: true,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();

@@ -353,10 +353,13 @@ function loginPage(main) {
     field('login-password', 'Password', password),
     h('p.form-error#login-error', { role: 'alert' }),
     button);
+  const sso = h('p.sso#sso-login', { hidden: true });
   main.append(h('div.login.card', {},
     h('h1', {}, h('img', { src: '/ui/icon.svg', alt: '', width: 28, height: 28 }), 'Sign in to burrow'),
     h('p.notice#login-notice', { role: 'status', text: notice }),
+    sso,
     form));
+  showSignInOptions(sso, form);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(form);
@@ -367,9 +370,7 @@ function loginPage(main) {
       const r = await api('POST', '/auth/login', { email: email.value, password: password.value });
       sessionStorage.setItem(TOKEN, r.access_token);
       sessionStorage.setItem(EMAIL, email.value.trim().toLowerCase());
-      const next = sessionStorage.getItem(NEXT);
-      sessionStorage.removeItem(NEXT);
-      navigate(next && next.startsWith('/') && !next.startsWith('//') && next !== '/login' ? next : '/reverse-tunnels', true);
+      navigate(afterSignIn(), true);
     } catch (err) {
       button.disabled = false;
       const msg = err.status === 401 ? 'Wrong email or password.' : explain(err);
@@ -869,4 +870,52 @@ function detailPage(main, dsn, id) {
   return poller(refresh, POLL_MS, (e) => { pageError.textContent = e ? `Could not refresh: ${explain(e)}` : ''; });
 }
 
-render();
+
+// ---------- single sign-on ----------
+
+/** Where a sign-in lands: the saved NEXT (a local path), else the tunnel list. */
+function afterSignIn() {
+  const next = sessionStorage.getItem(NEXT);
+  sessionStorage.removeItem(NEXT);
+  return next && next.startsWith('/') && !next.startsWith('//') && next !== '/login' ? next : '/reverse-tunnels';
+}
+
+/** Shows the SSO button and hides the password form, as the server's sign-in options say. */
+async function showSignInOptions(sso, form) {
+  let options;
+  try {
+    options = await api('GET', '/auth/config');
+  } catch (_) {
+    return; // The password form stays; its own errors explain an unreachable server.
+  }
+  if (options.oidc && options.oidc.enabled) {
+    // A tunnel host's login (`?next=/edge/authorize?...`) continues there after the provider.
+    const asked = new URLSearchParams(location.search).get('next') || '';
+    const next = asked.startsWith('/edge/authorize?') ? asked : (sessionStorage.getItem(NEXT) || '/');
+    sso.replaceChildren(h('a.button#sso-button', {
+      href: `/api/v1/auth/oidc/start?next=${encodeURIComponent(next)}`, text: options.oidc.label,
+    }));
+    sso.hidden = false;
+  }
+  if (options.password_login === false) form.hidden = true;
+}
+
+/** The callback sent this tab back with `#sso=<one-time code>`: trade it for the token. */
+async function finishSingleSignOn() {
+  const m = /^#sso=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!m) return;
+  // The code leaves the address bar (and history) before anything else happens.
+  history.replaceState({}, '', location.pathname + location.search);
+  try {
+    const r = await api('POST', '/auth/oidc/exchange', { code: m[1] });
+    sessionStorage.setItem(TOKEN, r.access_token);
+    const me = await api('GET', '/auth/me');
+    sessionStorage.setItem(EMAIL, me.email);
+    history.replaceState({}, '', afterSignIn());
+  } catch (err) {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.setItem(NOTICE, `Single sign-on failed: ${explain(err)}`);
+  }
+}
+
+finishSingleSignOn().finally(render);
