@@ -28,6 +28,16 @@ macro_rules! accounts_methods {
     /// without anyone who may manage it.
     async fn delete_user(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // A write first: it takes SQLite's write lock at once (a read-then-write transaction
+        // fails with "database is locked" when another write came in between) and locks the
+        // user's row on PostgreSQL.
+        found(
+            sqlx::query("UPDATE users SET disabled = disabled WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        )?;
         let orphaned: Option<i64> = sqlx::query_scalar(
             "SELECT m.project_id FROM project_members m \
              WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS \
@@ -43,11 +53,10 @@ macro_rules! accounts_methods {
                 "the user is the last owner of project {project}"
             )));
         }
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        found(done.rows_affected())?;
         Ok(tx.commit().await?)
     }
 
@@ -152,15 +161,18 @@ macro_rules! accounts_methods {
     ) -> Result<(User, ProjectMember)> {
         let at = micros(now);
         let mut tx = self.pool.begin().await?;
-        let pending: Option<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, email, role FROM project_invitations \
-             WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
+        // Spent first (a write takes SQLite's write lock at once); a failure below rolls it
+        // back with the rest.
+        let spent: Option<(i64, String, i64, String)> = sqlx::query_as(
+            "UPDATE project_invitations SET accepted_at = $2 \
+             WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2 \
+             RETURNING id, email, project_id, role",
         )
         .bind(token_hash)
         .bind(at)
         .fetch_optional(&mut *tx)
         .await?;
-        let (invitation_id, email, _) = pending.ok_or(StoreError::NotFound)?;
+        let (invitation_id, email, project_id, role) = spent.ok_or(StoreError::NotFound)?;
         let user: User = sqlx::query_as(
             "INSERT INTO users (email, password_hash, is_admin, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING *",
@@ -171,16 +183,11 @@ macro_rules! accounts_methods {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        let spent: Option<(i64, String)> = sqlx::query_as(
-            "UPDATE project_invitations SET accepted_at = $2, accepted_by = $3 \
-             WHERE id = $1 AND accepted_at IS NULL RETURNING project_id, role",
-        )
-        .bind(invitation_id)
-        .bind(at)
-        .bind(user.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (project_id, role) = spent.ok_or(StoreError::NotFound)?;
+        sqlx::query("UPDATE project_invitations SET accepted_by = $2 WHERE id = $1")
+            .bind(invitation_id)
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
         let member: ProjectMember = sqlx::query_as(
             "INSERT INTO project_members (project_id, user_id, role, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING *",
