@@ -410,6 +410,47 @@ async fn personal_tokens(b: Backend) {
         .expect("other");
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // An expired token is refused like a revoked one (written straight to the database with
+    // an expiry in the past, as the clock would have made it).
+    let (_, me) = s
+        .call(Method::GET, "/api/v1/auth/me", &session, None)
+        .await
+        .expect("me");
+    let store = burrow_store::connect(&s.database_url())
+        .await
+        .expect("store");
+    let user_id = me["id"].as_i64().expect("id");
+    for (secret, expires_in, want) in [
+        (
+            "bpat_expired-token-for-the-test-0123456789abcdefg",
+            -1,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "bpat_current-token-for-the-test-0123456789abcdefg",
+            60,
+            StatusCode::OK,
+        ),
+    ] {
+        use sha2::Digest;
+        store
+            .create_personal_token(burrow_store::NewPersonalToken {
+                user_id,
+                name: "written directly".into(),
+                scope: "full".into(),
+                token_hash: hex::encode(sha2::Sha256::digest(secret.as_bytes())),
+                created_at: chrono::Utc::now() - chrono::Duration::days(91),
+                expires_at: chrono::Utc::now() + chrono::Duration::seconds(expires_in),
+            })
+            .await
+            .expect("token row");
+        let (status, _) = s
+            .call(Method::GET, "/api/v1/auth/me", secret, None)
+            .await
+            .expect("me");
+        assert_eq!(status, want, "a token expiring in {expires_in} s");
+    }
+
     // `burrow login` stores a token; commands use it; revoked, it is refused at once;
     // `burrow logout` revokes it on the server.
     let home = tempfile::tempdir().expect("home");
