@@ -75,15 +75,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         .json(&json!({"email": args.email, "password": password}))
         .send()
         .await
-        .map_err(|e| {
-            Failure::new(
-                exit::UNREACHABLE,
-                format!(
-                    "cannot reach the server at {server}: {:#}",
-                    anyhow::Error::new(e)
-                ),
-            )
-        })?;
+        .map_err(|e| cannot_reach(&server, e))?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if !status.is_success() {
@@ -125,6 +117,16 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn cannot_reach(server: &str, e: reqwest::Error) -> Failure {
+    Failure::new(
+        exit::UNREACHABLE,
+        format!(
+            "cannot reach the server at {server}: {:#}",
+            anyhow::Error::new(e)
+        ),
+    )
+}
+
 /// `burrow logout`: revokes the stored token on the server and forgets it.
 pub async fn logout(server: Option<String>) -> anyhow::Result<()> {
     let Some(token) = stored("token") else {
@@ -141,15 +143,7 @@ pub async fn logout(server: Option<String>) -> anyhow::Result<()> {
             .bearer_auth(&token)
             .send()
             .await
-            .map_err(|e| {
-                Failure::new(
-                    exit::UNREACHABLE,
-                    format!(
-                        "cannot reach the server at {server}: {:#}",
-                        anyhow::Error::new(e)
-                    ),
-                )
-            })?;
+            .map_err(|e| cannot_reach(server, e))?;
         let status = resp.status();
         // Already revoked or expired (401) is as good as revoked now.
         if !status.is_success() && status != reqwest::StatusCode::UNAUTHORIZED {
