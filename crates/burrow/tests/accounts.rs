@@ -543,6 +543,46 @@ async fn personal_tokens(b: Backend) {
         StatusCode::UNAUTHORIZED,
         "logout revoked the token on the server"
     );
+
+    // A token made elsewhere (SSO-only servers: the Account page) is stored with
+    // `--token-stdin` after the server accepts it; a bad one is refused and not stored.
+    let (_, made) = post(
+        &s,
+        "/api/v1/auth/tokens",
+        Some(&admin),
+        json!({"name": "from the web UI", "scope": "read"}),
+    )
+    .await;
+    let made = made["token"].as_str().expect("token").to_string();
+    let bad = cli(
+        home.path(),
+        &["login", "--server", &server, "--token-stdin"],
+        Some("bpat_bogus"),
+    )
+    .await;
+    assert_eq!(bad.0, 4, "{}", bad.2);
+    assert!(!home.path().join("config/burrow/token").exists());
+    let given = cli(
+        home.path(),
+        &["login", "--server", &server, "--token-stdin"],
+        Some(&made),
+    )
+    .await;
+    assert_eq!(given.0, 0, "{}", given.2);
+    assert!(given.1.contains(ADMIN_EMAIL), "{}", given.1);
+    let listed = cli(home.path(), &["projects", "list"], None).await;
+    assert_eq!(listed.0, 0, "{}", listed.2);
+    let out = cli(home.path(), &["logout"], None).await;
+    assert_eq!(out.0, 0, "{}", out.2);
+    let (status, _) = s
+        .call(Method::GET, "/api/v1/auth/me", &made, None)
+        .await
+        .expect("me");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a given token is only forgotten, not revoked"
+    );
 }
 
 /// `burrow ARGS` with a private config home, off the runtime (the server runs on it); answers

@@ -18,11 +18,15 @@ pub struct LoginArgs {
     /// The server's base URL. Env: BURROW_SERVER.
     #[arg(long, env = "BURROW_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
-    #[arg(long)]
-    email: String,
+    #[arg(long, required_unless_present = "token_stdin")]
+    email: Option<String>,
     /// The password is the first line of stdin (else it is prompted for on a terminal).
     #[arg(long)]
     password_stdin: bool,
+    /// Store a personal access token made elsewhere (the web UI's Account page; the way in
+    /// when the server signs people in through SSO only), read from the first line of stdin.
+    #[arg(long, conflicts_with_all = ["email", "password_stdin"])]
+    token_stdin: bool,
     /// The stored token's scope: `full`, or `read` (GET only).
     #[arg(long, default_value = "full", value_parser = ["full", "read"])]
     scope: String,
@@ -68,11 +72,15 @@ fn store(name: &str, value: &str) -> anyhow::Result<PathBuf> {
 }
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let password = read_password(args.password_stdin)?;
     let server = args.server.trim_end_matches('/').to_string();
+    if args.token_stdin {
+        return store_given_token(&server).await;
+    }
+    let email = args.email.clone().unwrap_or_default();
+    let password = read_password(args.password_stdin)?;
     let resp = reqwest::Client::new()
         .post(format!("{server}/api/v1/auth/login"))
-        .json(&json!({"email": args.email, "password": password}))
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await
         .map_err(|e| cannot_reach(&server, e))?;
@@ -109,12 +117,51 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     store("server", &server)?;
     println!(
         "logged in to {server} as {}; a {} personal access token (expires {}) is stored in {}",
-        args.email,
+        email,
         args.scope,
         body["expires_at"].as_str().unwrap_or("later"),
         path.display()
     );
     Ok(())
+}
+
+/// `login --token-stdin`: checks the token against the server, then stores it.
+async fn store_given_token(server: &str) -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let token = line.trim();
+    anyhow::ensure!(!token.is_empty(), "no token given on stdin");
+    let resp = reqwest::Client::new()
+        .get(format!("{server}/api/v1/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| cannot_reach(server, e))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(super::api::failure(status, &body).into());
+    }
+    let path = store("token", token)?;
+    // Its id is not known here: `logout` then only forgets it.
+    forget("token_id")?;
+    store("server", server)?;
+    println!(
+        "logged in to {server} as {}; the token is stored in {}",
+        body["email"].as_str().unwrap_or("?"),
+        path.display()
+    );
+    Ok(())
+}
+
+fn forget(name: &str) -> anyhow::Result<()> {
+    let Some(dir) = config_dir() else {
+        return Ok(());
+    };
+    match std::fs::remove_file(dir.join(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn cannot_reach(server: &str, e: reqwest::Error) -> Failure {
@@ -151,15 +198,14 @@ pub async fn logout(server: Option<String>) -> anyhow::Result<()> {
             return Err(super::api::failure(status, &body).into());
         }
     }
-    if let Some(dir) = config_dir() {
-        for name in ["token", "token_id"] {
-            match std::fs::remove_file(dir.join(name)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                _ => {}
-            }
-        }
+    let revoked = stored("token_id").is_some();
+    forget("token")?;
+    forget("token_id")?;
+    if revoked {
+        println!("logged out of {server}; the token is revoked");
+    } else {
+        println!("logged out: the token is forgotten here; revoke it on the web UI's Account page");
     }
-    println!("logged out of {server}; the token is revoked");
     Ok(())
 }
 
