@@ -1,6 +1,20 @@
 //! Roles in a project and what each may do: the matrix of docs/accounts.md, in one place.
 //! Routes name the [`Action`] they perform; [`Role::may`] decides.
 
+/// `user_id`'s role in project `project_id`, `None` when not a member (or the stored role is
+/// one this build does not know).
+pub async fn role_of(
+    store: &dyn burrow_store::Store,
+    project_id: i64,
+    user_id: i64,
+) -> Result<Option<Role>, burrow_store::StoreError> {
+    Ok(store
+        .member_role(project_id, user_id)
+        .await?
+        .as_deref()
+        .and_then(Role::parse))
+}
+
 /// A member's role in a project, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {

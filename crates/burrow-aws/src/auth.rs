@@ -2,7 +2,7 @@
 //! the access key named in the credential scope.
 
 use axum::http::request::Parts;
-use burrow_api::access::{Action, Role};
+use burrow_api::access::{role_of, Action};
 use burrow_store::ApiKey;
 
 use crate::errors::AwsError;
@@ -41,18 +41,9 @@ pub(crate) async fn authenticate(
         .ok_or_else(AwsError::unrecognized_client)?;
     // A key acts for its creator: it stops when they may no longer mint keys in its project
     // (demoted, removed) or are disabled (docs/accounts.md).
-    let role = state
-        .inner
-        .store
-        .member_role(key.project_id, key.user_id)
-        .await?;
+    let role = role_of(state.inner.store.as_ref(), key.project_id, key.user_id).await?;
     let creator = state.inner.store.user_by_id(key.user_id).await?;
-    if !role
-        .as_deref()
-        .and_then(Role::parse)
-        .is_some_and(|r| r.may(Action::MintKeys))
-        || creator.is_none_or(|u| u.disabled)
-    {
+    if !role.is_some_and(|r| r.may(Action::MintKeys)) || creator.is_none_or(|u| u.disabled) {
         return Err(AwsError::unrecognized_client());
     }
 

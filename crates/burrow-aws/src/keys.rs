@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use base64::Engine;
-use burrow_api::access::{Action, Role};
+use burrow_api::access::{role_of, Action};
 use burrow_api::{parse_id, ApiError, ApiResult, ValidJson};
 use burrow_store::{ApiKey, User};
 use hmac::{Hmac, Mac};
@@ -118,14 +118,7 @@ async fn user(
 /// The caller may mint and revoke keys in the project: 404 for non-members, 403 for roles
 /// below admin (docs/accounts.md).
 async fn may_mint(state: &AwsState, user: &User, project_id: i64) -> ApiResult<()> {
-    match state
-        .inner
-        .store
-        .member_role(project_id, user.id)
-        .await?
-        .as_deref()
-        .and_then(Role::parse)
-    {
+    match role_of(state.inner.store.as_ref(), project_id, user.id).await? {
         None => Err(ApiError::NotFound("project")),
         Some(r) if r.may(Action::MintKeys) => Ok(()),
         Some(_) => Err(ApiError::Forbidden(Action::MintKeys.denied())),

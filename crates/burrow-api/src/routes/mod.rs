@@ -143,12 +143,7 @@ pub(crate) async fn role_in(
     user: &User,
     project_id: i64,
 ) -> ApiResult<Option<Role>> {
-    Ok(state
-        .store
-        .member_role(project_id, user.id)
-        .await?
-        .as_deref()
-        .and_then(Role::parse))
+    Ok(crate::access::role_of(state.store.as_ref(), project_id, user.id).await?)
 }
 
 /// 403 unless `user`'s role in the project allows `action` (for a second, finer check after

@@ -57,12 +57,8 @@ fn check_owner_change(
 }
 
 async fn member_role(state: &AppState, project: &Project, user_id: i64) -> ApiResult<Role> {
-    state
-        .store
-        .member_role(project.id, user_id)
+    crate::access::role_of(state.store.as_ref(), project.id, user_id)
         .await?
-        .as_deref()
-        .and_then(Role::parse)
         .ok_or(ApiError::NotFound("member"))
 }
 
