@@ -4,6 +4,7 @@
 //! (production, several nodes). Each backend has its own migrations; one conformance suite
 //! (`tests/conformance.rs`) runs against both.
 
+mod domains;
 mod error;
 mod model;
 #[macro_use]
@@ -15,6 +16,7 @@ mod store;
 pub mod testing;
 mod traffic;
 
+pub use domains::*;
 pub use error::{database_errors, StoreError};
 pub use model::*;
 pub use postgres::PgStore;

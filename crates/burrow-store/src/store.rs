@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domains::*;
 use crate::error::{Result, StoreError};
 use crate::model::*;
 use crate::traffic::*;
@@ -316,6 +317,48 @@ pub trait Store: Send + Sync + 'static {
         project_id: i64,
         limit: i64,
     ) -> Result<Vec<SharingAuditEntry>>;
+
+    // --- custom domains and ACME certificates (docs/custom-domains.md) --------------------
+    /// `Conflict` when another tunnel already has the hostname.
+    async fn create_custom_domain(&self, d: NewCustomDomain) -> Result<CustomDomain>;
+    async fn list_custom_domains(&self, reverse_tunnel_id: i64) -> Result<Vec<CustomDomain>>;
+    async fn custom_domain_by_id(&self, id: i64) -> Result<Option<CustomDomain>>;
+    async fn custom_domain_by_hostname(&self, hostname: &str) -> Result<Option<CustomDomain>>;
+    /// The domain and its certificate; `NotFound` when absent.
+    async fn delete_custom_domain(&self, id: i64) -> Result<()>;
+    /// Hostnames whose ownership is proven: the ones the edge serves.
+    async fn served_custom_domains(&self) -> Result<Vec<String>>;
+    /// The tunnel of a served custom hostname.
+    async fn reverse_tunnel_by_custom_domain(
+        &self,
+        hostname: &str,
+    ) -> Result<Option<ReverseTunnel>>;
+    /// Up to `limit` domains due for a check at `now`, each moved to `lease_until` so that no
+    /// other node takes it meanwhile.
+    async fn claim_due_custom_domains(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<CustomDomain>>;
+    /// `NotFound` when absent.
+    async fn update_custom_domain_state(
+        &self,
+        id: i64,
+        state: &DomainState,
+    ) -> Result<CustomDomain>;
+    /// Makes the domain due at `at`, its backoff reset. `NotFound` when absent.
+    async fn check_custom_domain_now(&self, id: i64, at: Timestamp) -> Result<CustomDomain>;
+    /// Inserts or replaces the certificate of `cert.name`.
+    async fn put_certificate(&self, cert: &StoredCertificate) -> Result<()>;
+    async fn certificate(&self, name: &str) -> Result<Option<StoredCertificate>>;
+    /// Every certificate's name and last change (what a node compares to reload).
+    async fn certificate_stamps(&self) -> Result<Vec<(String, Timestamp)>>;
+    /// Stores a challenge answer (replacing one under the same key); drops expired ones.
+    async fn put_acme_challenge(&self, key: &str, value: &str, expires_at: Timestamp)
+        -> Result<()>;
+    async fn acme_challenge(&self, key: &str, now: Timestamp) -> Result<Option<String>>;
+    async fn delete_acme_challenge(&self, key: &str) -> Result<()>;
 }
 
 /// Opens the store named by `url`: `sqlite://PATH` (created if missing, WAL) or

@@ -13,6 +13,8 @@ mod accounts;
 mod broker;
 #[path = "conformance/devices.rs"]
 mod devices;
+#[path = "conformance/domains.rs"]
+mod domains;
 #[path = "conformance/login_codes.rs"]
 mod login_codes;
 #[path = "conformance/misc.rs"]
@@ -82,6 +84,7 @@ macro_rules! conformance {
 }
 
 conformance! {
+    domains::{custom_domains_lifecycle, certificates_and_challenges, domain_claim_race},
     accounts::{
         users_disabled_reset_and_deleted,
         invitations_single_use,

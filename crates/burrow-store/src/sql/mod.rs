@@ -25,6 +25,8 @@ mod broker;
 #[macro_use]
 mod devices;
 #[macro_use]
+mod domains;
+#[macro_use]
 mod login_codes;
 #[macro_use]
 mod misc;
@@ -47,6 +49,7 @@ pub(crate) mod prelude {
         TrafficRollupRow, TunnelKeyRow,
     };
     pub(crate) use super::{found, micros, now, opt_micros};
+    pub(crate) use crate::domains::*;
     pub(crate) use crate::error::{Result, StoreError};
     pub(crate) use crate::model::*;
     pub(crate) use crate::traffic::*;
@@ -105,7 +108,7 @@ macro_rules! impl_store {
             $ty;
             [users_methods, devices_methods, tunnels_methods, broker_methods, misc_methods,
              login_codes_methods, nodes_methods, sharing_methods, traffic_methods,
-             accounts_methods];
+             accounts_methods, domains_methods];
             fn backend(&self) -> &'static str {
                 $backend
             }
