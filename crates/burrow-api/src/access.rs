@@ -71,6 +71,8 @@ pub enum Action {
     MintKeys,
     /// Register, enroll, rename, revoke and delete devices.
     ManageDevices,
+    /// Add, re-check and remove a tunnel's custom domains (each gets a certificate).
+    ManageDomains,
     /// Invite and remove members, change roles other than owner.
     ManageMembers,
     /// Make or unmake owners; rename and delete the project.
@@ -88,6 +90,7 @@ impl Action {
             | Action::Rotate
             | Action::MintKeys
             | Action::ManageDevices
+            | Action::ManageDomains
             | Action::ManageMembers => Role::Admin,
             Action::ManageProject => Role::Owner,
         }
@@ -104,6 +107,7 @@ impl Action {
             Action::Rotate => "rotating access tokens needs the admin or owner role",
             Action::MintKeys => "minting keys needs the admin or owner role",
             Action::ManageDevices => "managing devices needs the admin or owner role",
+            Action::ManageDomains => "managing custom domains needs the admin or owner role",
             Action::ManageMembers => "managing members needs the admin or owner role",
             Action::ManageProject => "only the project's owners can do this",
         }
@@ -123,6 +127,7 @@ mod tests {
             (ReadLogs, [true, true, true, false]),
             (EditTunnels, [true, true, true, false]),
             (TunnelAuth, [true, true, false, false]),
+            (ManageDomains, [true, true, false, false]),
             (Share, [true, true, false, false]),
             (Rotate, [true, true, false, false]),
             (MintKeys, [true, true, false, false]),

@@ -7,6 +7,7 @@ pub mod access;
 mod auth;
 mod domain;
 mod error;
+mod hostname;
 mod json;
 mod lifecycle;
 pub mod mail;
@@ -58,6 +59,21 @@ pub struct ApiConfig {
     pub password_login: bool,
 }
 
+impl ApiConfig {
+    /// `scheme://host[:port]` of a tunnel host (its own or a custom domain), as browsers
+    /// reach it.
+    pub fn tunnel_origin(&self, host: &str) -> String {
+        match self.tunnel_port {
+            Some(p) => format!("{}://{host}:{p}", self.tunnel_scheme),
+            None => format!("{}://{host}", self.tunnel_scheme),
+        }
+    }
+
+    pub fn custom_domain_url(&self, hostname: &str) -> String {
+        self.tunnel_origin(hostname)
+    }
+}
+
 /// Default `share_link_max_minutes`: 7 days.
 pub const DEFAULT_SHARE_LINK_MAX_MINUTES: i64 = 7 * 24 * 60;
 
@@ -87,6 +103,9 @@ pub struct AppState {
     pub login_guard: Arc<LoginGuard>,
     /// Sends invitation links when SMTP is configured.
     pub mailer: Option<Arc<mail::Mailer>>,
+    /// Woken when a custom domain is added, removed or asked to be checked: the domain
+    /// worker and the edge's host list act at once instead of at their next tick.
+    pub domains_changed: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -103,6 +122,7 @@ impl AppState {
             lifecycle,
             login_guard: Arc::default(),
             mailer: None,
+            domains_changed: Arc::default(),
         }
     }
 

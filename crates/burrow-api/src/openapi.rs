@@ -85,6 +85,11 @@ pub const BEARER: &str = "bearer";
         crate::routes::invitations::lookup,
         crate::routes::invitations::accept,
         crate::routes::invitations::sign_up,
+        crate::routes::domains::create,
+        crate::routes::domains::list,
+        crate::routes::domains::get,
+        crate::routes::domains::check,
+        crate::routes::domains::delete,
     ),
     components(schemas(ErrorBody, LoginRequest, LoginResponse, CreateUser, UserResponse,
         CreateProject, ProjectResponse, AddMember, MemberResponse, Rename, UpdateMember, RegisterDevice, DeviceResponse,
@@ -100,7 +105,10 @@ pub const BEARER: &str = "bearer";
         crate::routes::invitations::InvitationResponse,
         crate::routes::invitations::NewInvitationResponse,
         crate::routes::invitations::InvitationToken, crate::routes::invitations::SignUp,
-        crate::routes::invitations::InvitationDetails, crate::routes::invitations::SignedUp)),
+        crate::routes::invitations::InvitationDetails, crate::routes::invitations::SignedUp,
+        crate::routes::domains::AddDomain, crate::routes::domains::DomainResponse,
+        crate::routes::domains::DomainList, crate::routes::domains::DnsRecord,
+        crate::routes::domains::DomainCertificate)),
     tags(
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users (administrators)"),
@@ -109,6 +117,7 @@ pub const BEARER: &str = "bearer";
         (name = "devices", description = "Devices, enrollment tokens, revocation"),
         (name = "reverse-tunnels", description = "The seed's reverse tunnel endpoints"),
         (name = "sharing", description = "Per-tunnel API keys, share links, their audit log"),
+        (name = "domains", description = "Custom domains on tunnels, with certificates by ACME"),
     ),
     modifiers(&BearerAuth)
 )]

@@ -2,6 +2,7 @@ pub(crate) mod account;
 pub(crate) mod auth;
 pub(crate) mod cluster;
 pub(crate) mod devices;
+pub(crate) mod domains;
 pub(crate) mod invitations;
 pub(crate) mod project_changes;
 pub(crate) mod projects;
@@ -127,6 +128,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/projects/{id}/sharing-audit",
             get(sharing_audit::list),
+        )
+        .route(
+            &format!("{rt}/{{id}}/domains"),
+            get(domains::list).post(domains::create),
+        )
+        .route(
+            &format!("{rt}/{{id}}/domains/{{domain_id}}"),
+            get(domains::get).delete(domains::delete),
+        )
+        .route(
+            &format!("{rt}/{{id}}/domains/{{domain_id}}/check"),
+            post(domains::check),
         )
         .route(&format!("{rt}/{{id}}/access-log"), get(traffic::access_log))
         .route(&format!("{rt}/{{id}}/analytics"), get(traffic::analytics))

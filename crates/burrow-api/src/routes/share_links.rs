@@ -107,13 +107,8 @@ fn note(raw: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-/// `scheme://host[:port]` of a tunnel host, as browsers reach it.
 fn tunnel_origin(state: &AppState, host: &str) -> String {
-    let c = &state.config;
-    match c.tunnel_port {
-        Some(p) => format!("{}://{host}:{p}", c.tunnel_scheme),
-        None => format!("{}://{host}", c.tunnel_scheme),
-    }
+    state.config.tunnel_origin(host)
 }
 
 #[utoipa::path(post,
