@@ -47,4 +47,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
         map.insert(key, (Instant::now(), value));
     }
+
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }

@@ -109,7 +109,8 @@ impl CertStore {
         }
     }
 
-    fn current(&self) -> Option<Arc<CertifiedKey>> {
+    /// The certificate served now.
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current.read().ok().map(|c| c.key.clone())
     }
 }

@@ -197,6 +197,16 @@ impl Edge {
         (self.matcher.classify(&info.name) == HostKind::Tunnel).then_some(info.name)
     }
 
+    /// The custom hostnames served as tunnel hosts (kept current by the server).
+    pub fn custom_hosts(&self) -> &Arc<crate::host::CustomHosts> {
+        self.matcher.custom_hosts()
+    }
+
+    /// Forgets cached routes (a custom domain came or went; tunnels keep their TTL otherwise).
+    pub fn forget_routes(&self) {
+        self.routes.clear();
+    }
+
     /// Writes the usage counters and access log gathered since the last flush.
     pub async fn flush(&self) {
         self.counters.flush(self.backend.usage.as_ref()).await;

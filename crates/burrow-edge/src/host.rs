@@ -2,6 +2,9 @@
 //! absolute-form (HTTP/1.1) or HTTP/2 (`:authority`) request, normalised (lower case, trailing
 //! dot and default port dropped), and classified as the API host, a tunnel host, or neither.
 
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
 use http::header::HOST;
 use http::Request;
 
@@ -125,11 +128,43 @@ pub enum HostKind {
     Other,
 }
 
-/// Decides which names are tunnel hosts: any name under `base_domain` other than the API host.
+/// Decides which names are tunnel hosts: any name under `base_domain` other than the API host,
+/// and the custom domains whose ownership is proven.
 #[derive(Debug, Clone)]
 pub struct HostMatcher {
     base: String,
     api_host: Option<String>,
+    custom: Arc<CustomHosts>,
+}
+
+/// The custom hostnames the edge serves now; the server refreshes it from the store.
+#[derive(Debug, Default)]
+pub struct CustomHosts(RwLock<HashSet<String>>);
+
+impl CustomHosts {
+    /// Replaces the set; answers whether it changed.
+    pub fn replace(&self, names: HashSet<String>) -> bool {
+        let Ok(mut cur) = self.0.write() else {
+            return false;
+        };
+        if *cur == names {
+            return false;
+        }
+        *cur = names;
+        true
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.read().map(|s| s.contains(name)).unwrap_or(false)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl HostMatcher {
@@ -142,7 +177,13 @@ impl HostMatcher {
         HostMatcher {
             base: clean(base_domain),
             api_host,
+            custom: Arc::default(),
         }
+    }
+
+    /// The custom hostnames this matcher also takes as tunnel hosts.
+    pub fn custom_hosts(&self) -> &Arc<CustomHosts> {
+        &self.custom
     }
 
     pub fn classify(&self, name: &str) -> HostKind {
@@ -155,6 +196,7 @@ impl HostMatcher {
         }
         match name.strip_suffix(self.base.as_str()) {
             Some(prefix) if prefix.len() > 1 && prefix.ends_with('.') => HostKind::Tunnel,
+            _ if self.custom.contains(name) => HostKind::Tunnel,
             _ => HostKind::Other,
         }
     }
@@ -228,5 +270,13 @@ mod tests {
         assert_eq!(m.classify("api.fleet.example.com"), HostKind::Api);
         assert_eq!(m.classify("fleet.example.com"), HostKind::Other);
         assert_eq!(m.classify("d.fleet.example.com"), HostKind::Tunnel);
+        // Custom domains are tunnel hosts while served.
+        assert_eq!(m.classify("robot7.customer.com"), HostKind::Other);
+        let names = HashSet::from(["robot7.customer.com".to_string()]);
+        assert!(m.custom_hosts().replace(names.clone()));
+        assert!(!m.custom_hosts().replace(names));
+        assert_eq!(m.classify("robot7.customer.com"), HostKind::Tunnel);
+        m.custom_hosts().replace(HashSet::new());
+        assert_eq!(m.classify("robot7.customer.com"), HostKind::Other);
     }
 }

@@ -46,6 +46,7 @@ pub use certs::{CertError, CertStore};
 pub use config::EdgeConfig;
 pub use dialer::{service_name, DialError, TunnelDialer, TunnelIo};
 pub use edge::Edge;
+pub use host::CustomHosts;
 pub use headers::{X_BURROW_USER_EMAIL, X_BURROW_USER_ID};
 pub use limits::{server_builder, ConnLimiter, ConnPermit};
 pub use session_cookie::{LOGIN_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE};

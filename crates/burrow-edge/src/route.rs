@@ -32,6 +32,10 @@ impl RouteTable {
         }
     }
 
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
     /// The route of normalised host `name`, `None` when no tunnel has that `public_url`.
     pub async fn resolve(&self, name: &str) -> Result<Option<Arc<Route>>, StoreError> {
         if let Some(hit) = self.cache.get(&name.to_string()) {

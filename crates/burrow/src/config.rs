@@ -140,6 +140,54 @@ pub struct Config {
     /// Whether email and password sign in (`false`: SSO only; the login forms hide them).
     #[serde(default = "default_password_login")]
     pub password_login: bool,
+    /// Custom domains and ACME (docs/custom-domains.md). The DNS server that ownership checks
+    /// ask (`host:port`); default: the system's resolvers.
+    #[serde(default)]
+    pub dns_resolver: Option<SocketAddr>,
+    /// The ACME directory certificates come from; default Let's Encrypt's.
+    #[serde(default = "default_acme_directory_url")]
+    pub acme_directory_url: String,
+    /// The contact address of the ACME account (expiry notices).
+    #[serde(default)]
+    pub acme_email: Option<String>,
+    /// PEM roots to trust for the ACME server's own HTTPS (a private ACME server).
+    #[serde(default)]
+    pub acme_ca_file: Option<PathBuf>,
+    /// `http-01` (on `http_redirect_listen`) or `tls-alpn-01` (on `listen`); default: http-01
+    /// when there is an HTTP listener, else tls-alpn-01.
+    #[serde(default)]
+    pub acme_challenge: Option<String>,
+    /// Obtain and renew `*.<base_domain>` (and `<base_domain>`) by DNS-01 through
+    /// `acme_dns_update`, instead of `tls_cert`/`tls_key`.
+    #[serde(default)]
+    pub acme_base_domain: bool,
+    /// The RFC 2136 (dynamic update) DNS server of the base domain's zone, `host:port`.
+    #[serde(default)]
+    pub acme_dns_update: Option<SocketAddr>,
+    /// The zone updated there; default `base_domain`.
+    #[serde(default)]
+    pub acme_dns_update_zone: Option<String>,
+    /// The TSIG key for those updates, as `tsig-keygen` prints it (a file, mode 0600).
+    #[serde(default)]
+    pub acme_dns_update_key_file: Option<PathBuf>,
+    /// How often a served custom domain's DNS is checked again, in seconds (default an hour).
+    #[serde(default = "default_domain_check_interval_secs")]
+    pub domain_check_interval_secs: u64,
+    /// The first wait after a failed check or issuance, in seconds (doubling, up to an hour).
+    #[serde(default = "default_acme_retry_secs")]
+    pub acme_retry_secs: u64,
+}
+
+fn default_acme_directory_url() -> String {
+    "https://acme-v02.api.letsencrypt.org/directory".to_string()
+}
+
+fn default_domain_check_interval_secs() -> u64 {
+    3600
+}
+
+fn default_acme_retry_secs() -> u64 {
+    60
 }
 
 fn default_password_login() -> bool {
@@ -255,6 +303,17 @@ const KNOWN_KEYS: &[&str] = &[
     "oidc_allowed_domains",
     "oidc_button_label",
     "password_login",
+    "dns_resolver",
+    "acme_directory_url",
+    "acme_email",
+    "acme_ca_file",
+    "acme_challenge",
+    "acme_base_domain",
+    "acme_dns_update",
+    "acme_dns_update_zone",
+    "acme_dns_update_key_file",
+    "domain_check_interval_secs",
+    "acme_retry_secs",
 ];
 
 pub const DEFAULT_PORT: u16 = 8700;
@@ -348,11 +407,12 @@ impl Config {
                 "tls_cert and tls_key go together".into(),
             ));
         }
-        if self.http_redirect_listen.is_some() && self.tls_cert.is_none() {
+        if self.http_redirect_listen.is_some() && !self.serves_tls() {
             return Err(ConfigError::Invalid(
-                "http_redirect_listen needs tls_cert and tls_key".into(),
+                "http_redirect_listen needs tls_cert and tls_key (or acme_base_domain)".into(),
             ));
         }
+        crate::certs::validate_config(self).map_err(ConfigError::Invalid)?;
         if let Some(o) = &self.api_origin {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::Invalid(
@@ -454,11 +514,17 @@ impl Config {
         Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
+    /// Whether the main listener serves HTTPS: with certificate files, or with the base
+    /// domain's certificate obtained by ACME.
+    pub fn serves_tls(&self) -> bool {
+        self.tls().is_some() || self.acme_base_domain
+    }
+
     /// Whether browsers reach this server over HTTPS (its own TLS, or a proxy's).
     pub fn public_https(&self) -> bool {
         match self.public_scheme.as_deref() {
             Some(s) => s == "https",
-            None => self.tls().is_some(),
+            None => self.serves_tls(),
         }
     }
 

@@ -14,9 +14,11 @@ use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::certs::{wants_acme_tls, Challenges, HTTP01_PREFIX};
 
 /// How long shutdown waits for in-flight requests before giving up on them.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -25,10 +27,12 @@ const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves the main port until `stop`, then drains. With `tls`, every connection is TLS
-/// (HTTP/2 or HTTP/1.1 by ALPN); without, plain HTTP (development).
+/// (HTTP/2 or HTTP/1.1 by ALPN; TLS-ALPN-01 validations answered from `challenges`);
+/// without, plain HTTP (development).
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerConfig>>,
+    challenges: Challenges,
     edge: Arc<Edge>,
     api: Router,
     stop: impl std::future::Future<Output = ()>,
@@ -42,6 +46,7 @@ pub async fn serve(
         // Taken before the handshake, so a shutdown during it still ends the connection.
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let challenges = challenges.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let peer = match proxied_client(&mut stream, peer, &edge).await {
@@ -49,12 +54,14 @@ pub async fn serve(
                 None => return,
             };
             match tls {
-                None => serve_conn(stream, peer, edge, api, watcher).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls)) => serve_conn(tls, peer, edge, api, watcher).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                None => serve_conn(stream, peer, edge, api, challenges, watcher).await,
+                Some(config) => {
+                    let handshake = tls_accept(stream, config, &challenges);
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Some(tls)) => {
+                            serve_conn(tls, peer, edge, api, challenges, watcher).await
+                        }
+                        Ok(None) => tracing::debug!(%peer, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
@@ -93,15 +100,44 @@ async fn proxied_client(
     }
 }
 
-async fn serve_conn<S>(io: S, peer: SocketAddr, edge: Arc<Edge>, api: Router, watcher: Watcher)
-where
+/// The TLS handshake, after a look at the ClientHello: a CA's TLS-ALPN-01 validation gets the
+/// challenge certificate of the name it asks for (and nothing else); everyone else the
+/// listener's config. `None` when the handshake failed or was a validation.
+async fn tls_accept(
+    stream: tokio::net::TcpStream,
+    config: Arc<ServerConfig>,
+    challenges: &Challenges,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = acceptor.await.ok()?;
+    let hello = start.client_hello();
+    if wants_acme_tls(&hello) {
+        let name = hello.server_name()?.to_string();
+        let cfg = challenges.tls_alpn01_config(&name).await?;
+        // The validation ends with the handshake; the CA closes the connection.
+        let _ = start.into_stream(cfg).await;
+        return None;
+    }
+    start.into_stream(config).await.ok()
+}
+
+async fn serve_conn<S>(
+    io: S,
+    peer: SocketAddr,
+    edge: Arc<Edge>,
+    api: Router,
+    challenges: Challenges,
+    watcher: Watcher,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let builder = server_builder(edge.config());
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let edge = edge.clone();
         let api = api.clone();
-        async move { Ok::<_, Infallible>(route(edge, api, req, peer).await) }
+        let challenges = challenges.clone();
+        async move { Ok::<_, Infallible>(route(edge, api, &challenges, req, peer).await) }
     });
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
@@ -111,10 +147,12 @@ where
     }
 }
 
-/// The plain-HTTP listener of an HTTPS deployment: redirects everything to `https_port`.
+/// The plain-HTTP listener of an HTTPS deployment: answers pending HTTP-01 validations and
+/// redirects everything else to `https_port`.
 pub async fn serve_redirect(
     listener: TcpListener,
     edge: Arc<Edge>,
+    challenges: Challenges,
     https_port: u16,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -123,9 +161,16 @@ pub async fn serve_redirect(
     while let Some((stream, _peer, permit)) = accept(&listener, &limiter, &mut stop).await {
         let edge = edge.clone();
         let builder = server_builder(edge.config());
+        let challenges = challenges.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let resp = edge.https_redirect(&req, https_port);
-            async move { Ok::<_, Infallible>(resp) }
+            let edge = edge.clone();
+            let challenges = challenges.clone();
+            async move {
+                if let Some(answer) = http01_answer(&challenges, &req).await {
+                    return Ok::<_, Infallible>(answer);
+                }
+                Ok(edge.https_redirect(&req, https_port))
+            }
         });
         tokio::spawn(async move {
             let _permit = permit;
@@ -165,12 +210,31 @@ async fn accept(
     }
 }
 
+/// The answer to an ACME HTTP-01 validation, when one is pending for the requested token
+/// (otherwise the request goes on as any other, to the tunnel or the API).
+async fn http01_answer<B>(challenges: &Challenges, req: &Request<B>) -> Option<hyper::Response<Body>> {
+    let token = req.uri().path().strip_prefix(HTTP01_PREFIX)?;
+    if req.method() != http::Method::GET {
+        return None;
+    }
+    let answer = challenges.http01(token).await?;
+    hyper::Response::builder()
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Body::from(answer))
+        .ok()
+}
+
 async fn route(
     edge: Arc<Edge>,
     api: Router,
+    challenges: &Challenges,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<Body> {
+    if let Some(answer) = http01_answer(challenges, &req).await {
+        return answer;
+    }
     let host = req
         .headers()
         .get(http::header::HOST)

@@ -1,6 +1,7 @@
 //! The `burrow` program: configuration, command line, and the wiring of every part.
 
 pub mod bootstrap;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod config;

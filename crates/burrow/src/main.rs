@@ -151,7 +151,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("starting burrow server")?;
     let port = running.addr.port();
-    let scheme = if config.tls().is_some() {
+    let scheme = if config.serves_tls() {
         "https"
     } else {
         "http"

@@ -16,7 +16,6 @@ use burrow_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 use crate::bootstrap::{first_admin, CreatedAdmin};
 use crate::cluster::link_setup::ClusterLink;
@@ -242,10 +241,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         ),
         None => None,
     };
-    let tls = match &certs {
-        Some(c) => Some(TlsAcceptor::from(c.server_config()?)),
+    // Custom domains' certificates and the base domain's (ACME) beside the files' wildcard.
+    let sealer = Arc::new(crate::certs::Sealer::from_token_key(&token_key)?);
+    let served = config
+        .serves_tls()
+        .then(|| crate::certs::ServedCerts::new(&config.base_domain, certs.clone()));
+    let tls = match &served {
+        Some(s) => Some(s.server_config()?),
         None => None,
     };
+    let challenges = crate::certs::Challenges::new(store.clone());
 
     let ca = Arc::new(ca);
     let device_urls = config.device_urls(device_addr.port());
@@ -310,6 +315,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         },
         lifecycle,
     );
+    let domains_changed = api.domains_changed.clone();
     let sso_settings =
         crate::sso::SsoSettings::from_config(&config, &config.api_origin(addr.port()));
     // One login guard for the API's login and the edge's form: the same quotas for both.
@@ -428,6 +434,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
                 .run(std::time::Duration::from_secs(60), stop_signal(&rx)),
         )
     });
+    let cert_worker = crate::certs::worker_for(
+        &config,
+        store.clone(),
+        edge.clone(),
+        served.clone(),
+        sealer.clone(),
+        domains_changed,
+    )?;
+    let cert_worker_task = roles
+        .has(Role::Edge)
+        .then(|| tokio::spawn(cert_worker.run(stop_signal(&rx))));
     // A per-address connection cap on the device port too (larger: fleets share NATs).
     let device_limiter = burrow_edge::ConnLimiter::new(config.device_conns_per_address);
     let device_task = device_listener.map(|device_listener| {
@@ -449,6 +466,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         tokio::spawn(crate::front::serve_redirect(
             l,
             edge.clone(),
+            challenges.clone(),
             addr.port(),
             stop_signal(&rx),
         ))
@@ -468,7 +486,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let serving_edge = edge.clone();
     let task = tokio::spawn(async move {
         let edge = serving_edge;
-        let served = crate::front::serve(listener, tls, edge.clone(), app, api_stop).await;
+        let served = crate::front::serve(listener, tls, challenges, edge.clone(), app, api_stop).await;
         if let Some(t) = device_task {
             t.abort();
         }
@@ -482,6 +500,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             t.abort();
         }
         if let Some(t) = scheduler_task {
+            t.abort();
+        }
+        if let Some(t) = cert_worker_task {
             t.abort();
         }
         flush_task.abort();

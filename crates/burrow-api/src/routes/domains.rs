@@ -230,7 +230,7 @@ pub async fn create(
             StoreError::NotFound => ApiError::NotFound("reverse tunnel"),
             other => other.into(),
         })?;
-    state.domains_changed.notify_waiters();
+    state.domains_changed.notify_one();
     let body = respond(&state, &t, d, hostname.converted()).await?;
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -300,7 +300,7 @@ pub async fn check(
             .check_custom_domain_now(d.id, chrono::Utc::now())
             .await?
     };
-    state.domains_changed.notify_waiters();
+    state.domains_changed.notify_one();
     Ok((
         StatusCode::ACCEPTED,
         Json(respond(&state, &t, d, false).await?),
@@ -331,6 +331,6 @@ pub async fn delete(
             StoreError::NotFound => ApiError::NotFound("domain"),
             other => other.into(),
         })?;
-    state.domains_changed.notify_waiters();
+    state.domains_changed.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }

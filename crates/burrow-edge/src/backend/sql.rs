@@ -28,8 +28,13 @@ impl SqlBackend {
 #[async_trait]
 impl TunnelLookup for SqlBackend {
     async fn tunnel_by_host(&self, host: &str) -> Result<Option<(ReverseTunnel, Device)>> {
-        let Some(tunnel) = self.store.reverse_tunnel_by_public_url(host).await? else {
-            return Ok(None);
+        let tunnel = match self.store.reverse_tunnel_by_public_url(host).await? {
+            Some(t) => t,
+            // A custom domain, served only while its ownership is proven.
+            None => match self.store.reverse_tunnel_by_custom_domain(host).await? {
+                Some(t) => t,
+                None => return Ok(None),
+            },
         };
         let device = self.store.device_by_id(tunnel.device_id).await?;
         Ok(device.map(|d| (tunnel, d)))

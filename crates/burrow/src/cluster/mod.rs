@@ -6,7 +6,7 @@
 
 pub mod advisory;
 pub mod changes;
-mod cluster_key;
+pub(crate) mod cluster_key;
 pub mod link;
 pub mod link_setup;
 pub mod link_streams;
