@@ -239,7 +239,10 @@ impl AcmeClient {
             self.complete(&mut order, names, kind, solver, &mut presented),
         )
         .await
-        .unwrap_or(Err(AcmeError::Timeout(self.deadline, "issue the certificate")));
+        .unwrap_or(Err(AcmeError::Timeout(
+            self.deadline,
+            "issue the certificate",
+        )));
         for challenge in &presented {
             solver.cleanup(challenge).await;
         }
@@ -325,12 +328,13 @@ impl AcmeClient {
             if !to_ready.contains(&identifier) {
                 continue;
             }
-            let mut challenge = authorization
-                .challenge(challenge_type.clone())
-                .ok_or_else(|| AcmeError::NoChallenge {
-                    identifier: identifier.clone(),
-                    kind,
-                })?;
+            let mut challenge =
+                authorization
+                    .challenge(challenge_type.clone())
+                    .ok_or_else(|| AcmeError::NoChallenge {
+                        identifier: identifier.clone(),
+                        kind,
+                    })?;
             challenge
                 .set_ready()
                 .await

@@ -3,21 +3,17 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine;
-use hickory_client::client::{Client, ClientHandle};
-use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm;
-use hickory_client::proto::dnssec::tsig::TSigner;
-use hickory_client::proto::op::ResponseCode;
-use hickory_client::proto::rr::rdata::TXT;
-use hickory_client::proto::rr::{Name, RData, Record};
-use hickory_client::proto::runtime::TokioRuntimeProvider;
-use hickory_client::proto::tcp::TcpClientStream;
-use hickory_client::proto::xfer::DnsResponse;
-use hickory_client::ClientError;
+use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+use hickory_proto::dnssec::tsig::TSigner;
+use hickory_proto::op::{update_message, Message, ResponseCode};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, Record};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::{Challenge, ChallengeSolver, DnsError};
 
@@ -133,17 +129,15 @@ impl DnsUpdate {
     /// share one challenge name).
     pub async fn set_txt(&self, name: &str, value: &str, ttl: u32) -> Result<(), DnsError> {
         let record = self.txt_record(name, value, ttl)?;
-        let mut client = self.client(name).await?;
-        let response = client.append(record, self.zone.clone(), false).await;
-        outcome(name, response)
+        let message = update_message::append(record.into(), self.zone.clone(), false, false);
+        self.exchange(name, message).await
     }
 
     /// Removes the TXT record at `name` holding `value`; absent is fine.
     pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), DnsError> {
         let record = self.txt_record(name, value, 0)?;
-        let mut client = self.client(name).await?;
-        let response = client.delete_by_rdata(record, self.zone.clone()).await;
-        outcome(name, response)
+        let message = update_message::delete_by_rdata(record.into(), self.zone.clone(), false);
+        self.exchange(name, message).await
     }
 
     fn txt_record(&self, name: &str, value: &str, ttl: u32) -> Result<Record, DnsError> {
@@ -161,19 +155,61 @@ impl DnsUpdate {
         ))
     }
 
-    async fn client(&self, name: &str) -> Result<Client, DnsError> {
-        let (stream, sender) =
-            TcpClientStream::new(self.server, None, Some(TIMEOUT), TokioRuntimeProvider::new());
-        let (client, background) =
-            Client::with_timeout(stream, sender, TIMEOUT, Some(Arc::new(self.signer.clone())))
-                .await
-                .map_err(|e| DnsError::Update {
+    /// Signs `message`, sends it over TCP and reads the answer. Done by hand rather than with
+    /// hickory-client: its TSIG check turns a server's refusal (an unsigned NOTAUTH) into
+    /// an opaque error, and the rcode is what tells the user what is wrong.
+    async fn exchange(&self, name: &str, mut message: Message) -> Result<(), DnsError> {
+        let failed = |detail: String| DnsError::Update {
+            name: name.to_owned(),
+            detail,
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| failed(format!("clock: {e}")))?;
+        // The connection is ours alone, so the id only has to match its answer.
+        let id = (now.subsec_nanos() & 0xffff) as u16;
+        message.set_id(id);
+        let verifier = message
+            .finalize(&self.signer, now.as_secs() as u32)
+            .map_err(|e| failed(format!("signing: {e}")))?;
+        let request = message
+            .to_vec()
+            .map_err(|e| failed(format!("encoding: {e}")))?;
+        let length = u16::try_from(request.len()).map_err(|_| failed("message too long".into()))?;
+
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            let mut stream = TcpStream::connect(self.server).await?;
+            stream.write_all(&length.to_be_bytes()).await?;
+            stream.write_all(&request).await?;
+            let mut length = [0u8; 2];
+            stream.read_exact(&mut length).await?;
+            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            stream.read_exact(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        })
+        .await
+        .map_err(|_| failed(format!("no answer from {} within {TIMEOUT:?}", self.server)))?
+        .map_err(|e| failed(format!("talking to {}: {e}", self.server)))?;
+
+        let response =
+            Message::from_vec(&answer).map_err(|e| failed(format!("unreadable answer: {e}")))?;
+        if response.id() != id {
+            return Err(failed("the answer is for another request".into()));
+        }
+        match response.response_code() {
+            ResponseCode::NoError => {}
+            code => {
+                return Err(DnsError::Rejected {
                     name: name.to_owned(),
-                    detail: format!("connecting to {}: {e}", self.server),
-                })?;
-        // Ends by itself when the client is dropped.
-        tokio::spawn(background);
-        Ok(client)
+                    rcode: rcode_text(code),
+                })
+            }
+        }
+        // A success must come from whoever holds the key too.
+        if let Some(mut verify) = verifier {
+            verify(&answer).map_err(|e| failed(format!("the answer's TSIG: {e}")))?;
+        }
+        Ok(())
     }
 }
 
@@ -182,20 +218,6 @@ fn fqdn(name: &str) -> Result<Name, DnsError> {
         .map_err(|_| DnsError::Name(name.to_owned()))?;
     parsed.set_fqdn(true);
     Ok(parsed)
-}
-
-fn outcome(name: &str, response: Result<DnsResponse, ClientError>) -> Result<(), DnsError> {
-    let response = response.map_err(|e| DnsError::Update {
-        name: name.to_owned(),
-        detail: e.to_string(),
-    })?;
-    match response.response_code() {
-        ResponseCode::NoError => Ok(()),
-        code => Err(DnsError::Rejected {
-            name: name.to_owned(),
-            rcode: rcode_text(code),
-        }),
-    }
 }
 
 fn rcode_text(code: ResponseCode) -> String {
@@ -218,9 +240,10 @@ fn rcode_text(code: ResponseCode) -> String {
 impl ChallengeSolver for DnsUpdate {
     async fn present(&self, challenge: &Challenge) -> Result<(), String> {
         match challenge {
-            Challenge::Dns01 { name, value, .. } => {
-                self.set_txt(name, value, 60).await.map_err(|e| e.to_string())
-            }
+            Challenge::Dns01 { name, value, .. } => self
+                .set_txt(name, value, 60)
+                .await
+                .map_err(|e| e.to_string()),
             _ => Err("a DNS update can only answer dns-01 challenges".into()),
         }
     }
