@@ -223,7 +223,7 @@ fn fqdn(name: &str) -> Result<Name, DnsError> {
 fn rcode_text(code: ResponseCode) -> String {
     let hint = match code {
         ResponseCode::Refused => "REFUSED (the server does not allow this key to update the zone)",
-        ResponseCode::NotAuth => "NOTAUTH (the server rejected the TSIG key: wrong name or secret)",
+        ResponseCode::NotAuth => "NOTAUTH (the server rejected the TSIG key, wrong name or secret, or does not serve the zone)",
         ResponseCode::NotZone => "NOTZONE (the name is not in the zone)",
         ResponseCode::ServFail => "SERVFAIL",
         ResponseCode::FormErr => "FORMERR",

@@ -75,4 +75,14 @@ async fn http01_issues_a_certificate_for_two_names_and_the_stored_account_works_
         .await
         .expect("issue with the stored account");
     verify_chain(&issued.chain_pem, &root, &["c.http.test"]).expect("valid chain");
+
+    // Credentials of another directory make a new account on this one.
+    let elsewhere = AcmeSettings {
+        directory_url: pebble.directory_url().replace("127.0.0.1", "localhost"),
+        ..settings.clone()
+    };
+    let (_, fresh) = AcmeClient::connect(&elsewhere, Some(&credentials))
+        .await
+        .expect("connect to the other directory");
+    assert!(fresh.is_some_and(|c| c != credentials), "a new account");
 }
