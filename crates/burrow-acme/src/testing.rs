@@ -47,6 +47,40 @@ pub fn free_port() -> Result<u16> {
     Err(err("no port free for both TCP and UDP"))
 }
 
+/// Why a server did not start: exiting early is most likely a port taken between choosing
+/// it and the child binding it, so that start is tried again on other ports.
+enum Startup {
+    Exited(TestError),
+    Failed(TestError),
+}
+
+impl From<TestError> for Startup {
+    fn from(e: TestError) -> Self {
+        Startup::Failed(e)
+    }
+}
+
+type Started<T> = std::result::Result<T, Startup>;
+
+/// Runs `start` until it does not exit early, three times at most.
+async fn on_free_ports<T, F, Fut>(mut start: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Started<T>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match start().await {
+            Ok(started) => return Ok(started),
+            Err(Startup::Exited(e)) if attempts < 3 => {
+                tracing::warn!(error = %e, "a test server exited while starting; trying other ports");
+            }
+            Err(Startup::Exited(e) | Startup::Failed(e)) => return Err(e),
+        }
+    }
+}
+
 /// A child process whose output goes to a log file, killed on drop.
 struct Process {
     name: &'static str,
@@ -89,7 +123,7 @@ impl Process {
     }
 
     /// Polls `ready` until it holds, the child exits or the deadline passes.
-    async fn wait_ready<F, Fut>(&mut self, what: &str, mut ready: F) -> Result<()>
+    async fn wait_ready<F, Fut>(&mut self, what: &str, mut ready: F) -> Started<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<(), String>>,
@@ -98,16 +132,18 @@ impl Process {
         let mut delay = Duration::from_millis(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.failure(format!("exited ({status}) before {what}")));
+                return Err(Startup::Exited(
+                    self.failure(format!("exited ({status}) before {what}")),
+                ));
             }
             let last = match ready().await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
             if Instant::now() >= deadline {
-                return Err(self.failure(format!(
+                return Err(Startup::Failed(self.failure(format!(
                     "not {what} after {START_DEADLINE:?}; last try: {last}"
-                )));
+                ))));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(250));
@@ -142,6 +178,10 @@ pub struct ChallTestSrv {
 
 impl ChallTestSrv {
     pub async fn start() -> Result<ChallTestSrv> {
+        on_free_ports(Self::start_once).await
+    }
+
+    async fn start_once() -> Started<ChallTestSrv> {
         let dir = temp_dir("challtestsrv-")?;
         let dns = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port()?);
         let management = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), free_port()?);
@@ -286,6 +326,10 @@ pub struct Pebble {
 
 impl Pebble {
     pub async fn start(opts: PebbleOptions) -> Result<Pebble> {
+        on_free_ports(|| Self::start_once(opts.clone())).await
+    }
+
+    async fn start_once(opts: PebbleOptions) -> Started<Pebble> {
         let dir = temp_dir("pebble-")?;
         // pebble's own HTTPS certificate, from a CA that only this instance's clients trust.
         let ca_key = rcgen::KeyPair::generate().map_err(|e| err(format!("CA key: {e}")))?;
@@ -414,6 +458,10 @@ impl Bind9 {
     /// `records`: (name, IPv4) A records, names absolute (`*.fleet.test`) or relative to
     /// the zone.
     pub async fn start(zone: &str, records: &[(&str, &str)]) -> Result<Bind9> {
+        on_free_ports(|| Self::start_once(zone, records)).await
+    }
+
+    async fn start_once(zone: &str, records: &[(&str, &str)]) -> Started<Bind9> {
         let zone = zone.trim_end_matches('.');
         let dir = temp_dir("named-")?;
         let d = dir.path().display().to_string();
@@ -427,7 +475,8 @@ impl Bind9 {
             return Err(err(format!(
                 "tsig-keygen failed: {}",
                 String::from_utf8_lossy(&keygen.stderr)
-            )));
+            ))
+            .into());
         }
         let key_file_text = String::from_utf8_lossy(&keygen.stdout).into_owned();
         write(&dir.path().join("tsig.key"), &key_file_text)?;
@@ -486,6 +535,11 @@ zone "{zone}" {{
                 let checker = checker.clone();
                 let probe = probe.clone();
                 async move {
+                    // A refused TCP connection says "not yet" at once; a UDP query to a port
+                    // nobody listens on only times out.
+                    tokio::net::TcpStream::connect(addr)
+                        .await
+                        .map_err(|e| format!("connecting: {e}"))?;
                     match checker.addresses(&probe).await {
                         Ok(a) if !a.is_empty() => Ok(()),
                         Ok(_) => Err(format!("no address for {probe}")),
