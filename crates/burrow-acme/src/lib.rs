@@ -2,6 +2,7 @@
 //! ownership checks through DNS, and RFC 2136 updates for DNS-01.
 
 mod acme;
+mod certs;
 mod dns_error;
 mod dns_update;
 mod ownership;
@@ -9,9 +10,9 @@ mod ownership;
 pub mod testing;
 
 pub use acme::{
-    certificate_validity, tls_alpn01_certificate, AcmeClient, AcmeError, AcmeSettings, Challenge,
-    ChallengeKind, ChallengeSolver, Issued,
+    AcmeClient, AcmeError, AcmeSettings, Challenge, ChallengeKind, ChallengeSolver, Issued,
 };
+pub use certs::{certificate_validity, tls_alpn01_certificate};
 pub use dns_error::DnsError;
 pub use dns_update::{DnsUpdate, TsigKey};
 pub use ownership::{DnsChecker, Ownership, CHALLENGE_LABEL};
