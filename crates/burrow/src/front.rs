@@ -212,7 +212,10 @@ async fn accept(
 
 /// The answer to an ACME HTTP-01 validation, when one is pending for the requested token
 /// (otherwise the request goes on as any other, to the tunnel or the API).
-async fn http01_answer<B>(challenges: &Challenges, req: &Request<B>) -> Option<hyper::Response<Body>> {
+async fn http01_answer<B>(
+    challenges: &Challenges,
+    req: &Request<B>,
+) -> Option<hyper::Response<Body>> {
     let token = req.uri().path().strip_prefix(HTTP01_PREFIX)?;
     if req.method() != http::Method::GET {
         return None;

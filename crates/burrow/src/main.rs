@@ -151,11 +151,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("starting burrow server")?;
     let port = running.addr.port();
-    let scheme = if config.serves_tls() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if config.serves_tls() { "https" } else { "http" };
     let origin = config.api_origin(port);
     println!("burrow server listening on {scheme}://{}", running.addr);
     println!("  web UI:  {origin}/");

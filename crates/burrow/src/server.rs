@@ -486,7 +486,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let serving_edge = edge.clone();
     let task = tokio::spawn(async move {
         let edge = serving_edge;
-        let served = crate::front::serve(listener, tls, challenges, edge.clone(), app, api_stop).await;
+        let served =
+            crate::front::serve(listener, tls, challenges, edge.clone(), app, api_stop).await;
         if let Some(t) = device_task {
             t.abort();
         }

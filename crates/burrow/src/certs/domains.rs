@@ -149,7 +149,9 @@ impl DomainSteps {
             next_check_at: now + Duration::minutes(10),
             failures: d.failures,
         };
-        self.store.update_custom_domain_state(d.id, &issuing).await?;
+        self.store
+            .update_custom_domain_state(d.id, &issuing)
+            .await?;
         let solver = StoreSolver(self.store.clone());
         let names = vec![d.hostname.clone()];
         let outcome = issuer

@@ -37,9 +37,13 @@ pub fn worker_for(
     use anyhow::Context;
     let dns = burrow_acme::DnsChecker::new(config.dns_resolver)
         .context("setting up the DNS resolver (dns_resolver)")?;
-    let issuer = served
-        .is_some()
-        .then(|| Arc::new(Issuer::new(acme_settings(config), store.clone(), sealer.clone())));
+    let issuer = served.is_some().then(|| {
+        Arc::new(Issuer::new(
+            acme_settings(config),
+            store.clone(),
+            sealer.clone(),
+        ))
+    });
     let retry = std::time::Duration::from_secs(config.acme_retry_secs);
     let base = match (&issuer, config.acme_base_domain, config.acme_dns_update) {
         (Some(issuer), true, Some(server)) => {
@@ -52,7 +56,10 @@ pub fn worker_for(
                 issuer: issuer.clone(),
                 update: burrow_acme::DnsUpdate::new(server, &zone, key)
                     .context("acme_dns_update")?,
-                base_domain: config.base_domain.trim_end_matches('.').to_ascii_lowercase(),
+                base_domain: config
+                    .base_domain
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase(),
                 retry,
                 backoff: tokio::sync::Mutex::new((std::time::Instant::now(), 0)),
             }))
@@ -64,7 +71,10 @@ pub fn worker_for(
         dns,
         issuer,
         challenge: challenge_kind(config),
-        base_domain: config.base_domain.trim_end_matches('.').to_ascii_lowercase(),
+        base_domain: config
+            .base_domain
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
         recheck: chrono::Duration::seconds(config.domain_check_interval_secs as i64),
         retry: chrono::Duration::seconds(config.acme_retry_secs as i64),
     });

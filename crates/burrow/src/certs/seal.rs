@@ -53,7 +53,10 @@ mod tests {
             s.open_cert_key(&sealed).expect("opens"),
             "-----BEGIN PRIVATE KEY-----"
         );
-        assert!(s.open_account(&sealed).is_err(), "labels keep purposes apart");
+        assert!(
+            s.open_account(&sealed).is_err(),
+            "labels keep purposes apart"
+        );
         let other = Sealer::from_token_key(&[8u8; 32]).expect("sealer");
         assert!(other.open_cert_key(&sealed).is_err());
     }

@@ -28,7 +28,9 @@ pub fn validate_config(c: &Config) -> Result<(), String> {
     }
     if c.acme_base_domain {
         if c.tls().is_some() {
-            return Err("acme_base_domain replaces tls_cert and tls_key: set one or the other".into());
+            return Err(
+                "acme_base_domain replaces tls_cert and tls_key: set one or the other".into(),
+            );
         }
         if c.acme_dns_update.is_none() || c.acme_dns_update_key_file.is_none() {
             return Err(

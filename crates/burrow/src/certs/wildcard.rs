@@ -40,7 +40,8 @@ impl BaseDomainCert {
                 return false;
             }
         }
-        let interval = chrono::Duration::from_std(self.retry).unwrap_or(chrono::Duration::minutes(1));
+        let interval =
+            chrono::Duration::from_std(self.retry).unwrap_or(chrono::Duration::minutes(1));
         if !store
             .claim_job("acme-base-domain", now, interval)
             .await

@@ -43,8 +43,7 @@ impl CertWorker {
         tokio::pin!(stop);
         loop {
             me.refresh().await;
-            if let (Some(base), Ok(permit)) = (&me.base, base_running.clone().try_acquire_owned())
-            {
+            if let (Some(base), Ok(permit)) = (&me.base, base_running.clone().try_acquire_owned()) {
                 let (base, me2) = (base.clone(), me.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
@@ -71,7 +70,11 @@ impl CertWorker {
         let now = chrono::Utc::now();
         let due = match self
             .store
-            .claim_due_custom_domains(now, now + chrono::Duration::minutes(LEASE_MINUTES), free as i64)
+            .claim_due_custom_domains(
+                now,
+                now + chrono::Duration::minutes(LEASE_MINUTES),
+                free as i64,
+            )
             .await
         {
             Ok(d) => d,

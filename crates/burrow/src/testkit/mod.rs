@@ -194,6 +194,17 @@ impl TestStack {
             oidc_allowed_domains: Vec::new(),
             oidc_button_label: None,
             password_login: true,
+            dns_resolver: None,
+            acme_directory_url: "https://acme.invalid/directory".into(),
+            acme_email: None,
+            acme_ca_file: None,
+            acme_challenge: None,
+            acme_base_domain: false,
+            acme_dns_update: None,
+            acme_dns_update_zone: None,
+            acme_dns_update_key_file: None,
+            domain_check_interval_secs: 3600,
+            acme_retry_secs: 1,
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
@@ -424,6 +435,34 @@ impl TestStack {
             .connect_destination_as(&tunnel_id, &service, svc)
             .await?;
         Ok((t, peer))
+    }
+
+    /// [`TestStack::connect_destination_as`] over the device port (TLS, the device CA), as
+    /// the agent dials it: for servers whose main port speaks TLS.
+    pub async fn connect_destination_over_device_port(
+        &self,
+        tunnel_id: &str,
+        service: &str,
+        svc: SocketAddr,
+    ) -> anyhow::Result<DestinationClient> {
+        let broker = &self.running.broker;
+        let token = broker.destination_token(tunnel_id).await?;
+        let mut cfg = ClientConfig::new(
+            format!("wss://localhost:{}", self.running.device_addr.port()),
+            burrow_client::Secret::new(token.expose()),
+        );
+        cfg.ca_pem = Some(self.running.device_ca_pem.clone().into_bytes());
+        let targets = Targets::new().service(service.to_string(), svc);
+        let peer = DestinationClient::connect(cfg, targets).await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !broker.is_destination_connected(tunnel_id) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "destination never connected"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(peer)
     }
 
     /// Connects tunnel `tunnel_id`'s destination peer (forwarding to `svc`) and waits, bounded,
