@@ -112,8 +112,24 @@ pub(super) fn table() -> Vec<Link> {
         "list_tunnel_api_keys",
         "create_share_link",
         "list_share_links",
+        "add_custom_domain",
+        "list_custom_domains",
     ] {
         links.push(("create_reverse_tunnel", "201", to, tunnel(), None));
+    }
+    for to in [
+        "get_custom_domain",
+        "check_custom_domain",
+        "delete_custom_domain",
+    ] {
+        links.push((
+            "add_custom_domain",
+            "201",
+            to,
+            json!({"dsn": "$request.path.dsn", "id": "$request.path.id",
+                   "domain_id": "$response.body#/id"}),
+            None,
+        ));
     }
     links.push((
         "create_tunnel_api_key",
