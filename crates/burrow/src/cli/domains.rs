@@ -48,7 +48,8 @@ pub enum DomainsAction {
     },
 }
 
-const DOMAIN: [Col; 6] = [
+/// `show`'s lines; `list`'s table is the first six.
+const DOMAIN: [Col; 9] = [
     col!("ID", "id"),
     col!("HOSTNAME", "hostname"),
     col!("STATUS", "status"),
@@ -57,13 +58,9 @@ const DOMAIN: [Col; 6] = [
         &d["certificate"]["not_after"]
     )),
     col!("CHECKED", "checked_at"),
-];
-
-/// What `show` adds to a row's columns.
-const DETAIL: [Col; 3] = [
-    col!("URL", "url"),
-    col!("SERVED", "served"),
     col!("NEXT CHECK", "next_check_at"),
+    col!("SERVED", "served"),
+    col!("URL", "url"),
 ];
 
 impl DomainsAction {
@@ -118,7 +115,7 @@ pub async fn run(api: &Api, action: DomainsAction, json: bool) -> anyhow::Result
             if json {
                 output::json(&list);
             } else {
-                print!("{}", output::table(output::items(&list), &DOMAIN));
+                print!("{}", output::table(output::items(&list), &DOMAIN[..6]));
             }
         }
         DomainsAction::Show { domain, .. } => {
@@ -129,7 +126,6 @@ pub async fn run(api: &Api, action: DomainsAction, json: bool) -> anyhow::Result
                 return Ok(());
             }
             print!("{}", output::record(&d, &DOMAIN));
-            print!("{}", output::record(&d, &DETAIL));
             println!();
             print!("{}", records(&d));
         }
