@@ -148,7 +148,9 @@ async fn domains_commands_against_a_real_server() {
         "{added}"
     );
     assert!(
-        added.contains(&format!("  TXT    name:  {txt_name}\n         value: {txt_value}\n")),
+        added.contains(&format!(
+            "  TXT    name:  {txt_name}\n         value: {txt_value}\n"
+        )),
         "{added}"
     );
     assert!(
@@ -184,7 +186,9 @@ async fn domains_commands_against_a_real_server() {
         .ok()
         .stdout;
     assert!(
-        text.contains("converted to its ASCII form: publish the records under xn--rger-koa.example.com"),
+        text.contains(
+            "converted to its ASCII form: publish the records under xn--rger-koa.example.com"
+        ),
         "{text}"
     );
 
@@ -192,7 +196,14 @@ async fn domains_commands_against_a_real_server() {
     let table = as_admin(vec!["list", DSN, &tid_s]).await.ok().stdout;
     let mut lines = table.lines();
     let head = lines.next().unwrap_or_default();
-    for col in ["ID", "HOSTNAME", "STATUS", "REASON", "CERT EXPIRES", "CHECKED"] {
+    for col in [
+        "ID",
+        "HOSTNAME",
+        "STATUS",
+        "REASON",
+        "CERT EXPIRES",
+        "CHECKED",
+    ] {
         assert!(head.contains(col), "{col} in {table}");
     }
     let now = api_domains(&s, &admin, &path).await;
@@ -206,7 +217,10 @@ async fn domains_commands_against_a_real_server() {
         .to_string();
     assert!(row.contains(&api_status), "{row} has status {api_status}");
     assert!(row.starts_with(&format!("{id} ")), "{row}");
-    let json_list = as_admin(vec!["list", DSN, &tid_s, "--json"]).await.ok().json();
+    let json_list = as_admin(vec!["list", DSN, &tid_s, "--json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(json_list["total"], 3, "{json_list}");
 
     // show: by hostname and by id.
@@ -287,7 +301,10 @@ async fn domains_commands_against_a_real_server() {
     assert_eq!(api_domains(&s, &admin, &path).await.len(), 3);
 
     // remove: by hostname, then by id with --json (the API's empty answer).
-    let removed = as_admin(vec!["remove", DSN, &tid_s, HOST]).await.ok().stdout;
+    let removed = as_admin(vec!["remove", DSN, &tid_s, HOST])
+        .await
+        .ok()
+        .stdout;
     assert_eq!(removed.trim(), format!("removed domain {HOST}"));
     let uid = unicode["id"].as_i64().expect("id").to_string();
     as_admin(vec!["delete", DSN, &tid_s, &uid, "--json"])

@@ -206,7 +206,9 @@ fn records(d: &Value) -> String {
         field(target, "name"),
         field(target, "value")
     ));
-    out.push_str("\n(or A/AAAA records with the addresses of the CNAME's target, e.g. at a zone apex)\n");
+    out.push_str(
+        "\n(or A/AAAA records with the addresses of the CNAME's target, e.g. at a zone apex)\n",
+    );
     out
 }
 

@@ -8,8 +8,8 @@
 pub mod api;
 pub mod config_args;
 pub mod devices;
-pub mod domains;
 pub mod doctor;
+pub mod domains;
 pub mod login;
 pub mod output;
 pub mod projects;
