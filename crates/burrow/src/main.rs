@@ -29,7 +29,7 @@ enum Command {
     /// Raw TCP to a device's service through a tunnel, as its source (like `localproxy -s`).
     Connect(ConnectArgs),
     /// One reverse tunnel: describe or rotate it, its API keys, share links and limits
-    /// (JSON), its access log (`logs [--follow]`), `open` its URL.
+    /// (JSON), its custom domains, its access log (`logs [--follow]`), `open` its URL.
     Tunnel(tunnel::TunnelArgs),
     /// A device's reverse tunnels: list, show, create, update, delete.
     Tunnels(tunnels::TunnelsArgs),

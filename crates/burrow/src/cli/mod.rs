@@ -1,6 +1,6 @@
-//! `burrow projects|devices|tunnels|keys|links|members ...`, `burrow tunnel ...`, `burrow
-//! login`, `burrow doctor`: the operator's command line over the API (the same calls as the
-//! web UI). Every API command takes `--server` (env `BURROW_SERVER`), `--token-file` (env
+//! `burrow projects|devices|tunnels|keys|links|members ...`, `burrow tunnel ...` (its
+//! `domains` too), `burrow login`, `burrow doctor`: the operator's command line over the API
+//! (the same calls as the web UI). Every API command takes `--server` (env `BURROW_SERVER`), `--token-file` (env
 //! `BURROW_TOKEN`, else the token `burrow login` stored) and `--json`; see docs/cli.md.
 //!
 //! Exit codes ([`exit`]) tell scripts what went wrong without parsing messages.
@@ -9,6 +9,7 @@ pub mod api;
 pub mod config_args;
 pub mod devices;
 pub mod doctor;
+pub mod domains;
 pub mod login;
 pub mod output;
 pub mod projects;

@@ -1,7 +1,7 @@
 //! `burrow tunnel ...`: one tunnel — describe or rotate it, its API keys and share links,
 //! its traffic limits (these print the API's JSON, as they always did), its access log
-//! (`logs`, `--follow` polls) and `open` (prints the public URL and opens a browser when
-//! there is a display).
+//! (`logs`, `--follow` polls), its custom domains (`domains`, tables or `--json`) and `open`
+//! (prints the public URL and opens a browser when there is a display).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::api::{failure, Api};
+use super::domains::DomainsAction;
 use super::sharing_actions::{keys_request, links_request, KeysAction, LinksAction};
 use super::ApiArgs;
 
@@ -34,6 +35,10 @@ enum TunnelAction {
     /// The tunnel's share links (a browser session for this tunnel only, until expiry).
     #[command(subcommand)]
     Links(LinksAction),
+    /// The tunnel's custom domains: add (prints the DNS records to publish), list, show,
+    /// check, remove.
+    #[command(subcommand)]
+    Domains(DomainsAction),
     /// Set or remove the tunnel's traffic limits (only the options given change).
     Limits(LimitsArgs),
     /// The tunnel's access log, oldest of the newest `--limit` first.
@@ -122,7 +127,7 @@ struct LogsArgs {
     interval: u64,
 }
 
-fn tunnel_path(dsn: &str, id: i64) -> String {
+pub(super) fn tunnel_path(dsn: &str, id: i64) -> String {
     format!("/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels/{id}")
 }
 
@@ -143,6 +148,9 @@ pub async fn tunnel(args: TunnelArgs) -> anyhow::Result<()> {
         TunnelAction::Links(action) => links_request(&action),
         TunnelAction::Limits(l) => (Method::PUT, tunnel_path(&l.dsn, l.id), Some(l.body())),
         TunnelAction::Logs(l) => return logs(&api, l, args.api.json).await,
+        TunnelAction::Domains(action) => {
+            return super::domains::run(&api, action, args.api.json).await
+        }
         TunnelAction::Open {
             dsn,
             id,

@@ -1,9 +1,10 @@
 //! The web UI: a login page, the Reverse Tunnels page, the Devices page, a tunnel's detail
-//! view, a project's traffic overview, projects and their members, invitations, the user's
-//! account and the administrators' list of users, served by `burrow server` itself. One HTML shell,
-//! its scripts and stylesheets, embedded in the binary so that neither building nor running
-//! burrow needs Node.js; the script talks to the REST API with the user's JWT (kept in
-//! sessionStorage, sent as a bearer token), so the UI has no server-side session of its own.
+//! view (with its sharing and custom domains panels), a project's traffic overview, projects
+//! and their members, invitations, the user's account and the administrators' list of users,
+//! served by `burrow server` itself. One HTML shell, its scripts and stylesheets, embedded in
+//! the binary so that neither building nor running burrow needs Node.js; the script talks to
+//! the REST API with the user's JWT (kept in sessionStorage, sent as a bearer token), so the
+//! UI has no server-side session of its own.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,6 +15,8 @@ use axum::Router;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const SHARING_JS: &str = include_str!("assets/sharing.js");
+/// The tunnel detail page's Domains panel (custom hostnames and their DNS records).
+const DOMAINS_JS: &str = include_str!("assets/domains.js");
 /// The account page and the administrators' list of users.
 const ACCOUNTS_JS: &str = include_str!("assets/accounts.js");
 /// The projects list and a project's members and invitations.
@@ -51,6 +54,7 @@ pub fn router() -> Router {
         .route("/", get(|| async { Redirect::to("/reverse-tunnels") }))
         .route("/ui/app.js", get(app_js))
         .route("/ui/sharing.js", get(sharing_js))
+        .route("/ui/domains.js", get(domains_js))
         .route("/ui/accounts.js", get(accounts_js))
         .route("/ui/members.js", get(members_js))
         .route("/ui/invite.js", get(invite_js))
@@ -91,6 +95,10 @@ async fn app_js(headers: HeaderMap) -> Response {
 
 async fn sharing_js(headers: HeaderMap) -> Response {
     asset(SHARING_JS, "text/javascript; charset=utf-8", Some(&headers))
+}
+
+async fn domains_js(headers: HeaderMap) -> Response {
+    asset(DOMAINS_JS, "text/javascript; charset=utf-8", Some(&headers))
 }
 
 async fn accounts_js(headers: HeaderMap) -> Response {
@@ -205,6 +213,7 @@ mod tests {
         }
         for js in [
             "/ui/sharing.js",
+            "/ui/domains.js",
             "/ui/accounts.js",
             "/ui/members.js",
             "/ui/invite.js",

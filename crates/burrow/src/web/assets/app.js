@@ -798,6 +798,8 @@ function detailPage(main, dsn, id) {
   const actionError = h('p.error', { role: 'alert' });
   const sharing = sharingPanel(path, dsn);
   sharing.refresh().catch((e) => { pageError.textContent = `Could not load sharing: ${explain(e)}`; });
+  const domains = domainsPanel(path);
+  domains.refresh();
   const traffic = window.burrowTraffic.section({ path, api, h, explain, toast });
   main.append(
     h('p', {}, h('a', { href: `/reverse-tunnels?device=${encodeURIComponent(dsn)}`, text: '← Reverse Tunnels' })),
@@ -807,6 +809,7 @@ function detailPage(main, dsn, id) {
       h('section.card', { 'aria-labelledby': 'facts-title' }, h('h2#facts-title.flush', { text: 'Tunnel' }), info),
       h('section.card', { 'aria-labelledby': 'life-title' }, h('h2#life-title.flush', { text: 'Lifecycle' }), life)),
     sharing.el,
+    domains.el,
     traffic.el,
     traffic.limits,
     h('h2#log-title', { text: 'Access log' }),
@@ -867,7 +870,9 @@ function detailPage(main, dsn, id) {
     logEmpty.hidden = log.items.length > 0;
   }
 
-  return poller(refresh, POLL_MS, (e) => { pageError.textContent = e ? `Could not refresh: ${explain(e)}` : ''; });
+  const polling = poller(refresh, POLL_MS, (e) => { pageError.textContent = e ? `Could not refresh: ${explain(e)}` : ''; });
+  // Leaving the page ends the domains panel's own refreshes too.
+  return { stop() { polling.stop(); domains.stop(); } };
 }
 
 
