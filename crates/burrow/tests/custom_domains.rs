@@ -362,6 +362,7 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
     let keys = tempfile::tempdir().expect("tempdir");
     let key_file = keys.path().join("tsig.key");
     std::fs::write(&key_file, bind.key_file_text()).expect("key file");
+    let cluster_key = burrow::testkit::write_cluster_key(keys.path()).expect("cluster key");
     let backend = if burrow_store::testing::skip_postgres() {
         Backend::Sqlite
     } else {
@@ -372,17 +373,23 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
         pebble.ca_file().to_path_buf(),
         bind.addr(),
     );
-    let s = TestStack::start_configured(backend, |c| {
+    let acme = |c: &mut burrow::config::Config| {
         c.base_domain = BASE.into();
-        c.listen = SocketAddr::from(([127, 0, 0, 1], tls_port));
-        c.http_redirect_listen = Some(SocketAddr::from(([127, 0, 0, 1], http_port)));
         c.dns_resolver = Some(dns);
-        c.acme_directory_url = directory;
-        c.acme_ca_file = Some(ca_file);
+        c.acme_directory_url = directory.clone();
+        c.acme_ca_file = Some(ca_file.clone());
         c.acme_base_domain = true;
         c.acme_dns_update = Some(dns);
         c.acme_dns_update_zone = Some("test".into());
         c.acme_dns_update_key_file = Some(key_file.clone());
+    };
+    let s = TestStack::start_configured(backend, |c| {
+        acme(c);
+        c.listen = SocketAddr::from(([127, 0, 0, 1], tls_port));
+        c.http_redirect_listen = Some(SocketAddr::from(([127, 0, 0, 1], http_port)));
+        if backend == Backend::Postgres {
+            c.cluster_key_file = Some(cluster_key.clone());
+        }
     })
     .await
     .expect("stack");
@@ -447,6 +454,37 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
         .expect("custom domain");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.expect("body"), "hello from the device");
+    // Authenticated exactly like the tunnel's own host.
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/reverse-tunnels/devices/DOM2/reverse-tunnels/{}", t["id"]),
+            &admin,
+            Some(&json!({"require_auth": true})),
+        )
+        .await
+        .expect("require auth");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c = https_client(&root, addr, &[host, &own]);
+    for h in [host, own.as_str()] {
+        eventually("auth required", LONG, || async {
+            let r = c
+                .get(format!("https://{h}:{}/", addr.port()))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .ok()?;
+            (r.status() == StatusCode::UNAUTHORIZED).then_some(())
+        })
+        .await;
+        let r = c
+            .get(format!("https://{h}:{}/", addr.port()))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("with a token");
+        assert_eq!(r.status(), StatusCode::OK, "{h}");
+    }
     let redirect = s.running.redirect_addr.expect("redirect listener");
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -462,6 +500,29 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
         r.headers()["location"],
         format!("https://{host}:{}/x?y=1", addr.port()).as_str()
     );
+
+    // Another node on the same database serves both certificates, obtained by the first.
+    if backend == Backend::Postgres {
+        let db = s.database_url();
+        let n2 = TestStack::start_configured(Backend::Sqlite, |c| {
+            acme(c);
+            c.database_url = Some(burrow::secret::Secret::new(&db));
+            c.cluster_key_file = Some(cluster_key.clone());
+            c.node_name = Some("node-2".into());
+        })
+        .await
+        .expect("node 2");
+        let first = leaf_for(&root, addr, host).await.expect("node 1's");
+        let second = eventually("node 2 serves the custom domain", LONG, || {
+            leaf_for(&root, n2.addr, host)
+        })
+        .await;
+        assert_eq!(first, second, "the same certificate, from the database");
+        eventually("node 2 serves the wildcard", LONG, || {
+            leaf_for(&root, n2.addr, &own)
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
