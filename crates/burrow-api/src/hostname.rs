@@ -15,7 +15,9 @@ pub struct CustomHostname {
 }
 
 impl CustomHostname {
-    pub fn parse(raw: &str, base_domain: &str) -> Result<Self, ApiError> {
+    /// `reserved`: other names of this installation (the API's host), refused like the base
+    /// domain.
+    pub fn parse(raw: &str, base_domain: &str, reserved: &[&str]) -> Result<Self, ApiError> {
         let bad = |m: &str| ApiError::validation("hostname", m);
         let trimmed = raw.trim();
         let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
@@ -76,6 +78,9 @@ impl CustomHostname {
                 "names under {base} are the tunnels' own; give a domain of yours"
             )));
         }
+        if reserved.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
+            return Err(bad("this name is the server's own"));
+        }
         if name == "localhost" || name.ends_with(".localhost") {
             return Err(bad("localhost names cannot get a certificate"));
         }
@@ -98,13 +103,13 @@ mod tests {
 
     #[test]
     fn accepts_and_normalises() {
-        let h = CustomHostname::parse(" Robot7.Customer.COM. ", "fleet.example.com").unwrap();
+        let h = CustomHostname::parse(" Robot7.Customer.COM. ", "fleet.example.com", &[]).unwrap();
         assert_eq!(h.as_str(), "robot7.customer.com");
         assert!(!h.converted());
-        let h = CustomHostname::parse("bücher.example", "fleet.example.com").unwrap();
+        let h = CustomHostname::parse("bücher.example", "fleet.example.com", &[]).unwrap();
         assert_eq!(h.as_str(), "xn--bcher-kva.example");
         assert!(h.converted());
-        let h = CustomHostname::parse("xn--bcher-kva.example", "fleet.example.com").unwrap();
+        let h = CustomHostname::parse("xn--bcher-kva.example", "fleet.example.com", &[]).unwrap();
         assert!(!h.converted());
     }
 
@@ -131,11 +136,12 @@ mod tests {
             "fleet.example.com",
             "dev-1.fleet.example.com",
             "x.localhost",
+            "API.example.com",
             long.as_str(),
             label.as_str(),
         ] {
             assert!(
-                CustomHostname::parse(bad, "fleet.example.com").is_err(),
+                CustomHostname::parse(bad, "fleet.example.com", &["api.example.com"]).is_err(),
                 "{bad:?} accepted"
             );
         }

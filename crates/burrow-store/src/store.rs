@@ -352,6 +352,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the certificate of `cert.name`.
     async fn put_certificate(&self, cert: &StoredCertificate) -> Result<()>;
     async fn certificate(&self, name: &str) -> Result<Option<StoredCertificate>>;
+    /// Removes the certificate of `name` (nothing when there is none).
+    async fn delete_certificate(&self, name: &str) -> Result<()>;
     /// Every certificate's name and last change (what a node compares to reload).
     async fn certificate_stamps(&self) -> Result<Vec<(String, Timestamp)>>;
     /// Stores a challenge answer (replacing one under the same key); drops expired ones.

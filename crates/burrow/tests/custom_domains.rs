@@ -458,7 +458,10 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
     let (status, body) = s
         .call(
             Method::PUT,
-            &format!("/api/v1/reverse-tunnels/devices/DOM2/reverse-tunnels/{}", t["id"]),
+            &format!(
+                "/api/v1/reverse-tunnels/devices/DOM2/reverse-tunnels/{}",
+                t["id"]
+            ),
             &admin,
             Some(&json!({"require_auth": true})),
         )

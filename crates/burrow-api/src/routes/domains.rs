@@ -154,6 +154,16 @@ async fn respond(
     })
 }
 
+/// The host of the API's origin (`https://api.example.com:8443` → `api.example.com`).
+fn api_host(origin: &str) -> String {
+    let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    host.to_ascii_lowercase()
+}
+
 /// The value to publish: random, so that it proves control of the zone now.
 fn verification_value() -> String {
     let mut b = [0u8; 18];
@@ -206,7 +216,12 @@ pub async fn create(
     ValidJson(req): ValidJson<AddDomain>,
 ) -> ApiResult<(StatusCode, Json<DomainResponse>)> {
     let (_, t) = tunnel_for(&state, &user, &dsn, &id, Action::ManageDomains).await?;
-    let hostname = CustomHostname::parse(&req.hostname, &state.config.base_domain)?;
+    let api_host = api_host(&state.config.api_origin);
+    let hostname = CustomHostname::parse(
+        &req.hostname,
+        &state.config.base_domain,
+        &[api_host.as_str()],
+    )?;
     if state.store.list_custom_domains(t.id).await?.len() >= MAX_DOMAINS_PER_TUNNEL {
         return Err(ApiError::Conflict(format!(
             "a tunnel has at most {MAX_DOMAINS_PER_TUNNEL} custom domains"

@@ -170,6 +170,14 @@ macro_rules! domains_methods {
             .await?)
     }
 
+    async fn delete_certificate(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM certificates WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn certificate_stamps(&self) -> Result<Vec<(String, Timestamp)>> {
         Ok(sqlx::query_as("SELECT name, updated_at FROM certificates ORDER BY name")
             .fetch_all(&self.pool)

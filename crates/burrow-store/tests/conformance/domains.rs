@@ -147,6 +147,9 @@ pub async fn certificates_and_challenges(ctx: &Ctx) {
         s.certificate_stamps().await.unwrap(),
         vec![("*.fleet.test".to_string(), us(t0 + Duration::days(60)))]
     );
+    s.delete_certificate("*.fleet.test").await.unwrap();
+    assert!(s.certificate("*.fleet.test").await.unwrap().is_none());
+    s.delete_certificate("*.fleet.test").await.unwrap();
 
     let now = chrono::Utc::now();
     s.put_acme_challenge("http-01:tok", "tok.thumb", now + Duration::minutes(5))

@@ -158,6 +158,11 @@ impl DomainSteps {
             .obtain(&d.hostname, &names, self.challenge, &solver)
             .await;
         let done = chrono::Utc::now();
+        if self.store.custom_domain_by_id(d.id).await?.is_none() {
+            // Removed while the CA validated: its new certificate must not be served.
+            self.store.delete_certificate(&d.hostname).await?;
+            return Ok(d);
+        }
         let state = match outcome {
             Ok(cert) => {
                 tracing::info!(hostname = %d.hostname, not_after = %cert.not_after, "custom domain certificate obtained");
