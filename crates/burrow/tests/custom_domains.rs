@@ -285,6 +285,25 @@ async fn custom_domain_verified_issued_by_tls_alpn_renewed_and_removed() {
         .expect("through the custom domain");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.expect("body"), "hello from the device");
+    // Counted and logged like the tunnel's own host (only the custom host was used so far).
+    s.running.ops.edge.flush_all().await;
+    let (_, log) = s
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/reverse-tunnels/devices/DOM1/reverse-tunnels/{}/access-log",
+                t["id"]
+            ),
+            &admin,
+            None,
+        )
+        .await
+        .expect("access log");
+    let items = log["items"].as_array().expect("items");
+    assert!(
+        items.iter().any(|e| e["path"] == "/" && e["status"] == 200),
+        "{log}"
+    );
 
     // Renewed before it expires, and served without a restart.
     let renewed = eventually("a renewed certificate is served", LONG, || async {
