@@ -161,8 +161,10 @@ async fn bandwidth_limit_shapes_a_download_byte_exact() {
         Sha256::digest(ten_mb()),
         "byte-exact"
     );
+    // Never faster than the limit (the burst allows one second's worth); the upper bound only
+    // catches a shaper that throttles far below it (a loaded CI machine once took 12.9 s).
     assert!(
-        took >= Duration::from_secs(9) && took <= Duration::from_secs(12),
+        took >= Duration::from_secs(9) && took <= Duration::from_secs(18),
         "10 MiB at 1 MiB/s took {took:?}"
     );
 }
