@@ -22,7 +22,8 @@ const LOST_AFTER: i64 = 3;
 
 pub struct DomainSteps {
     pub store: Arc<dyn Store>,
-    pub dns: DnsChecker,
+    /// `Err`: why there is no resolver (each check says so).
+    pub dns: Result<DnsChecker, String>,
     /// `None`: this server has no TLS listener, so no certificate is needed.
     pub issuer: Option<Arc<Issuer>>,
     pub challenge: ChallengeKind,
@@ -45,10 +46,13 @@ impl DomainSteps {
             return Ok(d);
         };
         let targets = vec![tunnel.public_url.clone(), self.base_domain.clone()];
-        let ownership = self
-            .dns
-            .check(&d.hostname, &d.verification_value, &targets)
-            .await;
+        let ownership = match &self.dns {
+            Ok(dns) => {
+                dns.check(&d.hostname, &d.verification_value, &targets)
+                    .await
+            }
+            Err(why) => Ownership::Pending(why.clone()),
+        };
         let state = match ownership {
             Ownership::Verified => return self.verified(d, now).await,
             Ownership::Pending(why) | Ownership::Failed(why) if d.verified_at.is_some() => {

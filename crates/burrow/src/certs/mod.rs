@@ -35,8 +35,13 @@ pub fn worker_for(
     changed: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<CertWorker> {
     use anyhow::Context;
-    let dns = burrow_acme::DnsChecker::new(config.dns_resolver)
-        .context("setting up the DNS resolver (dns_resolver)")?;
+    // A system without a readable resolver configuration still starts: its domains wait,
+    // saying why, until `dns_resolver` is set.
+    let dns = burrow_acme::DnsChecker::new(config.dns_resolver).map_err(|e| {
+        let why = format!("no DNS resolver ({e}): set dns_resolver");
+        tracing::warn!("custom domains: {why}");
+        why
+    });
     let issuer = served.is_some().then(|| {
         Arc::new(Issuer::new(
             acme_settings(config),
