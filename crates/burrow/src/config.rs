@@ -605,7 +605,7 @@ impl Config {
              share_link_max_minutes = {}\n\
              metrics_token = {}\nmetrics_listen = {}\n\
              retention_access_log_days = {}\nretention_minute_days = {}\nretention_hourly_days = {}\nanalytics = {}\n\
-             smtp_url = {}\nsmtp_from = {}\n{}",
+             smtp_url = {}\nsmtp_from = {}\n{}{}",
             self.listen,
             self.data_dir.display(),
             mask_url(&self.database_url()),
@@ -637,6 +637,7 @@ impl Config {
             self.smtp_url.as_ref().map_or("(unset: invitation links are only shown)".into(), |u| mask_url(u.expose())),
             self.smtp_from(),
             crate::sso::describe_config(self),
+            crate::certs::describe_config(self),
         )
     }
 }

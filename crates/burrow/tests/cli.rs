@@ -50,6 +50,53 @@ fn check_config_validates_and_masks_secrets() {
     );
     assert!(!stdout.contains("s3cret-pw") && !stdout.contains("very-secret-admin-pw"));
 
+    // ACME: checked at load; the TSIG key file's path is shown, never its secret.
+    let out = burrow()
+        .current_dir(dir.path())
+        .args(["server", "--check-config"])
+        .env("BURROW_ACME_CHALLENGE", "dns-99")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("acme_challenge must be http-01 or tls-alpn-01"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.path().join("tsig.key");
+    std::fs::write(
+        &key,
+        "key \"burrow\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXRzaWcta2V5LWJ5dGVzLTEyMzQ1Njc4OTA=\";\n};\n",
+    )
+    .expect("key file");
+    let out = burrow()
+        .current_dir(dir.path())
+        .args(["server", "--check-config"])
+        .env("BURROW_BASE_DOMAIN", "fleet.example.com")
+        .env("BURROW_ACME_BASE_DOMAIN", "true")
+        .env("BURROW_ACME_DNS_UPDATE", "192.0.2.53:53")
+        .env("BURROW_ACME_DNS_UPDATE_KEY_FILE", &key)
+        .env("BURROW_ACME_EMAIL", "ops@example.com")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "acme_base_domain = true",
+        "acme_dns_update = 192.0.2.53:53",
+        "acme_dns_update_zone = fleet.example.com",
+        "acme_email = ops@example.com",
+        "acme_challenge = tls-alpn-01",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains("c2VjcmV0"), "{stdout}");
+
     // Single sign-on: env for the secret and the domains, flags for the rest.
     let out = burrow()
         .current_dir(dir.path())

@@ -17,7 +17,7 @@ pub use domains::DomainSteps;
 pub use issuer::{renew_at, Issuer};
 pub use seal::Sealer;
 pub use served::ServedCerts;
-pub use settings::{acme_settings, challenge_kind, tsig_key, validate_config};
+pub use settings::{acme_settings, challenge_kind, describe_config, tsig_key, validate_config};
 pub use wildcard::BaseDomainCert;
 pub use worker::CertWorker;
 

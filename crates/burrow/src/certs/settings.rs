@@ -61,6 +61,33 @@ pub fn tsig_key(c: &Config) -> Result<TsigKey, String> {
         .map_err(|e| format!("acme_dns_update_key_file {}: {e}", path.display()))
 }
 
+/// The `--check-config` lines of these settings (the TSIG key file's path, never the key).
+pub fn describe_config(c: &Config) -> String {
+    let unset = || "(unset)".to_string();
+    let path =
+        |p: &Option<std::path::PathBuf>| p.as_ref().map_or_else(unset, |p| p.display().to_string());
+    format!(
+        "dns_resolver = {}\nacme_directory_url = {}\nacme_email = {}\nacme_ca_file = {}\n\
+         acme_challenge = {}\nacme_base_domain = {}\nacme_dns_update = {}\n\
+         acme_dns_update_zone = {}\nacme_dns_update_key_file = {}\n\
+         domain_check_interval_secs = {}\nacme_retry_secs = {}\n",
+        c.dns_resolver
+            .map_or_else(|| "(the system's)".into(), |a| a.to_string()),
+        c.acme_directory_url,
+        c.acme_email.clone().unwrap_or_else(unset),
+        path(&c.acme_ca_file),
+        challenge_kind(c),
+        c.acme_base_domain,
+        c.acme_dns_update.map_or_else(unset, |a| a.to_string()),
+        c.acme_dns_update_zone
+            .clone()
+            .unwrap_or_else(|| c.base_domain.clone()),
+        path(&c.acme_dns_update_key_file),
+        c.domain_check_interval_secs,
+        c.acme_retry_secs,
+    )
+}
+
 pub fn acme_settings(c: &Config) -> AcmeSettings {
     AcmeSettings {
         directory_url: c.acme_directory_url.clone(),
