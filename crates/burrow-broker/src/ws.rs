@@ -78,7 +78,7 @@ async fn read_loop(
 /// tokio runs a task right after the one that woke it (its LIFO slot), so the writer would
 /// otherwise send the first frame alone while the connections woken by the same I/O poll
 /// are still about to queue theirs. With nothing else ready the turn costs a scheduler pass.
-pub(crate) async fn gather(first: Bytes, rx: &mut QueueRx, pending: &mut Option<Bytes>) -> Batch {
+async fn gather(first: Bytes, rx: &mut QueueRx, pending: &mut Option<Bytes>) -> Batch {
     let mut batch = Batch::new(first, MAX_WS_FRAME);
     *pending = batch.fill(|| rx.try_recv());
     if pending.is_none() {
