@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use burrow_proto::{FrameDecoder, ProtocolError, MAX_WS_FRAME};
-use bytes::{Bytes, BytesMut};
+use burrow_proto::{Batch, FrameDecoder, ProtocolError, MAX_WS_FRAME};
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 
@@ -70,6 +70,24 @@ async fn read_loop(
     }
 }
 
+/// Everything queued for the peer now, as one WebSocket message of at most MAX_WS_FRAME
+/// bytes (the protocol allows re-chunking; tunnel frames stay intact): one TLS record and one
+/// socket write for many frames. A frame that does not fit goes to `pending`.
+///
+/// Before taking the rest of the queue the writer gives the tasks that are ready one turn:
+/// tokio runs a task right after the one that woke it (its LIFO slot), so the writer would
+/// otherwise send the first frame alone while the connections woken by the same I/O poll
+/// are still about to queue theirs. With nothing else ready the turn costs a scheduler pass.
+async fn gather(first: Bytes, rx: &mut QueueRx, pending: &mut Option<Bytes>) -> Batch {
+    let mut batch = Batch::new(first, MAX_WS_FRAME);
+    *pending = batch.fill(|| rx.try_recv());
+    if pending.is_none() {
+        tokio::task::yield_now().await;
+        *pending = batch.fill(|| rx.try_recv());
+    }
+    batch
+}
+
 async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: QueueRx, peer: &Peer) {
     let mut pending: Option<Bytes> = None;
     loop {
@@ -84,31 +102,13 @@ async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: QueueRx, 
                 },
             },
         };
-        // Coalesce queued frames into one WebSocket message of at most MAX_WS_FRAME bytes:
-        // fewer, larger writes (the protocol allows re-chunking; tunnel frames stay intact).
-        let mut frames = vec![first];
-        let mut len = frames[0].len();
-        while let Some(next) = rx.try_recv() {
-            if len + next.len() > MAX_WS_FRAME {
-                pending = Some(next);
-                break;
-            }
-            len += next.len();
-            frames.push(next);
-        }
-        let payload = if frames.len() == 1 {
-            frames[0].clone()
-        } else {
-            let mut buf = BytesMut::with_capacity(len);
-            frames.iter().for_each(|f| buf.extend_from_slice(f));
-            buf.freeze()
-        };
+        let batch = gather(first, &mut rx, &mut pending).await;
         let sent = tokio::select! {
             biased;
             _ = peer.kick.cancelled() => Err(()),
-            sent = sink.send(WsMessage::Binary(payload)) => sent.map_err(|_| ()),
+            sent = sink.send(WsMessage::Binary(batch.payload())) => sent.map_err(|_| ()),
         };
-        frames.iter().for_each(|f| rx.release_frame(f));
+        batch.frames().iter().for_each(|f| rx.release_frame(f));
         if sent.is_err() {
             break;
         }
@@ -125,4 +125,68 @@ async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: QueueRx, 
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
     }
     let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{frame_queue, Gauge};
+
+    fn frame(tag: u8, len: usize) -> Bytes {
+        Bytes::from(vec![tag; len])
+    }
+
+    #[tokio::test]
+    async fn queued_frames_leave_in_one_message_in_order() {
+        let (tx, mut rx) = frame_queue(1 << 20, Gauge::default());
+        for tag in 0..3 {
+            tx.send(frame(tag, 100)).await.unwrap();
+        }
+        // Senders that are ready but have not run yet (a current-thread runtime runs them
+        // only when this task yields) still make this message.
+        let late = tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                for tag in 3..6 {
+                    tx.send(frame(tag, 100)).await.unwrap();
+                }
+            }
+        });
+        let mut pending = None;
+        let first = rx.recv().await.unwrap();
+        let batch = gather(first, &mut rx, &mut pending).await;
+        late.await.unwrap();
+        assert!(pending.is_none());
+        let tags: Vec<u8> = batch.frames().iter().map(|f| f[0]).collect();
+        assert_eq!(tags, vec![0, 1, 2, 3, 4, 5]);
+        let payload = batch.payload();
+        assert_eq!(payload.len(), 600);
+        assert!(payload
+            .chunks(100)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|b| *b == i as u8)));
+        assert!(rx.try_recv().is_none(), "nothing left behind");
+    }
+
+    #[tokio::test]
+    async fn a_message_never_exceeds_the_websocket_frame_limit() {
+        let (tx, mut rx) = frame_queue(1 << 20, Gauge::default());
+        let big = 65_537;
+        for tag in 0..5 {
+            tx.send(frame(tag, big)).await.unwrap();
+        }
+        let mut pending = None;
+        let mut sizes = Vec::new();
+        let mut tags = Vec::new();
+        let mut next = rx.recv().await;
+        while let Some(first) = next {
+            let batch = gather(first, &mut rx, &mut pending).await;
+            assert!(batch.payload().len() <= MAX_WS_FRAME);
+            sizes.push(batch.frames().len());
+            tags.extend(batch.frames().iter().map(|f| f[0]));
+            next = pending.take().or_else(|| rx.try_recv());
+        }
+        assert_eq!(sizes, vec![2, 2, 1], "two maximal frames per message");
+        assert_eq!(tags, vec![0, 1, 2, 3, 4]);
+    }
 }

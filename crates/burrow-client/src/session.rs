@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use burrow_proto::{
-    FrameDecoder, Message, MessageType, Role, StreamIds, Subprotocol, MAX_WS_FRAME,
+    Batch, FrameDecoder, Message, MessageType, Role, StreamIds, Subprotocol, MAX_WS_FRAME,
 };
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -170,6 +170,28 @@ pub(crate) async fn start(
     }
 }
 
+/// Everything queued for the broker now, as one WebSocket message of at most MAX_WS_FRAME
+/// bytes (tunnel frames stay intact): one TLS record and one socket write for many frames. A
+/// frame that does not fit goes to `pending`.
+///
+/// Before taking the rest of the queue the writer gives the tasks that are ready one turn:
+/// tokio runs a task right after the one that woke it (its LIFO slot), so the writer would
+/// otherwise send the first frame alone while the connections woken by the same I/O poll
+/// are still about to queue theirs. With nothing else ready the turn costs a scheduler pass.
+async fn gather(
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Bytes>,
+    pending: &mut Option<Bytes>,
+) -> Batch {
+    let mut batch = Batch::new(first, MAX_WS_FRAME);
+    *pending = batch.fill(|| rx.try_recv().ok());
+    if pending.is_none() {
+        tokio::task::yield_now().await;
+        *pending = batch.fill(|| rx.try_recv().ok());
+    }
+    batch
+}
+
 async fn write_loop(
     shared: Arc<Shared>,
     mut sink: SplitSink<Ws, WsMessage>,
@@ -213,18 +235,10 @@ async fn write_loop(
                 },
             },
         };
-        // Several tunnel frames per WebSocket message, up to the protocol's frame limit.
-        let mut buf = BytesMut::from(&first[..]);
-        while let Ok(next) = rx.try_recv() {
-            if buf.len() + next.len() > MAX_WS_FRAME {
-                pending = Some(next);
-                break;
-            }
-            buf.extend_from_slice(&next);
-        }
+        let batch = gather(first, &mut rx, &mut pending).await;
         let sent = tokio::select! {
             _ = shared.ended.cancelled() => break,
-            sent = sink.send(WsMessage::Binary(buf.freeze())) => sent,
+            sent = sink.send(WsMessage::Binary(batch.payload())) => sent,
         };
         if let Err(err) = sent {
             shared.finish(Err(ClientError::ConnectionLost(err.to_string())));
@@ -350,4 +364,63 @@ async fn dispatch(shared: &Arc<Shared>, msg: Message) -> Result<(), ClientError>
         MessageType::Unknown => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: u8, len: usize) -> Bytes {
+        Bytes::from(vec![tag; len])
+    }
+
+    #[tokio::test]
+    async fn queued_frames_leave_in_one_message_in_order() {
+        let (tx, mut rx) = mpsc::channel(OUT_QUEUE);
+        for tag in 0..3 {
+            tx.send(frame(tag, 50)).await.unwrap();
+        }
+        // A connection task that is ready but has not run yet (a current-thread runtime runs
+        // it only when this task yields) still makes this message.
+        let late = tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                for tag in 3..6 {
+                    tx.send(frame(tag, 50)).await.unwrap();
+                }
+            }
+        });
+        let mut pending = None;
+        let first = rx.recv().await.unwrap();
+        let batch = gather(first, &mut rx, &mut pending).await;
+        late.await.unwrap();
+        assert!(pending.is_none());
+        let payload = batch.payload();
+        assert_eq!(payload.len(), 300);
+        let tags: Vec<u8> = payload.chunks(50).map(|c| c[0]).collect();
+        assert_eq!(tags, vec![0, 1, 2, 3, 4, 5]);
+        assert!(rx.try_recv().is_err(), "nothing left behind");
+    }
+
+    #[tokio::test]
+    async fn a_message_never_exceeds_the_websocket_frame_limit() {
+        let (tx, mut rx) = mpsc::channel(OUT_QUEUE);
+        for tag in 0..5 {
+            tx.send(frame(tag, 65_537)).await.unwrap();
+        }
+        drop(tx);
+        let mut pending = None;
+        let mut sizes = Vec::new();
+        let mut tags = Vec::new();
+        let mut next = rx.recv().await;
+        while let Some(first) = next {
+            let batch = gather(first, &mut rx, &mut pending).await;
+            assert!(batch.payload().len() <= MAX_WS_FRAME);
+            sizes.push(batch.frames().len());
+            tags.extend(batch.frames().iter().map(|f| f[0]));
+            next = pending.take().or_else(|| rx.try_recv().ok());
+        }
+        assert_eq!(sizes, vec![2, 2, 1], "two maximal frames per message");
+        assert_eq!(tags, vec![0, 1, 2, 3, 4]);
+    }
 }

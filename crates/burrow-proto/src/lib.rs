@@ -7,6 +7,7 @@
 //! can be tested exhaustively (property tests, fuzzing) without spinning up a network.
 //!
 //! Modules, one responsibility each:
+//! - [`batch`]: [`Batch`], several encoded frames gathered into one WebSocket message.
 //! - [`message`]: the protobuf `Message` (hand-written prost derive, no protoc) and its constructors.
 //! - [`codec`]: the 2-byte length-prefixed framing and a bounded, zero-copy frame reassembler.
 //! - [`validate`]: the stateless rules of spec section 6 and [`ProtocolError`].
@@ -18,6 +19,7 @@
 //! The protocol itself is specified in `shared/docs/tunnel-protocol.md`; burrow's choices on top of
 //! it are in `docs/protocol.md`.
 
+pub mod batch;
 pub mod codec;
 pub mod flow;
 pub mod handshake;
@@ -29,6 +31,7 @@ pub mod validate;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 
+pub use batch::Batch;
 pub use codec::{decode_message, decode_message_bytes, encode, Frame, FrameDecoder, FrameError};
 pub use flow::{RecvWindow, SendWindow};
 pub use handshake::{Role, Subprotocol};
