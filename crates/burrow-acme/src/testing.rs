@@ -311,6 +311,8 @@ pub struct PebbleOptions {
     pub tls_port: u16,
     /// Lifetime of issued certificates (pebble's default is about 5 years).
     pub validity_secs: Option<u64>,
+    /// Names pebble refuses to issue for (its `domainBlocklist`: an ACME error answer).
+    pub blocklist: Vec<String>,
 }
 
 /// A pebble ACME CA. It validates at once (no random sleeps), never rejects nonces, and
@@ -367,6 +369,9 @@ impl Pebble {
         });
         if let Some(secs) = opts.validity_secs {
             pebble["certificateValidityPeriod"] = json!(secs);
+        }
+        if !opts.blocklist.is_empty() {
+            pebble["domainBlocklist"] = json!(opts.blocklist);
         }
         let config_file = dir.path().join("pebble-config.json");
         write(&config_file, &json!({ "pebble": pebble }).to_string())?;

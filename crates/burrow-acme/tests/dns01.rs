@@ -26,6 +26,7 @@ async fn dns01_issues_a_wildcard_and_its_apex_and_removes_the_records() {
         http_port: dead_addr().port(),
         tls_port: dead_addr().port(),
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");
@@ -108,6 +109,7 @@ async fn a_wrong_tsig_secret_is_refused_with_a_clear_reason() {
         http_port: dead_addr().port(),
         tls_port: dead_addr().port(),
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");

@@ -18,6 +18,7 @@ async fn a_wrong_answer_fails_the_authorization_with_the_servers_reason() {
         http_port: solver.port,
         tls_port: dead_addr().port(),
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");
@@ -54,6 +55,7 @@ async fn nothing_listening_where_the_challenge_is_served_names_the_refusal() {
         http_port: dead_addr().port(),
         tls_port: dead_addr().port(),
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");

@@ -16,6 +16,7 @@ async fn http01_issues_a_certificate_for_two_names_and_the_stored_account_works_
         http_port: solver.port,
         tls_port: dead_addr().port(),
         validity_secs: Some(3600),
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");

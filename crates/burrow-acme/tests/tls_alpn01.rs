@@ -17,6 +17,7 @@ async fn tls_alpn01_issues_a_certificate() {
         http_port: dead_addr().port(),
         tls_port: solver.port,
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");

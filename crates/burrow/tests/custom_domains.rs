@@ -147,6 +147,7 @@ async fn custom_domain_verified_issued_by_tls_alpn_renewed_and_removed() {
         http_port: free_port().expect("port"),
         tls_port,
         validity_secs: Some(45),
+        blocklist: vec!["blocked.customer.test".into()],
     })
     .await
     .expect("pebble");
@@ -250,6 +251,22 @@ async fn custom_domain_verified_issued_by_tls_alpn_renewed_and_removed() {
         missing_now["status"], "pending_verification",
         "{missing_now}"
     );
+
+    // Ownership proven, but the CA answers with an error: failed, with the CA's reason.
+    let blocked = add_domain(&s, &admin, &path, "blocked.customer.test").await;
+    dns.set_txt(
+        "_burrow-challenge.blocked.customer.test",
+        blocked["verification"]["value"].as_str().expect("value"),
+    )
+    .await
+    .expect("txt");
+    let blocked = until_status(&s, &admin, &path, &blocked, "failed").await;
+    let reason = blocked["status_reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("certificate:") && reason.contains("forbidden by policy"),
+        "{blocked}"
+    );
+    assert_eq!(blocked["certificate"]["status"], "none");
 
     // The owner publishes the record: verified, issued by TLS-ALPN-01, served by SNI.
     dns.set_txt(
@@ -375,6 +392,7 @@ async fn base_domain_wildcard_by_dns01_and_a_custom_domain_by_http01() {
         http_port,
         tls_port,
         validity_secs: None,
+        blocklist: Vec::new(),
     })
     .await
     .expect("pebble");
