@@ -72,7 +72,21 @@ impl Peer {
         if lock(&self.state).on_outbound(msg) == burrow_proto::Verdict::Drop {
             return true;
         }
-        self.tx.send(raw).await.is_ok()
+        match &self.kind {
+            PeerKind::WebSocket => self.tx.send(raw).await.is_ok(),
+            // Straight to the connection's stream, in the sender's task: no queue, no
+            // demultiplexer task to wake, no second decode.
+            PeerKind::InProcess(ip) => {
+                if self.kick.is_cancelled() {
+                    return false;
+                }
+                tokio::select! {
+                    biased;
+                    _ = self.kick.cancelled() => false,
+                    _ = crate::pipe::dispatch(ip, msg) => true,
+                }
+            }
+        }
     }
 
     /// Encodes and delivers a message the broker generates.

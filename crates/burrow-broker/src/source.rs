@@ -249,7 +249,11 @@ impl Broker {
             old.kick(CLOSE_NORMAL, "replaced by a newer connection");
             crate::lifecycle::other_side_lost_its_peer(&hub2, Role::Source).await;
         }
-        tokio::spawn(crate::pipe::demux(peer.clone(), ip.clone(), attached.rx));
+        tokio::spawn(crate::pipe::close_on_kick(
+            peer.clone(),
+            ip.clone(),
+            attached.rx,
+        ));
         // The destination may have left meanwhile: then this source has nobody to talk to.
         let current = hub2.peer(Role::Destination);
         if !Arc::ptr_eq(&hub2, hub) || current.is_none_or(|d| d.generation != dest.generation) {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use burrow_proto::{Message, RecvWindow, MAX_PAYLOAD, WINDOW_INITIAL};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -20,6 +20,8 @@ pub(crate) type ConnKey = (String, i32, u32);
 const BOUNDED_INBOUND: usize = 8;
 /// Credit beyond which WINDOW_UPDATEs are ignored (a misbehaving peer cannot overflow us).
 const MAX_CREDIT: usize = 16 * WINDOW_INITIAL as usize;
+/// The first read of a connection's local socket takes up to this much.
+const READ_MIN: usize = 8 * 1024;
 
 /// How a connection looks on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,8 +153,8 @@ pub(crate) async fn deliver(shared: &Shared, key: &ConnKey, payload: Bytes) {
     };
 }
 
-/// Starts piping `io` for the connection `key`; the handle completes when both directions
-/// are done.
+/// Starts piping `io` for the connection `key` in a task of its own; the handle completes
+/// when both directions are done.
 pub(crate) fn spawn_pipe<S>(
     shared: Arc<Shared>,
     key: ConnKey,
@@ -163,22 +165,29 @@ pub(crate) fn spawn_pipe<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    tokio::spawn(pipe(shared, key, wire, io, p))
+}
+
+/// Pipes `io` for the connection `key` until both directions are done. Both run in the
+/// caller's task: data either way wakes one task, not one per direction.
+pub(crate) async fn pipe<S>(shared: Arc<Shared>, key: ConnKey, wire: Wire, io: S, p: Pending)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (rd, wr) = tokio::io::split(io);
     let wire_conn = if wire == Wire::V3 { key.2 } else { 0 };
-    let up = tokio::spawn(up(
-        shared.clone(),
-        key.clone(),
-        wire,
-        wire_conn,
-        rd,
-        p.credit,
-        p.cancel,
-    ));
-    let down = tokio::spawn(down(shared, key, wire_conn, wr, p.rx, p.window));
-    tokio::spawn(async move {
-        let _ = up.await;
-        let _ = down.await;
-    })
+    tokio::join!(
+        up(
+            shared.clone(),
+            key.clone(),
+            wire,
+            wire_conn,
+            rd,
+            p.credit,
+            p.cancel,
+        ),
+        down(shared, key, wire_conn, wr, p.rx, p.window),
+    );
 }
 
 /// Local → tunnel.
@@ -195,16 +204,25 @@ async fn up<R>(
 {
     let (service, sid) = (key.0.clone(), key.1);
     let flow_control = shared.subprotocol.has_flow_control();
+    // One buffer for the connection's life: each read's bytes are split off it and, once
+    // framed and sent, their room is reused. It starts small (an idle connection holds
+    // little) and grows while reads fill it (a bulk transfer).
+    let mut buf = BytesMut::new();
+    let mut want = READ_MIN;
     loop {
-        let mut buf = BytesMut::with_capacity(MAX_PAYLOAD);
+        buf.reserve(want);
+        let mut room = (&mut buf).limit(want);
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            read = rd.read_buf(&mut buf) => read,
+            read = rd.read_buf(&mut room) => read,
         };
         let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if n == want {
+            want = (want * 2).min(MAX_PAYLOAD);
+        }
         if flow_control {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -214,7 +232,7 @@ async fn up<R>(
                 },
             }
         }
-        let msg = Message::data(sid, service.clone(), wire_conn, buf.freeze());
+        let msg = Message::data(sid, service.clone(), wire_conn, buf.split().freeze());
         tokio::select! {
             _ = cancel.cancelled() => return,
             sent = shared.send(&msg) => if !sent { return },

@@ -11,7 +11,7 @@ use burrow_proto::{Message, MessageType, Role, Subprotocol};
 use tokio::net::TcpStream;
 
 use crate::config::ClientConfig;
-use crate::conn::{new_conn, spawn_pipe, ConnKey, Pending, Wire};
+use crate::conn::{new_conn, pipe, ConnKey, Pending, Wire};
 use crate::error::{ClientError, CloseReason};
 use crate::session::{lock, start, Shared};
 
@@ -176,7 +176,7 @@ pub(crate) async fn on_start(shared: &Arc<Shared>, msg: &Message, kind: MessageT
         match dialed {
             Ok(Ok(tcp)) => {
                 let _ = tcp.set_nodelay(true);
-                spawn_pipe(shared, key, wire, tcp, pending);
+                pipe(shared, key, wire, tcp, pending).await;
             }
             _ => {
                 tracing::info!(target = ?target, "local target refused the connection");

@@ -18,6 +18,7 @@ mod config;
 mod counting;
 mod dialer;
 mod edge;
+mod exchange;
 mod forward;
 mod headers;
 mod host;

@@ -1,5 +1,6 @@
 //! Opening one HTTP/1.1 connection to a device's service: dial the tunnel (in-process source),
-//! idle timeout on the stream, TLS for `https`/`wss`, hyper client handshake.
+//! idle timeout on the stream, TLS for `https`/`wss`, hyper client handshake (the connection
+//! is driven by the requests it carries: see `exchange.rs`).
 
 use std::io;
 use std::time::Duration;
@@ -8,9 +9,9 @@ use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsConnector;
 
 use crate::dialer::{DialError, TunnelDialer, TunnelIo};
+use crate::exchange::TunnelConn;
 use crate::idle::IdleIo;
 use crate::pages::EdgeError;
-use crate::pool::Sender;
 use crate::tls;
 
 pub struct Target<'a> {
@@ -41,7 +42,7 @@ impl Connector {
         &self,
         dialer: &dyn TunnelDialer,
         t: &Target<'_>,
-    ) -> Result<Sender, EdgeError> {
+    ) -> Result<TunnelConn, EdgeError> {
         let dialed =
             tokio::time::timeout(self.connect_timeout, dialer.dial(t.tunnel_id, t.service));
         let io: Box<dyn TunnelIo> = match dialed.await {
@@ -91,13 +92,7 @@ impl Connector {
             .map_err(|_| {
                 EdgeError::BadGateway("HTTP handshake with the device's service failed")
             })?;
-        let tunnel = t.tunnel_id.to_string();
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(tunnel, error = %e, "edge: tunnel connection ended");
-            }
-        });
-        Ok(sender)
+        Ok(TunnelConn::new(sender, conn))
     }
 }
 

@@ -215,6 +215,48 @@ async fn keep_alive_connections_are_reused_per_tunnel() {
 }
 
 #[tokio::test]
+async fn parked_connections_close_after_the_idle_timeout() {
+    let w = world_with(burrow_edge::EdgeConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..test_config()
+    })
+    .await;
+    let svc = http_service(false).await;
+    w.tunnel("nap", "http", false, vec![]).await;
+    w.dialer.set("t-nap", Dest::Tcp(svc.addr));
+    let dials = || w.dialer.dials.load(std::sync::atomic::Ordering::SeqCst);
+    // A response read to the end parks the connection: 1 MiB, a HEAD (no body at all), an
+    // echoed upload.
+    for (method, path, body, want) in [
+        (Method::GET, "/big", "", 1 << 20),
+        (Method::HEAD, "/big", "", 0),
+        (Method::POST, "/echo", "ping", 4),
+    ] {
+        let req = get("nap.localhost", path)
+            .method(method.clone())
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        let resp = send(w.addr, req).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{method} {path}");
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(got.len(), want, "{method} {path}");
+        eventually("connection parked", || {
+            w.edge.idle_connections("t-nap") == 1
+        })
+        .await;
+    }
+    assert_eq!(dials(), 1, "one tunnel connection carried all three");
+    // Nothing polls a parked connection; the pool closes it once it sat idle too long.
+    eventually("idle connection closed", || {
+        w.edge.idle_connections("t-nap") == 0
+    })
+    .await;
+    let resp = send(w.addr, get("nap.localhost", "/").body(empty()).unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(dials(), 2, "a new connection after the idle one closed");
+}
+
+#[tokio::test]
 async fn device_dying_mid_response_does_not_hang_the_client() {
     let w = world().await;
     let addr = dying().await;

@@ -178,32 +178,44 @@ macro_rules! tunnels_methods {
         Ok(())
     }
 
-    /// In one transaction. Entries of tunnels deleted meanwhile are dropped, not an error.
+    /// In one transaction, up to 500 rows per statement: a flush under load carries
+    /// thousands, and one round trip each kept the database's thread (and a runtime worker
+    /// waiting on it) waking per request. Entries of tunnels deleted meanwhile are dropped,
+    /// not an error.
     async fn insert_access_log(&self, entries: &[NewAccessLogEntry]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for e in entries {
-            sqlx::query(
+        // 11 parameters a row: far below SQLite's 32,766 and PostgreSQL's 65,535.
+        for chunk in entries.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO access_log (reverse_tunnel_id, at, user_id, method, path, status, \
                  bytes_in, bytes_out, duration_ms, client_ip, user_agent) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-                 WHERE EXISTS (SELECT 1 FROM reverse_tunnels WHERE id = $1)",
-            )
-            .bind(e.reverse_tunnel_id)
-            .bind(micros(e.at))
-            .bind(e.user_id)
-            .bind(&e.method)
-            .bind(&e.path)
-            .bind(e.status)
-            .bind(e.bytes_in)
-            .bind(e.bytes_out)
-            .bind(e.duration_ms)
-            .bind(&e.client_ip)
-            .bind(&e.user_agent)
-            .execute(&mut *tx)
-            .await?;
+                 SELECT column1, column2, column3, column4, column5, column6, column7, \
+                 column8, column9, column10, column11 FROM (",
+            );
+            q.push_values(chunk.iter().zip(0i64..), |mut row, (e, ordinal)| {
+                row.push_bind(e.reverse_tunnel_id)
+                    .push_bind(micros(e.at))
+                    .push_bind(e.user_id)
+                    .push_bind(e.method.clone())
+                    .push_bind(e.path.clone())
+                    .push_bind(e.status)
+                    .push_bind(e.bytes_in)
+                    .push_bind(e.bytes_out)
+                    .push_bind(e.duration_ms)
+                    .push_bind(e.client_ip.clone())
+                    .push_bind(e.user_agent.clone())
+                    .push_bind(ordinal);
+            });
+            // Both databases name a VALUES list's columns column1, column2, ...; the ids
+            // follow the batch's order (the log lists by id).
+            q.push(
+                ") AS v WHERE EXISTS (SELECT 1 FROM reverse_tunnels WHERE id = v.column1) \
+                 ORDER BY column12",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

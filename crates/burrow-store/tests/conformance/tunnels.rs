@@ -383,6 +383,19 @@ pub async fn access_log(ctx: &Ctx) {
     assert_eq!(s.list_access_log(t.id, 100).await.unwrap().len(), 5);
     assert_eq!(s.list_access_log(other.id, 100).await.unwrap().len(), 1);
     assert_eq!(s.list_access_log(9_999_999, 100).await.unwrap(), vec![]);
+
+    // A flush under load: more lines than one statement takes, kept whole and in order.
+    let many: Vec<_> = (100..1_303).map(|i| entry(other.id, i)).collect();
+    s.insert_access_log(&many).await.unwrap();
+    let got = s.list_access_log(other.id, 2_000).await.unwrap();
+    assert_eq!(got.len(), 1 + many.len());
+    let paths: Vec<&str> = got.iter().map(|g| g.path.as_str()).collect();
+    let want: Vec<String> = (100..1_303).rev().map(|i| format!("/p/{i}")).collect();
+    assert_eq!(
+        paths[..many.len()],
+        want.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+    assert_eq!(paths[many.len()], "/p/9");
 }
 
 fn patch_limits() -> TunnelLimits {
