@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::procs::rss_kib;
+use crate::procs::{cpu_ticks, rss_kib, ticks_per_sec};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -143,9 +143,10 @@ pub struct PeerTarget {
     pub key: AwsKey,
 }
 
-/// Peers per loopback source address. The server caps connections per client address on its
-/// device port (`device_conns_per_address`, default 1024), and one source address has about
-/// 28,000 ephemeral ports: real devices come from many addresses, and so do these.
+/// Peers per loopback source address. One source address has about 28,000 ephemeral ports,
+/// and the server caps connections per client address on its device port
+/// (`device_conns_per_address`, default 1024): real devices come from many addresses, and so
+/// do these.
 const PEERS_PER_SOURCE: usize = 1000;
 
 /// The source address of peer `i`: 127.0.0.2, 127.0.0.3, ... (127.0.0.1 is the agent's).
@@ -291,6 +292,10 @@ pub struct IdlePoint {
     pub bench_rss_kib: u64,
     /// Seconds to open the tunnels added since the previous point and connect their peers.
     pub open_secs: f64,
+    /// The server's CPU time (user + system) for those tunnels, ms per tunnel.
+    pub server_cpu_ms_per_tunnel: f64,
+    /// This process's CPU time for them (SigV4, TLS, WebSocket client side), ms per tunnel.
+    pub bench_cpu_ms_per_tunnel: f64,
 }
 
 /// Opens idle tunnels up to each of `counts` (ascending, cumulative); after each, once the
@@ -303,14 +308,24 @@ pub async fn open_to_counts(
     parallel: usize,
 ) -> anyhow::Result<Vec<IdlePoint>> {
     let mut points = Vec::new();
+    let tick = ticks_per_sec();
     for &n in counts {
         let more = n.saturating_sub(peers.len());
         eprintln!("opening {more} idle tunnels (to {n})");
+        let me = std::process::id();
+        let (server_cpu0, bench_cpu0) = (cpu_ticks(server_pid), cpu_ticks(me));
         let started = Instant::now();
         peers.add(http, more, parallel).await?;
         let open_secs = started.elapsed().as_secs_f64();
+        let ms_per_tunnel = |t0: Option<u64>, t1: Option<u64>| match (t0, t1) {
+            (Some(a), Some(b)) => (b - a) as f64 / tick * 1e3 / more.max(1) as f64,
+            _ => f64::NAN,
+        };
+        let server_cpu_ms_per_tunnel = ms_per_tunnel(server_cpu0, cpu_ticks(server_pid));
+        let bench_cpu_ms_per_tunnel = ms_per_tunnel(bench_cpu0, cpu_ticks(me));
         eprintln!(
-            "  in {open_secs:.1} s ({:.0} tunnels/s)",
+            "  in {open_secs:.1} s ({:.0} tunnels/s); CPU per tunnel: server \
+             {server_cpu_ms_per_tunnel:.2} ms, bench {bench_cpu_ms_per_tunnel:.2} ms",
             more as f64 / open_secs
         );
         // Let the server finish what the handshakes left (allocator caches, deferred work).
@@ -328,6 +343,8 @@ pub async fn open_to_counts(
             server_rss_kib,
             bench_rss_kib,
             open_secs,
+            server_cpu_ms_per_tunnel,
+            bench_cpu_ms_per_tunnel,
         });
     }
     Ok(points)

@@ -254,17 +254,18 @@ fn render(
 ) -> String {
     let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
     let mut t = String::from(
-        "| idle tunnels (connected destination peers) | time to open (s) | tunnels/s | server RSS | KiB per tunnel (since 0) | KiB per tunnel (marginal) | bench RSS |\n\
-         | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| idle tunnels (connected destination peers) | time to open (s) | tunnels/s | server CPU ms per tunnel | server RSS | KiB per tunnel (since 0) | KiB per tunnel (marginal) | bench RSS |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    t.push_str(&format!("| 0 | | | {} | | | |\n", mib(server_before)));
+    t.push_str(&format!("| 0 | | | | {} | | | |\n", mib(server_before)));
     let (mut prev_n, mut prev_rss) = (0, server_before);
     for p in idle {
         t.push_str(&format!(
-            "| {} | {:.1} | {:.0} | {} | {:.1} | {:.1} | {} |\n",
+            "| {} | {:.1} | {:.0} | {:.2} | {} | {:.1} | {:.1} | {} |\n",
             p.tunnels,
             p.open_secs,
             (p.tunnels - prev_n) as f64 / p.open_secs,
+            p.server_cpu_ms_per_tunnel,
             mib(p.server_rss_kib),
             per_tunnel(server_before, 0, p),
             per_tunnel(prev_rss, prev_n, p),
