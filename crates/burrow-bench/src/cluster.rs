@@ -214,7 +214,7 @@ fn render(s: &Spreads, rounds: usize) -> String {
         let h = get(PathKind::Holding, m);
         let f = get(PathKind::Forwarded, m);
         let ratio = match m {
-            "p50_us" | "p99_us" => format!("+{:.0} µs", f.median - h.median),
+            "p50_us" | "p99_us" => format!("{:+.0} µs", f.median - h.median),
             _ => format!("{:.2}", f.median / h.median),
         };
         t.push_str(&format!(

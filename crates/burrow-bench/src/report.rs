@@ -199,7 +199,7 @@ pub fn paths_table(
             let sp = get(kind, m);
             let (v, dm) = (sp.median, d.median);
             let vs_direct = match m {
-                "p50_us" | "p99_us" => format!("+{:.0} µs", v - dm),
+                "p50_us" | "p99_us" => format!("{:+.0} µs", v - dm),
                 "cpu_us_per_request" | "cpu_ms_per_mb_download" => format!("{:.1}×", v / dm),
                 _ => {
                     ratios.entry(kind).or_default().insert(m, v / dm);
