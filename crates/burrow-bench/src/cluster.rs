@@ -16,8 +16,9 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::procs::{children_of, free_port, rss_kib, ticks_per_sec};
+use crate::report::{self, fmt_num, Spread, Spreads};
 use crate::stack::{self, SMALL};
-use crate::{fmt_num, measure, metric, Opts, PathKind, Sample, Target, METRICS};
+use crate::{measure, Opts, PathKind, Sample, Target, METRICS};
 
 const DATABASE: &str = "burrow_bench_cluster";
 
@@ -169,14 +170,19 @@ pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<(
     let rss =
         json!({"node1_kib": rss_kib(p1), "node2_kib": rss_kib(p2), "agent_kib": rss_kib(agent)});
 
-    let table = render(&samples, opts.rounds);
-    println!("\n{table}");
+    let spreads = report::spreads(&samples);
+    let table = render(&spreads, opts.rounds);
+    let (machine, commit) = (report::machine(), report::commit());
+    println!("\n{}\n\n{table}", report::header(&machine, &commit));
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
-        "machine": crate::machine(),
-        "commit": crate::commit(),
+        "machine": machine,
+        "commit": commit,
         "settings": {"rounds": opts.rounds, "duration_s": opts.duration,
             "connections": opts.connections, "big_bytes": big_len},
+        "medians": report::pick(&spreads, |s| s.median),
+        "min": report::pick(&spreads, |s| s.min),
+        "max": report::pick(&spreads, |s| s.max),
         "samples": samples.iter().map(|(k, v)| (k.name(), v)).collect::<BTreeMap<_, _>>(),
         "rss_after": rss,
         "table_markdown": table,
@@ -191,35 +197,32 @@ pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<(
 }
 
 /// Medians with min–max, and node 2's ratio to node 1 (the cost of the extra hop).
-fn render(samples: &BTreeMap<PathKind, Vec<Sample>>, rounds: usize) -> String {
-    let cell = |kind: PathKind, m: &str| -> (f64, String) {
-        let mut v: Vec<f64> = samples
-            .get(&kind)
-            .map(|l| l.iter().map(|s| metric(s, m)).collect())
-            .unwrap_or_default();
-        v.sort_by(f64::total_cmp);
-        let med = crate::median(v.clone());
-        let (lo, hi) = (
-            v.first().copied().unwrap_or(f64::NAN),
-            v.last().copied().unwrap_or(f64::NAN),
-        );
-        (
-            med,
-            format!("{} ({}–{})", fmt_num(med), fmt_num(lo), fmt_num(hi)),
-        )
+fn render(s: &Spreads, rounds: usize) -> String {
+    let none = Spread::of(&[]);
+    let get = |path: PathKind, m: &str| {
+        s.get(path.name())
+            .and_then(|x| x.get(m))
+            .copied()
+            .unwrap_or(none)
     };
+    let cell = |sp: Spread| format!("{} {}", fmt_num(sp.median), sp.range());
     let mut t = format!(
-        "| metric (median, min–max of {rounds} rounds) | direct | holding node | forwarded via another node | forwarded ÷ holding |\n| --- | ---: | ---: | ---: | ---: |\n"
+        "| metric (median of {rounds} rounds, [min–max]) | direct | holding node | forwarded via another node | forwarded ÷ holding |\n| --- | ---: | ---: | ---: | ---: |\n"
     );
     for (m, label) in METRICS {
-        let (_, d) = cell(PathKind::Direct, m);
-        let (h, hs) = cell(PathKind::Holding, m);
-        let (f, fs) = cell(PathKind::Forwarded, m);
+        let d = get(PathKind::Direct, m);
+        let h = get(PathKind::Holding, m);
+        let f = get(PathKind::Forwarded, m);
         let ratio = match m {
-            "p50_us" | "p99_us" => format!("+{:.0} µs", f - h),
-            _ => format!("{:.2}", f / h),
+            "p50_us" | "p99_us" => format!("{:+.0} µs", f.median - h.median),
+            _ => format!("{:.2}", f.median / h.median),
         };
-        t.push_str(&format!("| {label} | {d} | {hs} | {fs} | {ratio} |\n"));
+        t.push_str(&format!(
+            "| {label} | {} | {} | {} | {ratio} |\n",
+            cell(d),
+            cell(h),
+            cell(f)
+        ));
     }
     t
 }

@@ -9,7 +9,9 @@
 
 mod cluster;
 mod procs;
+mod report;
 mod scale;
+mod scale_run;
 mod stack;
 mod tools;
 mod traffic;
@@ -26,6 +28,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use procs::{children_of, cpu_of, rss_kib, ticks_per_sec};
+use report::{commit, machine};
 use stack::{BIG, SMALL, UPLOAD};
 
 #[derive(Parser)]
@@ -71,6 +74,23 @@ struct Opts {
     /// request on the node holding the device (writes cluster.json).
     #[arg(long)]
     cluster: bool,
+    /// Instead: how far one server goes (see `scale_run.rs`): idle tunnels up to
+    /// `--scale-tunnels` with the server's memory at `--scale-points`, and one agent carrying
+    /// `--scale-agent-tunnels` tunnels (writes scale.json). Needs nginx, not wrk or rathole.
+    #[arg(long)]
+    scale: bool,
+    /// `--scale`: idle tunnels (each with a connected destination peer) to open.
+    #[arg(long, default_value_t = 100_000)]
+    scale_tunnels: usize,
+    /// `--scale`: tunnel counts at which the server's memory is read (besides the last).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    scale_points: Vec<usize>,
+    /// `--scale`: reverse tunnels on the one enrolled agent (0 skips that part).
+    #[arg(long, default_value_t = 100)]
+    scale_agent_tunnels: usize,
+    /// `--scale`: idle tunnels being opened at once.
+    #[arg(long, default_value_t = 64)]
+    scale_parallel: usize,
     /// Only the traffic scenario: keep-alive req/s through a tunnel with analytics and
     /// generous limits against a server with analytics off (see `traffic.rs`); needs nginx,
     /// wrk, no rathole.
@@ -163,19 +183,6 @@ fn metric(s: &Sample, name: &str) -> f64 {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Peak RSS of a set of pids while sampling runs.
 struct RssPeak {
     stop: Arc<AtomicBool>,
@@ -252,18 +259,6 @@ fn measure(t: &Target, opts: &Opts, big: &Path, big_len: u64, tick: f64) -> anyh
     Ok(s)
 }
 
-fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        "-".into()
-    } else if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
 #[derive(Serialize)]
 struct Memory {
     server_idle_kib: u64,
@@ -278,68 +273,6 @@ struct Memory {
     server_kib_per_idle_tunnel: Option<f64>,
     /// Between the two largest counts: the marginal cost, in KiB.
     server_kib_per_idle_tunnel_marginal: Option<f64>,
-}
-
-fn machine() -> serde_json::Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_default();
-    let mem_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    let kernel = std::process::Command::new("uname")
-        .arg("-r")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let version = |cmd: &str, arg: &str| {
-        std::process::Command::new(cmd)
-            .arg(arg)
-            .output()
-            .map(|o| {
-                let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
-                s.push_str(&String::from_utf8_lossy(&o.stderr));
-                s.lines().next().unwrap_or("").trim().to_string()
-            })
-            .unwrap_or_default()
-    };
-    json!({
-        "cpu": cpu,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "memory_gib": (mem_kib as f64 / 1048576.0 * 10.0).round() / 10.0,
-        "kernel": kernel,
-        "nginx": version("nginx", "-v"),
-        "wrk": version("wrk", "-v"),
-        "curl": version("curl", "--version"),
-    })
-}
-
-/// The commit measured (`git rev-parse HEAD`, with `-dirty` for local changes).
-fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let head = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    match git(&["status", "--porcelain", "--untracked-files=no"]) {
-        Some(s) if !s.is_empty() => format!("{head}-dirty"),
-        _ => head,
-    }
 }
 
 /// `perf record` of `pids` for `secs` while `load` runs; a flat report is written next to it.
@@ -408,6 +341,9 @@ async fn main() -> anyhow::Result<()> {
     if opts.cluster {
         return cluster::run(&opts, &burrow_bin, &out).await;
     }
+    if opts.scale {
+        return scale_run::run(&opts, &burrow_bin, &out).await;
+    }
     if opts.traffic {
         let t = traffic::TrafficOpts {
             rounds: opts.rounds,
@@ -425,14 +361,9 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
     let max_idle = opts.idle.iter().copied().max().unwrap_or(0);
-    if let Some(limit) = procs::nofile_limit() {
-        if (limit as usize) < max_idle + 1000 {
-            anyhow::bail!(
-                "open files limit {limit} is too low for {max_idle} idle tunnels: ulimit -n {}",
-                max_idle + 4096
-            );
-        }
-    }
+    // Each idle tunnel is a socket here and one in the server (which inherits the limit).
+    procs::raise_nofile(max_idle as u64 + 1000)
+        .with_context(|| format!("{max_idle} idle tunnels (--idle)"))?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
@@ -567,30 +498,19 @@ async fn main() -> anyhow::Result<()> {
 
     // Idle tunnels at scale.
     let mut idle_points = vec![(0usize, server_after)];
-    let mut peers = scale::IdlePeers::default();
+    let mut peers = None;
     if max_idle > 0 {
-        let key = scale::aws_key(&http, &burrow.api, &burrow.token, burrow.project_id).await?;
-        let tls = scale::device_tls(&burrow.agent_dir.join("ca.pem"))?;
+        let target = scale::PeerTarget {
+            api_port: burrow.port,
+            device_port: burrow.device_port,
+            tls: scale::device_tls(&burrow.agent_dir.join("ca.pem"))?,
+            key: scale::aws_key(&http, &burrow.api, &burrow.token, burrow.project_id).await?,
+        };
+        let peers = peers.insert(scale::IdlePeers::new(target));
         let mut counts = opts.idle.clone();
         counts.sort_unstable();
-        for n in counts {
-            let more = n.saturating_sub(peers.len());
-            eprintln!("opening {more} idle tunnels (to {n})");
-            let started = std::time::Instant::now();
-            peers
-                .add(&http, burrow.port, burrow.device_port, &tls, &key, more, 32)
-                .await?;
-            eprintln!("  in {:.1} s", started.elapsed().as_secs_f64());
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            let rss = rss_kib(server_pid).unwrap_or(0);
-            let closed = peers.closed.load(Ordering::Relaxed);
-            eprintln!("  server RSS {rss} KiB; peers closed: {closed}");
-            anyhow::ensure!(
-                closed == 0,
-                "{closed} idle destination peers were disconnected"
-            );
-            idle_points.push((n, rss));
-        }
+        let points = scale::open_to_counts(peers, &http, &counts, server_pid, 32).await?;
+        idle_points.extend(points.iter().map(|p| (p.tunnels, p.server_rss_kib)));
     }
     let per_tunnel = idle_points
         .last()
@@ -615,45 +535,8 @@ async fn main() -> anyhow::Result<()> {
         server_kib_per_idle_tunnel_marginal: marginal,
     };
 
-    // Medians and ratios.
-    let mut medians: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
-    for (kind, list) in &samples {
-        for (m, _) in METRICS {
-            let v = median(list.iter().map(|s| metric(s, m)).collect());
-            medians.entry(kind.name()).or_default().insert(m, v);
-        }
-    }
-    let direct = medians.get("direct").cloned().unwrap_or_default();
-    let mut table = String::new();
-    table.push_str(&format!(
-        "| metric (median of {} rounds) | direct | burrow | rathole |\n| --- | ---: | ---: | ---: |\n",
-        opts.rounds
-    ));
-    let mut ratios: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
-    for (m, label) in METRICS {
-        let d = direct.get(m).copied().unwrap_or(f64::NAN);
-        let mut row = format!("| {label} | {} |", fmt_num(d));
-        for kind in ["burrow", "rathole"] {
-            let v = medians
-                .get(kind)
-                .and_then(|x| x.get(m))
-                .copied()
-                .unwrap_or(f64::NAN);
-            let cell = match m {
-                "p50_us" | "p99_us" => format!("{} (+{:.0} µs)", fmt_num(v), v - d),
-                "cpu_us_per_request" | "cpu_ms_per_mb_download" => {
-                    format!("{} ({:.1}×)", fmt_num(v), v / d)
-                }
-                _ => {
-                    ratios.entry(kind).or_default().insert(m, v / d);
-                    format!("{} ({:.2})", fmt_num(v), v / d)
-                }
-            };
-            row.push_str(&format!(" {cell} |"));
-        }
-        table.push_str(&row);
-        table.push('\n');
-    }
+    let spreads = report::spreads(&samples);
+    let (table, ratios) = report::paths_table(&spreads, opts.rounds);
     let mib = |k: u64| k as f64 / 1024.0;
     let mut mem_table =
         String::from("| burrow memory (RSS) | server | agent |\n| --- | ---: | ---: |\n");
@@ -683,16 +566,22 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
-    println!("\n{table}\n{mem_table}");
+    let (machine, commit) = (machine(), commit());
+    println!(
+        "\n{}\n\n{table}\n{mem_table}",
+        report::header(&machine, &commit)
+    );
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
-        "machine": machine(),
-        "commit": commit(),
+        "machine": machine,
+        "commit": commit,
         "settings": {
             "rounds": opts.rounds, "duration_s": opts.duration, "connections": opts.connections,
             "big_bytes": big_len, "idle": opts.idle,
         },
-        "medians": medians,
+        "medians": report::pick(&spreads, |s| s.median),
+        "min": report::pick(&spreads, |s| s.min),
+        "max": report::pick(&spreads, |s| s.max),
         "ratios_to_direct": ratios,
         "samples": samples.iter().map(|(k, v)| (k.name(), v)).collect::<BTreeMap<_, _>>(),
         "memory": memory,

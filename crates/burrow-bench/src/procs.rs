@@ -121,9 +121,48 @@ pub fn cpu_of(pids: &[u32]) -> u64 {
     pids.iter().filter_map(|p| cpu_ticks(*p)).sum()
 }
 
-/// The soft limit on open files of this process.
-pub fn nofile_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+/// This process's hard limit on open files (what the soft limit can be raised to).
+pub fn nofile_hard_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_max)
+}
+
+/// Raises this process's soft limit on open files to at least `needed` (children started
+/// afterwards, such as the server, inherit it). Fails, saying why, when the hard limit is
+/// lower and cannot be raised (that takes CAP_SYS_RESOURCE).
+pub fn raise_nofile(needed: u64) -> anyhow::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        bail!(
+            "getrlimit(RLIMIT_NOFILE): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if lim.rlim_cur >= needed {
+        return Ok(lim.rlim_cur);
+    }
+    let want = libc::rlimit {
+        rlim_cur: needed,
+        rlim_max: lim.rlim_max.max(needed),
+    };
+    // SAFETY: setrlimit only reads the struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
+        bail!(
+            "{needed} open files are needed but the hard limit is {} and cannot be raised \
+             here ({}): raise it for the shell that runs the bench (`ulimit -Hn {needed}` \
+             as root, LimitNOFILE= for a systemd unit, nofile in limits.conf; a container \
+             takes it from its runtime, e.g. `docker run --ulimit nofile=...`), or ask for fewer",
+            lim.rlim_max,
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(needed)
 }

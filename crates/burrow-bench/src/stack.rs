@@ -15,7 +15,8 @@ pub const BIG: &str = "/big.bin";
 pub const UPLOAD: &str = "/upload";
 const ADMIN_EMAIL: &str = "bench@example.com";
 const ADMIN_PASSWORD: &str = "bench-password-123";
-const DSN: &str = "BENCH1";
+/// The bench device's serial number.
+pub const DSN: &str = "BENCH1";
 
 /// nginx's default welcome page is 615 bytes; this is the same size class.
 fn small_body() -> String {

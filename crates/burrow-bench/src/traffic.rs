@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::json;
 
+use crate::report::{self, Spread};
 use crate::stack::{self, SMALL};
 use crate::tools;
 
@@ -33,22 +34,6 @@ fn generous_limits() -> serde_json::Value {
         "bandwidth_limit": {"bytes_per_second": 10_000_000_000u64},
         "max_connections_per_client": 10_000,
     })
-}
-
-struct Spread {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-fn spread(v: &[f64]) -> Spread {
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    Spread {
-        median: crate::median(v.to_vec()),
-        min,
-        max,
-    }
 }
 
 /// Share (percent) of the profile's samples in the edge's traffic accounting: limits,
@@ -236,8 +221,8 @@ pub async fn run(
     let baseline_logged =
         logged(&baseline.api, &baseline.token, &json!(baseline.tunnel_id)).await?;
 
-    let spreads: Vec<Spread> = rps.iter().map(|v| spread(v)).collect();
-    let ratio_spreads: Vec<Spread> = ratios.iter().map(|v| spread(v)).collect();
+    let spreads: Vec<Spread> = rps.iter().map(|v| Spread::of(v)).collect();
+    let ratio_spreads: Vec<Spread> = ratios.iter().map(|v| Spread::of(v)).collect();
     let mut table = format!(
         "| keep-alive req/s, {} conns, {} rounds of {} s | median | min | max |\n| --- | ---: | ---: | ---: |\n",
         opts.connections, opts.rounds, opts.duration
@@ -248,7 +233,7 @@ pub async fn run(
             s.label, sp.median, sp.min, sp.max
         ));
     }
-    let cpu_spreads: Vec<Spread> = cpu.iter().map(|v| spread(v)).collect();
+    let cpu_spreads: Vec<Spread> = cpu.iter().map(|v| Spread::of(v)).collect();
     for (s, sp) in setups.iter().zip(&cpu_spreads) {
         table.push_str(&format!(
             "| CPU µs per request (server + agent), {} | {:.1} | {:.1} | {:.1} |\n",
@@ -267,7 +252,8 @@ pub async fn run(
             r.median, r.min, r.max
         ));
     }
-    println!("\n{table}");
+    let (machine, commit) = (report::machine(), report::commit());
+    println!("\n{}\n\n{table}", report::header(&machine, &commit));
     let of_medians = spreads[2].median / spreads[0].median;
     println!(
         "ratio of the medians (analytics + limits / baseline): {of_medians:.3}; wrk errors \
@@ -282,8 +268,8 @@ pub async fn run(
     }
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
-        "commit": crate::commit(),
-        "machine": crate::machine(),
+        "commit": commit,
+        "machine": machine,
         "settings": {"rounds": opts.rounds, "duration_s": opts.duration,
                      "connections": opts.connections, "limits": generous_limits()},
         "baseline_rps": rps[0],
@@ -293,6 +279,9 @@ pub async fn run(
         "ratios_analytics_per_round": ratios[0],
         "ratios_limited_per_round": ratios[1],
         "ratio_of_medians": of_medians,
+        "spreads": {"labels": setups.iter().map(|s| s.label).collect::<Vec<_>>(),
+                    "keepalive_rps": spreads, "cpu_us_per_request": cpu_spreads,
+                    "ratios_analytics_limited": ratio_spreads},
         "errors": errors,
         "access_log_written": {"limited": limited_logged, "baseline": baseline_logged},
         "accounting_share_percent": share,
