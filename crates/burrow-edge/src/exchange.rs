@@ -63,6 +63,11 @@ impl TunnelConn {
         drive(&mut self.conn, &mut cx) && !self.sender.is_closed() && self.sender.is_ready()
     }
 
+    /// Whether the connection is known to have closed (without polling it).
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_none() || self.sender.is_closed()
+    }
+
     /// Drives the connection until it can take another request (true) or has ended (false).
     pub fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         if !drive(&mut self.conn, cx) {

@@ -64,7 +64,8 @@ impl Pool {
     fn put(&self, route: String, up: TunnelConn) {
         let mut idle = self.lock();
         let list = idle.entry(route).or_default();
-        list.retain_mut(|p| p.up.is_idle());
+        // A flag check, not a poll of each parked connection (the sweep does that).
+        list.retain(|p| !p.up.is_closed());
         if list.len() < self.max_idle {
             list.push(Parked {
                 up,
