@@ -45,17 +45,27 @@ struct AgentTunnels {
 }
 
 pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<()> {
-    let n = opts.scale_tunnels;
+    let requested = opts.scale_tunnels;
     let agent_n = opts.scale_agent_tunnels;
     // The server holds a socket per tunnel (idle peer or agent session), the bench the other
     // end of each idle peer; the server inherits this process's limit.
-    let needed = (n + agent_n) as u64 + FD_MARGIN;
-    let fd_limit = procs::raise_nofile(needed).with_context(|| {
-        let fit = procs::nofile_hard_limit()
-            .map(|h| h.saturating_sub(FD_MARGIN + agent_n as u64))
-            .unwrap_or(0);
-        format!("--scale-tunnels {n}: at most {fit} fit under this hard limit")
-    })?;
+    let needed = (requested + agent_n) as u64 + FD_MARGIN;
+    let (n, fd_limit) = match procs::raise_nofile(needed) {
+        Ok(limit) => (requested, limit),
+        // Where the hard limit cannot be raised, measure as many as fit and say so.
+        Err(e) => {
+            let hard = procs::nofile_hard_limit().unwrap_or(0);
+            let fit = hard.saturating_sub(FD_MARGIN + agent_n as u64) as usize;
+            if fit < 1000 {
+                return Err(e.context(format!("--scale-tunnels {requested}")));
+            }
+            eprintln!(
+                "warning: {e:#}
+scale: measuring {fit} idle tunnels, not {requested}"
+            );
+            (fit, procs::raise_nofile(hard)?)
+        }
+    };
     let mut points: Vec<usize> = opts
         .scale_points
         .iter()
@@ -115,11 +125,16 @@ pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<(
     let table = render(server_before, &idle, agent.as_ref(), agent_after);
     let (machine, commit) = (report::machine(), report::commit());
     println!("\n{}\n\n{table}", report::header(&machine, &commit));
+    if n < requested {
+        println!(
+            "\n{n} of the {requested} idle tunnels asked for: the open files limit is {fd_limit}."
+        );
+    }
     let results = json!({
         "when": chrono::Utc::now().to_rfc3339(),
         "machine": machine,
         "commit": commit,
-        "settings": {"tunnels": n, "points": points, "agent_tunnels": agent_n,
+        "settings": {"tunnels": n, "requested_tunnels": requested, "points": points, "agent_tunnels": agent_n,
                      "parallel": opts.scale_parallel, "open_files_limit": fd_limit},
         "idle": {
             "server_rss_before_kib": server_before,

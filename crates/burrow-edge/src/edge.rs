@@ -92,7 +92,7 @@ impl Edge {
             matcher: HostMatcher::new(&config.base_domain, config.api_host.as_deref()),
             routes: RouteTable::new(backend.tunnels.clone(), config.lookup_cache_ttl),
             counters: Arc::new(Counters::new(config.access_log_capacity, config.analytics)),
-            pool: Pool::new(config.pool_idle_per_tunnel, config.idle_timeout),
+            pool: Arc::new(Pool::new(config.pool_idle_per_tunnel)),
             connector: Connector {
                 connect_timeout: config.connect_timeout,
                 idle_timeout: config.idle_timeout,

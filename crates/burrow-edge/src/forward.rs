@@ -13,9 +13,9 @@ use hyper_util::rt::TokioIo;
 use crate::counting::CountIn;
 use crate::dialer::service_name;
 use crate::edge::Edge;
-use crate::exchange::{DrivenBody, TunnelConn};
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
+use crate::pool::Sender;
 use crate::recheck::{Recheck, Revocable};
 use crate::route::Route;
 use crate::upstream::{classify, Target};
@@ -103,8 +103,7 @@ pub async fn forward(
     let up = build(Body::new(CountIn::new(body, client.bytes_in.clone())));
 
     if let Some(client_upgrade) = client_upgrade {
-        let up_conn = edge.connector.open(edge.dialer.as_ref(), &target).await?;
-        let mut sender = up_conn.into_upgradable();
+        let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
         client.phases.connected();
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
         client.phases.answered();
@@ -119,13 +118,13 @@ pub async fn forward(
     // A parked keep-alive connection first; if it turns out dead before the request was
     // written, or (for a body-less request) before any response, retry once on a new one.
     let mut up = Some(up);
-    if let Some(mut conn) = edge.pool.take(tunnel_id) {
+    if let Some(mut sender) = edge.pool.take(tunnel_id) {
         client.phases.connected();
         if let Some(req) = up.take() {
-            match conn.send(req).await {
+            match sender.try_send_request(req).await {
                 Ok(resp) => {
                     client.phases.answered();
-                    return finish(edge, tunnel_id, conn, resp, client.recheck);
+                    return finish(edge, tunnel_id, sender, resp, client.recheck);
                 }
                 Err(mut e) => {
                     up = e.take_message();
@@ -138,17 +137,17 @@ pub async fn forward(
         }
     }
     let up = up.unwrap_or_else(|| build(Body::empty()));
-    let mut conn = edge.connector.open(edge.dialer.as_ref(), &target).await?;
+    let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
     client.phases.connected();
-    let resp = conn.send(up).await.map_err(|e| classify(e.error()))?;
+    let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
     client.phases.answered();
-    finish(edge, tunnel_id, conn, resp, client.recheck)
+    finish(edge, tunnel_id, sender, resp, client.recheck)
 }
 
 fn finish(
     edge: &Edge,
     tunnel_id: &str,
-    conn: TunnelConn,
+    sender: Sender,
     resp: Response<hyper::body::Incoming>,
     recheck: Recheck,
 ) -> Result<Response<Body>, EdgeError> {
@@ -157,9 +156,9 @@ fn finish(
             "the device's service switched protocols without being asked",
         ));
     }
+    edge.pool.park_when_ready(tunnel_id.to_string(), sender);
     let (mut parts, body) = resp.into_parts();
     headers::to_client(&mut parts.headers, false);
-    let body = DrivenBody::new(body, conn, edge.pool.clone(), tunnel_id.to_string());
     Ok(Response::from_parts(
         parts,
         Body::new(Revocable::new(body, recheck)),

@@ -18,7 +18,6 @@ mod config;
 mod counting;
 mod dialer;
 mod edge;
-mod exchange;
 mod forward;
 mod headers;
 mod host;

@@ -1,6 +1,5 @@
 //! Opening one HTTP/1.1 connection to a device's service: dial the tunnel (in-process source),
-//! idle timeout on the stream, TLS for `https`/`wss`, hyper client handshake (the connection
-//! is driven by the requests it carries: see `exchange.rs`).
+//! idle timeout on the stream, TLS for `https`/`wss`, hyper client handshake.
 
 use std::io;
 use std::time::Duration;
@@ -9,9 +8,9 @@ use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsConnector;
 
 use crate::dialer::{DialError, TunnelDialer, TunnelIo};
-use crate::exchange::TunnelConn;
 use crate::idle::IdleIo;
 use crate::pages::EdgeError;
+use crate::pool::Sender;
 use crate::tls;
 
 pub struct Target<'a> {
@@ -42,7 +41,7 @@ impl Connector {
         &self,
         dialer: &dyn TunnelDialer,
         t: &Target<'_>,
-    ) -> Result<TunnelConn, EdgeError> {
+    ) -> Result<Sender, EdgeError> {
         let dialed =
             tokio::time::timeout(self.connect_timeout, dialer.dial(t.tunnel_id, t.service));
         let io: Box<dyn TunnelIo> = match dialed.await {
@@ -92,7 +91,13 @@ impl Connector {
             .map_err(|_| {
                 EdgeError::BadGateway("HTTP handshake with the device's service failed")
             })?;
-        Ok(TunnelConn::new(sender, conn))
+        let tunnel = t.tunnel_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(tunnel, error = %e, "edge: tunnel connection ended");
+            }
+        });
+        Ok(sender)
     }
 }
 
