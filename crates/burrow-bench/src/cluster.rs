@@ -187,9 +187,7 @@ pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<(
         "rss_after": rss,
         "table_markdown": table,
     });
-    let path = out.join("cluster.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
-    eprintln!("wrote {}", path.display());
+    report::write_json(&out.join("cluster.json"), &results)?;
     drop(n2);
     drop(n1);
     drop(nginx);

@@ -587,9 +587,7 @@ async fn main() -> anyhow::Result<()> {
         "memory": memory,
         "table_markdown": format!("{table}\n{mem_table}"),
     });
-    let path = out.join("results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
-    eprintln!("wrote {}", path.display());
+    report::write_json(&out.join("results.json"), &results)?;
     drop(rathole);
     drop(burrow);
     drop(nginx);

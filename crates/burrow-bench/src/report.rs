@@ -214,6 +214,13 @@ pub fn paths_table(
     (table, ratios)
 }
 
+/// Writes a run's results (pretty JSON) and says where.
+pub fn write_json(path: &std::path::Path, results: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(results)?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,9 +148,7 @@ scale: measuring {fit} idle tunnels, not {requested}"
         "agent_rss_after_idle_kib": agent_after,
         "table_markdown": table,
     });
-    let path = out.join("scale.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
-    eprintln!("wrote {}", path.display());
+    report::write_json(&out.join("scale.json"), &results)?;
     drop(peers);
     drop(burrow);
     drop(nginx);

@@ -287,9 +287,7 @@ pub async fn run(
         "accounting_share_percent": share,
         "table_markdown": table,
     });
-    let path = out.join("traffic.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
-    eprintln!("wrote {}", path.display());
+    report::write_json(&out.join("traffic.json"), &results)?;
     drop(burrow);
     drop(baseline);
     drop(nginx);
