@@ -246,7 +246,7 @@ async fn parked_connections_close_after_the_idle_timeout() {
         .await;
     }
     assert_eq!(dials(), 1, "one tunnel connection carried all three");
-    // Nothing polls a parked connection; the pool closes it once it sat idle too long.
+    // A parked connection closes once it sat idle for the idle timeout (its own timer).
     eventually("idle connection closed", || {
         w.edge.idle_connections("t-nap") == 0
     })
