@@ -76,18 +76,8 @@ pub async fn run(opts: &Opts, burrow_bin: &Path, out: &Path) -> anyhow::Result<(
 
     let big_len = opts.big_mib << 20;
     let big = stack::make_www(out, big_len)?;
-    let nginx_port = free_port()?;
-    let mut nginx = stack::start_nginx(out, nginx_port)?;
+    let (nginx, nginx_port) = stack::nginx_ready(out, &http).await?;
     let direct_base = format!("http://127.0.0.1:{nginx_port}");
-    stack::wait_http_ok(
-        &http,
-        &format!("{direct_base}{SMALL}"),
-        None,
-        Duration::from_secs(10),
-        &mut [&mut nginx],
-    )
-    .await
-    .context("nginx did not start")?;
 
     eprintln!("starting node 1 (holds the device) and its agent");
     let n1 = stack::start_burrow_node(

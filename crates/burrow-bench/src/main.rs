@@ -372,18 +372,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("preparing files in {}", out.display());
     let big_len = opts.big_mib << 20;
     let big = stack::make_www(&out, big_len)?;
-    let nginx_port = procs::free_port()?;
-    let mut nginx = stack::start_nginx(&out, nginx_port)?;
+    let (nginx, nginx_port) = stack::nginx_ready(&out, &http).await?;
     let direct_base = format!("http://127.0.0.1:{nginx_port}");
-    stack::wait_http_ok(
-        &http,
-        &format!("{direct_base}{SMALL}"),
-        None,
-        Duration::from_secs(10),
-        &mut [&mut nginx],
-    )
-    .await
-    .context("nginx did not start")?;
     let nginx_workers = children_of(nginx.pid());
 
     eprintln!("starting burrow server + agent");

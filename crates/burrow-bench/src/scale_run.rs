@@ -80,17 +80,7 @@ scale: measuring {fit} idle tunnels, not {requested}"
         .pool_max_idle_per_host(2 * opts.scale_parallel)
         .build()?;
     stack::make_www(out, 1 << 20)?;
-    let nginx_port = procs::free_port()?;
-    let mut nginx = stack::start_nginx(out, nginx_port)?;
-    stack::wait_http_ok(
-        &http,
-        &format!("http://127.0.0.1:{nginx_port}{SMALL}"),
-        None,
-        Duration::from_secs(10),
-        &mut [&mut nginx],
-    )
-    .await
-    .context("nginx did not start")?;
+    let (nginx, nginx_port) = stack::nginx_ready(out, &http).await?;
     eprintln!("scale: starting burrow server + agent (open files limit {fd_limit})");
     let mut burrow = stack::start_burrow(burrow_bin, out, nginx_port, &http).await?;
     let (server_pid, agent_pid) = (burrow.server.pid(), burrow.agent.pid());

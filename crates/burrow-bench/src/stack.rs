@@ -48,6 +48,22 @@ pub fn make_www(dir: &Path, size: u64) -> anyhow::Result<PathBuf> {
     Ok(big)
 }
 
+/// nginx on a free port (see [`start_nginx`]), once it serves the small page.
+pub async fn nginx_ready(dir: &Path, http: &reqwest::Client) -> anyhow::Result<(Proc, u16)> {
+    let port = crate::procs::free_port()?;
+    let mut nginx = start_nginx(dir, port)?;
+    wait_http_ok(
+        http,
+        &format!("http://127.0.0.1:{port}{SMALL}"),
+        None,
+        Duration::from_secs(10),
+        &mut [&mut nginx],
+    )
+    .await
+    .context("nginx did not start")?;
+    Ok((nginx, port))
+}
+
 /// nginx on 127.0.0.1:`port`, two workers, serving `www`; `PUT/POST /upload` reads and
 /// discards the body and answers 204.
 pub fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<Proc> {

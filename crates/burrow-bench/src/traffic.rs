@@ -71,17 +71,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     eprintln!("traffic: preparing files in {}", out.display());
     stack::make_www(out, 1 << 20)?;
-    let nginx_port = crate::procs::free_port()?;
-    let mut nginx = stack::start_nginx(out, nginx_port)?;
-    stack::wait_http_ok(
-        http,
-        &format!("http://127.0.0.1:{nginx_port}{SMALL}"),
-        None,
-        Duration::from_secs(10),
-        &mut [&mut nginx],
-    )
-    .await
-    .context("nginx did not start")?;
+    let (nginx, nginx_port) = stack::nginx_ready(out, http).await?;
     eprintln!("traffic: starting a burrow server + agent with analytics off");
     let baseline = stack::start_burrow_node(
         burrow_bin,
