@@ -15,6 +15,22 @@ fn burrow() -> Command {
     c
 }
 
+/// The configuration `--check-config` printed, once it succeeded; each of `lines` is in it
+/// and `secret` is not.
+fn shown_config(out: &std::process::Output, lines: &[&str], secret: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in lines {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(!stdout.contains(secret), "{stdout}");
+    stdout
+}
+
 #[test]
 fn check_config_validates_and_masks_secrets() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -80,22 +96,17 @@ fn check_config_validates_and_masks_secrets() {
         .env("BURROW_ACME_EMAIL", "ops@example.com")
         .output()
         .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+    shown_config(
+        &out,
+        &[
+            "acme_base_domain = true",
+            "acme_dns_update = 192.0.2.53:53",
+            "acme_dns_update_zone = fleet.example.com",
+            "acme_email = ops@example.com",
+            "acme_challenge = tls-alpn-01",
+        ],
+        "c2VjcmV0",
     );
-    for line in [
-        "acme_base_domain = true",
-        "acme_dns_update = 192.0.2.53:53",
-        "acme_dns_update_zone = fleet.example.com",
-        "acme_email = ops@example.com",
-        "acme_challenge = tls-alpn-01",
-    ] {
-        assert!(stdout.contains(line), "{line}: {stdout}");
-    }
-    assert!(!stdout.contains("c2VjcmV0"), "{stdout}");
 
     // Single sign-on: env for the secret and the domains, flags for the rest.
     let out = burrow()
@@ -111,22 +122,17 @@ fn check_config_validates_and_masks_secrets() {
         .env("BURROW_OIDC_ALLOWED_DOMAINS", "example.com,example.org")
         .output()
         .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+    shown_config(
+        &out,
+        &[
+            "oidc_issuer = https://id.example/realms/x",
+            "oidc_client_id = burrow",
+            "oidc_client_secret = ***",
+            "oidc_allowed_domains = [\"example.com\", \"example.org\"]",
+            "password_login = false",
+        ],
+        "oidc-client-s3cret",
     );
-    for line in [
-        "oidc_issuer = https://id.example/realms/x",
-        "oidc_client_id = burrow",
-        "oidc_client_secret = ***",
-        "oidc_allowed_domains = [\"example.com\", \"example.org\"]",
-        "password_login = false",
-    ] {
-        assert!(stdout.contains(line), "{line}: {stdout}");
-    }
-    assert!(!stdout.contains("oidc-client-s3cret"), "{stdout}");
     let out = burrow()
         .current_dir(dir.path())
         .args(["server", "--check-config", "--oidc-issuer", "id.example"])
