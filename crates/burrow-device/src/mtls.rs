@@ -65,9 +65,73 @@ where
 /// A connection slot held for as long as the connection is open (dropped when it ends).
 pub type ConnSlot = Box<dyn Send>;
 
+/// A stream that carries its connection slot. The slot goes wherever the stream goes: after
+/// a WebSocket upgrade (the broker's `/tunnel`, a client's WebSocket through the edge), hyper
+/// hands the stream to the WebSocket's task and the connection task ends, so a slot held by
+/// that task would free the address's place while the WebSocket stays open.
+pub struct SlotStream<S> {
+    tcp: S,
+    _slot: ConnSlot,
+}
+
+impl<S> SlotStream<S> {
+    pub fn new(stream: S, slot: ConnSlot) -> Self {
+        SlotStream {
+            tcp: stream,
+            _slot: slot,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for SlotStream<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SlotStream<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
 /// [`serve_device_listener`] where `admit(peer ip)` decides, before the TLS handshake, whether
 /// a connection is served: `None` closes it at once (a per-address connection cap), `Some`
-/// holds a slot until the connection ends.
+/// holds a slot until the connection ends, a tunnel WebSocket upgraded from it included.
 pub async fn serve_device_listener_admitting<F, A>(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -105,8 +169,8 @@ where
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
+        let tcp = SlotStream::new(tcp, slot);
         tokio::spawn(async move {
-            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {

@@ -63,6 +63,10 @@ pub struct Config {
     /// behind one NAT share it, so it is larger than the main port's.
     #[serde(default = "default_device_conns_per_address")]
     pub device_conns_per_address: usize,
+    /// Concurrent connections per client address on the main port (IPv6 by /64), open
+    /// WebSockets included; users behind one office NAT share it.
+    #[serde(default = "default_conns_per_client")]
+    pub conns_per_client: usize,
     /// Cluster (PostgreSQL): this node's name, unique among the nodes; default the host name.
     #[serde(default)]
     pub node_name: Option<String>,
@@ -226,6 +230,10 @@ fn default_device_conns_per_address() -> usize {
     1024
 }
 
+fn default_conns_per_client() -> usize {
+    256
+}
+
 /// Values given as flags (only those present override the layers below).
 #[derive(Debug, Default, Serialize)]
 pub struct FlagOverrides {
@@ -282,6 +290,7 @@ const KNOWN_KEYS: &[&str] = &[
     "api_origin",
     "public_scheme",
     "device_conns_per_address",
+    "conns_per_client",
     "node_name",
     "node_region",
     "roles",

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use burrow_device::mtls::SlotStream;
 use burrow_edge::{server_builder, ConnLimiter, ConnPermit, Edge};
 use hyper::body::Incoming;
 use hyper::Request;
@@ -48,11 +49,12 @@ pub async fn serve(
         let tls = tls.clone();
         let challenges = challenges.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let peer = match proxied_client(&mut stream, peer, &edge).await {
                 Some(p) => p,
                 None => return,
             };
+            // The slot rides with the stream, into an upgraded WebSocket too.
+            let stream = SlotStream::new(stream, Box::new(permit));
             match tls {
                 None => serve_conn(stream, peer, edge, api, challenges, watcher).await,
                 Some(config) => {
@@ -103,11 +105,14 @@ async fn proxied_client(
 /// The TLS handshake, after a look at the ClientHello: a CA's TLS-ALPN-01 validation gets the
 /// challenge certificate of the name it asks for (and nothing else); everyone else the
 /// listener's config. `None` when the handshake failed or was a validation.
-async fn tls_accept(
-    stream: tokio::net::TcpStream,
+async fn tls_accept<S>(
+    stream: S,
     config: Arc<ServerConfig>,
     challenges: &Challenges,
-) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+) -> Option<tokio_rustls::server::TlsStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let acceptor =
         tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = acceptor.await.ok()?;

@@ -345,6 +345,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             analytics: config.analytics,
             password_login: config.password_login,
             sso_label: sso_settings.label().map(str::to_string),
+            max_conns_per_client: config.conns_per_client,
             ..EdgeConfig::default()
         },
     );

@@ -181,6 +181,97 @@ async fn the_device_listener_caps_connections_per_address() {
     drop(held);
 }
 
+/// The cap counts open tunnels too: a device's `/tunnel` WebSocket keeps its connection's
+/// place after the upgrade (hyper hands the stream to the WebSocket task), and frees it when
+/// the tunnel's peer leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_listener_cap_counts_open_tunnels() {
+    let s = TestStack::start_configured(Backend::Sqlite, |c| c.device_conns_per_address = 2)
+        .await
+        .expect("stack");
+    cap_counts_open_tunnels(&s, Port::Device).await;
+}
+
+/// The same on the main port (`conns_per_client`), where sources, destinations and clients'
+/// WebSockets through the edge upgrade too. The API is called from another address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_port_cap_counts_open_websockets() {
+    let s = TestStack::start_configured(Backend::Sqlite, |c| c.conns_per_client = 2)
+        .await
+        .expect("stack");
+    let origin = format!("http://{}", s.addr);
+    let s = s.with_client(client_from("127.0.0.7"), origin);
+    cap_counts_open_tunnels(&s, Port::Main).await;
+}
+
+#[derive(Clone, Copy)]
+enum Port {
+    Main,
+    Device,
+}
+
+/// Under a cap of 2 for 127.0.0.1: two destination peers connect, a third is refused, and
+/// once the first leaves the third gets its place.
+async fn cap_counts_open_tunnels(s: &TestStack, port: Port) {
+    let admin = s.admin_token().await.expect("login");
+    let svc = serve_local(axum::Router::new().route("/", get(|| async { "up" })))
+        .await
+        .expect("service");
+    let service = burrow_edge::service_name("http", i64::from(svc.port()));
+    let mut tunnels = Vec::new();
+    for dsn in ["CAP1", "CAP2", "CAP3"] {
+        s.project_with_device(&admin, dsn).await.expect("device");
+        let (status, t) = s
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/reverse-tunnels/devices/{dsn}/reverse-tunnels"),
+                &admin,
+                Some(&json!({"name": "svc", "local_port": svc.port(), "require_auth": false})),
+            )
+            .await
+            .expect("tunnel");
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        tunnels.push(t["tunnel_id"].as_str().expect("tunnel id").to_string());
+    }
+    let connect = |id: &str| {
+        let (id, service) = (id.to_string(), service.clone());
+        async move {
+            let peer = async {
+                match port {
+                    Port::Device => {
+                        s.connect_destination_over_device_port(&id, &service, svc)
+                            .await
+                    }
+                    Port::Main => s.connect_destination_as(&id, &service, svc).await,
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), peer)
+                .await
+                .expect("connect is bounded")
+        }
+    };
+    let first = connect(&tunnels[0]).await.expect("1st tunnel");
+    let _second = connect(&tunnels[1]).await.expect("2nd tunnel");
+    assert!(
+        connect(&tunnels[2]).await.is_err(),
+        "a 3rd open tunnel from the same address is over the cap of 2"
+    );
+    // The first tunnel's peer leaves: its place is free again.
+    first.close();
+    drop(first);
+    let broker = &s.running.broker;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while broker.is_destination_connected(&tunnels[0]) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "1st peer never left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let third = connect(&tunnels[2]).await;
+    assert!(third.is_ok(), "the freed place is taken: {:?}", third.err());
+}
+
 /// Item 9: a client that never finishes its request head is dropped after 10 s (was 30 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_request_head_is_dropped_after_10_seconds() {

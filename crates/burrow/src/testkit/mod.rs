@@ -173,6 +173,7 @@ impl TestStack {
             api_origin: None,
             public_scheme: None,
             device_conns_per_address: 1024,
+            conns_per_client: 256,
             node_name: None,
             node_region: "default".into(),
             roles: crate::cluster::roles::ALL.to_vec(),
