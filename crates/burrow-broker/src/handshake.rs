@@ -163,9 +163,9 @@ fn check(uri: &Uri, headers: &HeaderMap) -> Result<Request, Refusal> {
 
 /// Bytes the WebSocket layer reads per call. Its default (128 KiB) is zero-filled on the first
 /// read, so every idle peer held 128 KiB; a larger message still gets room for all of it.
-/// 8 KiB: an idle tunnel costs the server about 25 KiB, with bulk throughput unchanged
-/// (measured in docs/benchmarks.md).
-const WS_READ_BUFFER: usize = 8 * 1024;
+/// 4 KiB: an idle tunnel costs the server about 20.5 KiB (24.5 with 8 KiB), with bulk
+/// throughput unchanged (measured in docs/benchmarks.md).
+const WS_READ_BUFFER: usize = 4 * 1024;
 
 async fn upgrade(
     State(broker): State<Arc<Broker>>,
@@ -209,10 +209,12 @@ async fn upgrade(
     ws.set_selected_protocol(HeaderValue::from_static(subprotocol.as_str()));
     tracing::info!(tunnel = %tunnel.tunnel_id, %role, %subprotocol, "peer connecting");
     let mut response = ws.on_upgrade(move |socket| async move {
-        let Some((hub, attached)) = broker
+        let attached = broker
             .attach(&tunnel, role, subprotocol, PeerKind::WebSocket)
-            .await
-        else {
+            .await;
+        // The row was for the handshake; the peer task does not hold it for the tunnel's life.
+        drop(tunnel);
+        let Some((hub, attached)) = attached else {
             return;
         };
         let peer = attached.peer.clone();

@@ -122,11 +122,15 @@ impl Broker {
     fn arm_timer(&self, hub: &Arc<Hub>) {
         let me = self.me.clone();
         let id = hub.id.clone();
+        // Boxed where it runs once: this task lives as long as the tunnel, at the size of its
+        // largest step.
         let task = tokio::spawn(async move {
             loop {
                 let Some(broker) = me.upgrade() else { return };
-                let tunnel = match broker.store.broker_tunnel(&id).await {
-                    Ok(Some(t)) if t.status == TunnelStatus::Open => t,
+                // Only the expiry is kept: the row (strings, services, tags) is not held
+                // through a sleep of up to an hour, once per open tunnel.
+                let expires_at = match broker.store.broker_tunnel(&id).await {
+                    Ok(Some(t)) if t.status == TunnelStatus::Open => t.expires_at,
                     Ok(_) => return,
                     Err(_) => {
                         drop(broker);
@@ -134,14 +138,14 @@ impl Broker {
                         continue;
                     }
                 };
-                let left = tunnel.expires_at - broker.clock.now();
+                let left = expires_at - broker.clock.now();
                 let Ok(left) = left.to_std() else {
                     // Already due (to_std fails on negative durations).
-                    let _ = broker.expire_one(&id).await;
+                    let _ = Box::pin(broker.expire_one(&id)).await;
                     return;
                 };
                 if left.is_zero() {
-                    let _ = broker.expire_one(&id).await;
+                    let _ = Box::pin(broker.expire_one(&id)).await;
                     return;
                 }
                 drop(broker);
