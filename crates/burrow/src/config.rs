@@ -430,6 +430,17 @@ impl Config {
             }
         }
         self.device_urls_parsed()?;
+        // Without device_url devices are told to dial https://localhost, which is only true
+        // on this machine: a device listener open to other hosts needs to be told its name.
+        if self.device_url.is_none() && !self.device_listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "device_listen {} is reachable from other hosts, but without device_url devices \
+                 would be told to dial https://localhost:{}: set device_url to the \
+                 https://host[:port] they dial (env BURROW_DEVICE_URL, flag --device-url)",
+                self.device_listen,
+                self.device_listen.port()
+            )));
+        }
         if let Some(s) = &self.public_scheme {
             if s != "http" && s != "https" {
                 return Err(ConfigError::Invalid(

@@ -395,6 +395,24 @@ fn device_url_is_validated_and_shown() {
         ),
         "{stdout}"
     );
+    // Unset with a device listener open to other hosts: refused, since devices there cannot
+    // dial localhost.
+    let out = burrow()
+        .current_dir(dir.path())
+        .args([
+            "server",
+            "--check-config",
+            "--device-listen",
+            "0.0.0.0:8801",
+        ])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "0.0.0.0 without device_url accepted");
+    assert!(
+        err.contains("device_url") && err.contains("https://localhost:8801"),
+        "{err}"
+    );
     // Unset: loopback, as before.
     let out = burrow()
         .current_dir(dir.path())
