@@ -70,14 +70,14 @@ pub type ConnSlot = Box<dyn Send>;
 /// hands the stream to the WebSocket's task and the connection task ends, so a slot held by
 /// that task would free the address's place while the WebSocket stays open.
 pub struct SlotStream<S> {
-    tcp: S,
+    io: S,
     _slot: ConnSlot,
 }
 
 impl<S> SlotStream<S> {
     pub fn new(stream: S, slot: ConnSlot) -> Self {
         SlotStream {
-            tcp: stream,
+            io: stream,
             _slot: slot,
         }
     }
@@ -89,7 +89,7 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for SlotStream<S> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -99,7 +99,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SlotStream<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -107,25 +107,25 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SlotStream<S> {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -17,6 +17,16 @@ fn burrow() -> Command {
 
 /// The configuration `--check-config` printed, once it succeeded; each of `lines` is in it
 /// and `secret` is not.
+/// `burrow server --check-config ARGS` in `dir`, with nothing from the environment added.
+fn check_config(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    burrow()
+        .current_dir(dir)
+        .args(["server", "--check-config"])
+        .args(args)
+        .output()
+        .expect("run")
+}
+
 fn shown_config(out: &std::process::Output, lines: &[&str], secret: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -373,16 +383,13 @@ fn device_url_is_validated_and_shown() {
         assert!(!out.status.success(), "{bad} accepted");
         assert!(err.contains("device_url"), "{bad}: {err}");
     }
-    let out = burrow()
-        .current_dir(dir.path())
-        .args([
-            "server",
-            "--check-config",
+    let out = check_config(
+        dir.path(),
+        &[
             "--device-url",
             "https://Devices.Fleet.example.com:8701, https://10.0.0.7:8701",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -397,16 +404,7 @@ fn device_url_is_validated_and_shown() {
     );
     // Unset with a device listener open to other hosts: refused, since devices there cannot
     // dial localhost.
-    let out = burrow()
-        .current_dir(dir.path())
-        .args([
-            "server",
-            "--check-config",
-            "--device-listen",
-            "0.0.0.0:8801",
-        ])
-        .output()
-        .expect("run");
+    let out = check_config(dir.path(), &["--device-listen", "0.0.0.0:8801"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "0.0.0.0 without device_url accepted");
     assert!(
@@ -414,16 +412,7 @@ fn device_url_is_validated_and_shown() {
         "{err}"
     );
     // Unset: loopback, as before.
-    let out = burrow()
-        .current_dir(dir.path())
-        .args([
-            "server",
-            "--check-config",
-            "--device-listen",
-            "127.0.0.1:8801",
-        ])
-        .output()
-        .expect("run");
+    let out = check_config(dir.path(), &["--device-listen", "127.0.0.1:8801"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("device_url = https://localhost:8801 (what devices dial)"),
