@@ -27,7 +27,7 @@ use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
-use procs::{children_of, cpu_of, rss_kib, ticks_per_sec};
+use procs::{children_of, cpu_of, rss_kib, switches_of, ticks_per_sec};
 use report::{commit, machine};
 use stack::{BIG, SMALL, UPLOAD};
 
@@ -150,12 +150,17 @@ struct Sample {
     upload_mbs: f64,
     /// CPU time of the path's processes per keep-alive request.
     cpu_us_per_request: f64,
+    /// Of which the path's first process (the tunnel's server: burrow server, rathole server;
+    /// NaN for direct).
+    cpu_server_us_per_request: f64,
+    /// Context switches of the path's processes per keep-alive request.
+    switches_per_request: f64,
     /// CPU time of the path's processes per MB downloaded.
     cpu_ms_per_mb_download: f64,
     errors: u64,
 }
 
-const METRICS: [(&str, &str); 8] = [
+const METRICS: [(&str, &str); 10] = [
     ("keepalive_rps", "keep-alive req/s, 50 conns"),
     ("p50_us", "p50 at 1 conn (µs)"),
     ("p99_us", "p99 at 1 conn (µs)"),
@@ -165,6 +170,14 @@ const METRICS: [(&str, &str); 8] = [
     (
         "cpu_us_per_request",
         "CPU µs per request (path's processes)",
+    ),
+    (
+        "cpu_server_us_per_request",
+        "of which the tunnel's server, µs",
+    ),
+    (
+        "switches_per_request",
+        "context switches per request (path's processes)",
     ),
     ("cpu_ms_per_mb_download", "CPU ms per MB downloaded"),
 ];
@@ -178,6 +191,8 @@ fn metric(s: &Sample, name: &str) -> f64 {
         "download_mbs" => s.download_mbs,
         "upload_mbs" => s.upload_mbs,
         "cpu_us_per_request" => s.cpu_us_per_request,
+        "cpu_server_us_per_request" => s.cpu_server_us_per_request,
+        "switches_per_request" => s.switches_per_request,
         "cpu_ms_per_mb_download" => s.cpu_ms_per_mb_download,
         _ => f64::NAN,
     }
@@ -229,11 +244,18 @@ fn measure(t: &Target, opts: &Opts, big: &Path, big_len: u64, tick: f64) -> anyh
     let d = opts.duration;
     let mut s = Sample::default();
 
-    let cpu0 = cpu_of(&t.pids);
+    let server = &t.pids[..t.pids.len().min(1)];
+    let (cpu0, server0, switches0) = (cpu_of(&t.pids), cpu_of(server), switches_of(&t.pids));
     let ka = tools::wrk(&url(SMALL), &t.headers(&[]), 2, opts.connections, d)?;
-    let cpu1 = cpu_of(&t.pids);
+    let (cpu1, server1, switches1) = (cpu_of(&t.pids), cpu_of(server), switches_of(&t.pids));
     s.keepalive_rps = ka.rps;
-    s.cpu_us_per_request = (cpu1 - cpu0) as f64 / tick * 1e6 / ka.requests.max(1) as f64;
+    let requests = ka.requests.max(1) as f64;
+    s.cpu_us_per_request = (cpu1 - cpu0) as f64 / tick * 1e6 / requests;
+    s.cpu_server_us_per_request = match t.kind {
+        PathKind::Direct => f64::NAN,
+        _ => (server1 - server0) as f64 / tick * 1e6 / requests,
+    };
+    s.switches_per_request = switches1.saturating_sub(switches0) as f64 / requests;
     s.errors += ka.errors;
 
     let lat = tools::wrk(&url(SMALL), &t.headers(&[]), 1, 1, d)?;

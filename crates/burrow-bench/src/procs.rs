@@ -116,6 +116,33 @@ pub fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Context switches (voluntary and not) of every thread of `pid` since it started: each is a
+/// thread that slept and was woken, or was preempted, which is what task hops across threads
+/// cost beyond their CPU time.
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // a thread that ended since the listing
+        };
+        total += status
+            .lines()
+            .filter_map(|l| {
+                let (key, value) = l.split_once(':')?;
+                key.ends_with("voluntary_ctxt_switches")
+                    .then(|| value.trim().parse::<u64>().ok())?
+            })
+            .sum::<u64>();
+    }
+    Some(total)
+}
+
+/// Context switches of a set of pids.
+pub fn switches_of(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|p| context_switches(*p)).sum()
+}
+
 /// Total CPU ticks of a set of pids.
 pub fn cpu_of(pids: &[u32]) -> u64 {
     pids.iter().filter_map(|p| cpu_ticks(*p)).sum()

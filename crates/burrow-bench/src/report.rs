@@ -47,6 +47,9 @@ impl Spread {
 
     /// The range over rounds, as printed after a median: `[18012–21544]`.
     pub fn range(&self) -> String {
+        if self.min.is_infinite() || self.min.is_nan() {
+            return String::new(); // no sample (a metric that has no meaning for the path)
+        }
         format!("[{}–{}]", fmt_num(self.min), fmt_num(self.max))
     }
 }
@@ -200,7 +203,14 @@ pub fn paths_table(
             let (v, dm) = (sp.median, d.median);
             let vs_direct = match m {
                 "p50_us" | "p99_us" => format!("{:+.0} µs", v - dm),
-                "cpu_us_per_request" | "cpu_ms_per_mb_download" => format!("{:.1}×", v / dm),
+                "cpu_us_per_request" | "cpu_ms_per_mb_download" | "switches_per_request" => {
+                    format!("{:.1}×", v / dm)
+                }
+                // No server on the direct path: the figure compares with the other tunnel.
+                "cpu_server_us_per_request" => {
+                    let r = get("rathole", m).median;
+                    format!("{:.1}× rathole's", v / r)
+                }
                 _ => {
                     ratios.entry(kind).or_default().insert(m, v / dm);
                     format!("{:.2}", v / dm)

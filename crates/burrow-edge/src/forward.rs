@@ -15,7 +15,7 @@ use crate::dialer::service_name;
 use crate::edge::Edge;
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
-use crate::pool::Sender;
+use crate::pool::{ParkOnEnd, Sender};
 use crate::recheck::{Recheck, Revocable};
 use crate::route::Route;
 use crate::upstream::{classify, Target};
@@ -156,9 +156,9 @@ fn finish(
             "the device's service switched protocols without being asked",
         ));
     }
-    edge.pool.park_when_ready(tunnel_id.to_string(), sender);
     let (mut parts, body) = resp.into_parts();
     headers::to_client(&mut parts.headers, false);
+    let body = ParkOnEnd::new(body, edge.pool.clone(), tunnel_id, sender);
     Ok(Response::from_parts(
         parts,
         Body::new(Revocable::new(body, recheck)),

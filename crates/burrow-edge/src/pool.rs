@@ -4,9 +4,13 @@
 //! a connection that closed or failed is dropped.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use axum::body::Body;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 
 pub type Sender = SendRequest<Body>;
@@ -53,9 +57,14 @@ impl Pool {
         }
     }
 
-    /// Parks `sender` once its current response has been read to the end.
-    pub fn park_when_ready(self: &Arc<Self>, tunnel_id: String, mut sender: Sender) {
+    /// Parks `sender` once its current response has been read to the end: at once when its
+    /// connection is idle again already, else from a task that waits for it.
+    fn park_when_ready(self: &Arc<Self>, tunnel_id: String, mut sender: Sender) {
         if self.max_idle == 0 {
+            return;
+        }
+        if sender.is_ready() {
+            self.put(&tunnel_id, sender);
             return;
         }
         let pool = self.clone();
@@ -88,5 +97,67 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.get(tunnel_id)
             .map_or(0, |l| l.iter().filter(|s| !s.is_closed()).count())
+    }
+}
+
+/// A device's response body that gives its connection back to the pool once the body has been
+/// read to the end, without a task per response in the usual case (the connection is idle
+/// again by then). A body dropped before its end drops its connection, which is mid-response;
+/// an empty body (204, 304, HEAD) that hyper drops unread is at its end.
+pub struct ParkOnEnd<B: hyper::body::Body> {
+    inner: B,
+    park: Option<(Arc<Pool>, String, Sender)>,
+}
+
+impl<B: hyper::body::Body> ParkOnEnd<B> {
+    pub fn new(inner: B, pool: Arc<Pool>, tunnel_id: &str, sender: Sender) -> Self {
+        ParkOnEnd {
+            inner,
+            park: Some((pool, tunnel_id.to_string(), sender)),
+        }
+    }
+
+    fn park(&mut self) {
+        if let Some((pool, tunnel_id, sender)) = self.park.take() {
+            pool.park_when_ready(tunnel_id, sender);
+        }
+    }
+}
+
+impl<B> hyper::body::Body for ParkOnEnd<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.park(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.park(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: hyper::body::Body> Drop for ParkOnEnd<B> {
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.park();
+        }
     }
 }

@@ -215,6 +215,45 @@ async fn keep_alive_connections_are_reused_per_tunnel() {
 }
 
 #[tokio::test]
+async fn a_response_left_unread_never_parks_its_connection() {
+    let w = world().await;
+    let svc = http_service(false).await;
+    w.tunnel("half", "http", false, vec![]).await;
+    w.dialer.set("t-half", Dest::Tcp(svc.addr));
+    let dials = || w.dialer.dials.load(std::sync::atomic::Ordering::SeqCst);
+    // The client reads the first event of a stream that never ends and goes away: the
+    // tunnel connection is mid-response, and must be closed, not parked for the next request.
+    let resp = send(w.addr, get("half.localhost", "/sse").body(empty()).unwrap()).await;
+    let mut body = resp.into_body();
+    svc.sse.send("data: one\n\n".into()).unwrap();
+    next_text(&mut body, "data: one\n\n").await;
+    drop(body);
+    // The device sees its stream closed once the edge dropped the tunnel connection (the
+    // edge learns the client left when it forwards the next event).
+    eventually("the device's stream closed", || {
+        svc.sse.send("data: more\n\n".into()).is_err()
+    })
+    .await;
+    assert_eq!(w.edge.idle_connections("t-half"), 0);
+    for _ in 0..2 {
+        let resp = send(w.addr, get("half.localhost", "/").body(empty()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let got = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&got[..], b"hello from the device");
+        eventually("connection parked", || {
+            w.edge.idle_connections("t-half") == 1
+        })
+        .await;
+    }
+    assert_eq!(
+        dials(),
+        2,
+        "one dial for the stream, one for the two requests after it"
+    );
+    assert_eq!(svc.hits(), 3);
+}
+
+#[tokio::test]
 async fn parked_connections_close_after_the_idle_timeout() {
     let w = world_with(burrow_edge::EdgeConfig {
         idle_timeout: Duration::from_millis(300),
