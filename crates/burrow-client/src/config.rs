@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use burrow_proto::{Role, Subprotocol};
@@ -127,29 +127,55 @@ impl ClientConfig {
         Ok((url, tls))
     }
 
-    /// The rustls configuration for `wss://` when a custom CA is set.
+    /// The rustls configuration for `wss://` when a custom CA is set: one per CA for the
+    /// whole process (see [`shared_tls_config`]).
     pub(crate) fn tls_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, ClientError> {
-        let Some(pem) = &self.ca_pem else {
-            return Ok(None);
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| ClientError::Config(format!("CA PEM: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
+        match &self.ca_pem {
+            Some(pem) => shared_tls_config(pem).map(Some),
+            None => Ok(None),
         }
-        if roots.is_empty() {
-            return Err(ClientError::Config("CA PEM holds no certificate".into()));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Config(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Some(Arc::new(config)))
     }
+}
+
+/// CAs whose configuration is kept: an agent has one, and a handful across CA rotations.
+const KEPT_TLS_CONFIGS: usize = 4;
+
+/// The rustls configuration trusting `pem`, built once per CA and shared by every session of
+/// the process. Built per session, each of an agent's tunnels held its own root store and
+/// session cache (room for 256 servers): 18 KiB of the agent's memory per tunnel (`--scale`:
+/// 70 → 52 KiB), and no session could resume another's TLS session with the broker.
+fn shared_tls_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    static CONFIGS: Mutex<Vec<(Vec<u8>, Arc<rustls::ClientConfig>)>> = Mutex::new(Vec::new());
+    let mut configs = CONFIGS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, config)) = configs.iter().find(|(key, _)| key == pem) {
+        return Ok(config.clone());
+    }
+    let config = tls_config_trusting(pem)?;
+    if configs.len() >= KEPT_TLS_CONFIGS {
+        configs.remove(0);
+    }
+    configs.push((pem.to_vec(), config.clone()));
+    Ok(config)
+}
+
+fn tls_config_trusting(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        let cert = cert.map_err(|e| ClientError::Config(format!("CA PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ClientError::Config(format!("CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(ClientError::Config("CA PEM holds no certificate".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 #[cfg(test)]
@@ -181,5 +207,36 @@ mod tests {
     fn bad_ca_pem_is_a_config_error() {
         let c = ClientConfig::new("wss://x", "t").with_ca_pem(b"not pem".to_vec());
         assert!(matches!(c.tls_config(), Err(ClientError::Config(_))));
+    }
+
+    fn ca_pem(name: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        cert.pem().into_bytes()
+    }
+
+    #[test]
+    fn sessions_trusting_one_ca_share_one_tls_config() {
+        let (a, b) = (ca_pem("a.test"), ca_pem("b.test"));
+        let config = |pem: &[u8]| {
+            ClientConfig::new("wss://x", "t")
+                .with_ca_pem(pem.to_vec())
+                .tls_config()
+                .unwrap()
+                .unwrap()
+        };
+        let first = config(&a);
+        assert!(Arc::ptr_eq(&first, &config(&a)), "one config per CA");
+        assert!(
+            !Arc::ptr_eq(&first, &config(&b)),
+            "another CA, another config"
+        );
+        assert!(ClientConfig::new("wss://x", "t")
+            .tls_config()
+            .unwrap()
+            .is_none());
     }
 }
