@@ -45,7 +45,10 @@ pub struct DeviceConfig {
 impl Default for DeviceConfig {
     fn default() -> Self {
         DeviceConfig {
-            device_urls: DeviceUrls::one(DeviceUrl::localhost(8443)),
+            device_urls: DeviceUrls::one(DeviceUrl::of_listener(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                8443,
+            )))),
             trusted_proxies: Vec::new(),
             cert_lifetime: chrono::Duration::days(365),
             rotate_threshold: chrono::Duration::hours(1),

@@ -7,7 +7,7 @@
 //! region's URLs first (see [`DeviceUrls::preferring`]).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,11 +98,13 @@ impl DeviceUrl {
         })
     }
 
-    /// `https://localhost:PORT`: the default on loopback.
-    pub fn localhost(port: u16) -> DeviceUrl {
+    /// The device listener's own address, `https://IP:PORT`: the default when `device_url` is
+    /// unset, which configuration allows only for a loopback listener. Its address, not the
+    /// name `localhost`, which may resolve to the other loopback family.
+    pub fn of_listener(addr: SocketAddr) -> DeviceUrl {
         DeviceUrl {
-            text: format!("https://localhost:{port}"),
-            host: "localhost".into(),
+            text: format!("https://{addr}"),
+            host: addr.ip().to_string(),
             region: None,
         }
     }

@@ -28,8 +28,8 @@ pub struct Config {
     pub device_listen: SocketAddr,
     /// What enrolled devices dial for the device listener (config endpoint and broker): one
     /// `https://host[:port]` URL or several, comma-separated, in order of preference. Its
-    /// hosts are what the listener's certificate names. Default: `https://localhost:<port of
-    /// device_listen>`, which only a device on this machine can use.
+    /// hosts are what the listener's certificate names. Default: `https://<device_listen>`, the
+    /// listener's own (loopback) address, which only a device on this machine can use.
     pub device_url: Option<String>,
     /// The first administrator, when no user exists yet (else one is generated and printed).
     pub admin_email: Option<String>,
@@ -430,15 +430,15 @@ impl Config {
             }
         }
         self.device_urls_parsed()?;
-        // Without device_url devices are told to dial https://localhost, which is only true
-        // on this machine: a device listener open to other hosts needs to be told its name.
+        // Without device_url devices are told to dial the listener's own address, which only
+        // names it on this machine when it is loopback: one open to other hosts needs its name.
         if self.device_url.is_none() && !self.device_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "device_listen {} is reachable from other hosts, but without device_url devices \
-                 would be told to dial https://localhost:{}: set device_url to the \
-                 https://host[:port] they dial (env BURROW_DEVICE_URL, flag --device-url)",
+                 would be told to dial {}: set device_url to the https://host[:port] they dial \
+                 (env BURROW_DEVICE_URL, flag --device-url)",
                 self.device_listen,
-                self.device_listen.port()
+                DeviceUrl::of_listener(self.device_listen)
             )));
         }
         if let Some(s) = &self.public_scheme {
@@ -513,12 +513,13 @@ impl Config {
         }
     }
 
-    /// What devices dial, given the port the device listener was bound to.
-    pub fn device_urls(&self, bound_device_port: u16) -> DeviceUrls {
+    /// What devices dial, given the address the device listener was bound to.
+    pub fn device_urls(&self, bound_device_listener: SocketAddr) -> DeviceUrls {
         match self.device_urls_parsed() {
             Ok(Some(urls)) => urls,
-            // Validated at load; the default is loopback, as it always was.
-            _ => DeviceUrls::one(DeviceUrl::localhost(bound_device_port)),
+            // Validated at load: without device_url the listener is loopback, and its own
+            // address is what a device on this machine dials.
+            _ => DeviceUrls::one(DeviceUrl::of_listener(bound_device_listener)),
         }
     }
 
@@ -631,7 +632,7 @@ impl Config {
             mask_url(&self.database_url()),
             self.base_domain,
             self.device_listen,
-            self.device_urls(self.device_listen.port()),
+            self.device_urls(self.device_listen),
             self.admin_email.as_deref().unwrap_or("(generated on first start)"),
             if self.admin_password.is_some() { "***" } else { "(unset)" },
             self.jwt_ttl_minutes,

@@ -253,7 +253,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let challenges = crate::certs::Challenges::new(store.clone());
 
     let ca = Arc::new(ca);
-    let device_urls = config.device_urls(device_addr.port());
+    let device_urls = config.device_urls(device_addr);
     let devices = DeviceState::new(
         store.clone(),
         ca.clone(),

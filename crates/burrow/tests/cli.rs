@@ -403,19 +403,19 @@ fn device_url_is_validated_and_shown() {
         "{stdout}"
     );
     // Unset with a device listener open to other hosts: refused, since devices there cannot
-    // dial localhost.
+    // dial the listener's own address.
     let out = check_config(dir.path(), &["--device-listen", "0.0.0.0:8801"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "0.0.0.0 without device_url accepted");
     assert!(
-        err.contains("device_url") && err.contains("https://localhost:8801"),
+        err.contains("device_url") && err.contains("https://0.0.0.0:8801"),
         "{err}"
     );
     // Unset: loopback, as before.
     let out = check_config(dir.path(), &["--device-listen", "127.0.0.1:8801"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("device_url = https://localhost:8801 (what devices dial)"),
+        stdout.contains("device_url = https://127.0.0.1:8801 (what devices dial)"),
         "{stdout}"
     );
 }

@@ -121,10 +121,7 @@ async fn server_doctor_names_each_fault() {
     let out = &healthy_text;
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(!out.stdout.contains("FAIL"), "{}", out.stdout);
-    let device_url = format!(
-        "device URL https://localhost:{}",
-        s.running.device_addr.port()
-    );
+    let device_url = format!("device URL https://{}", s.running.device_addr);
     assert!(line(out, "ok", &format!("{device_url} answers")).contains("TLS handshake OK"));
     line(out, "ok", &format!("{device_url} resolves"));
     line(out, "ok", "TLS certificate names");
@@ -211,7 +208,7 @@ async fn agent_doctor_checks_an_enrollment() {
     let toml = std::fs::read_to_string(agent.join("agent.toml")).expect("agent.toml");
     std::fs::write(
         unresolvable.join("agent.toml"),
-        toml.replace("https://localhost:", "https://devices.doctor.invalid:"),
+        toml.replace("https://127.0.0.1:", "https://devices.doctor.invalid:"),
     )
     .expect("write");
 

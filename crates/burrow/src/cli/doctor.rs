@@ -90,7 +90,7 @@ pub async fn report(args: &ConfigArgs) -> Report {
         );
         None
     };
-    for url in config.device_urls(config.device_listen.port()).iter() {
+    for url in config.device_urls(config.device_listen).iter() {
         probe::check_device_url(&mut report, url, roots.clone()).await;
     }
     if postgres {
