@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use axum::body::Body;
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -75,9 +75,9 @@ pub async fn forward(
     let websocket = req.version() == Version::HTTP_11 && headers::is_websocket(req.headers());
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
 
-    let (parts, body) = req.into_parts();
-    let up_headers = headers::to_device(
-        &parts.headers,
+    let (mut parts, body) = req.into_parts();
+    headers::to_device(
+        &mut parts.headers,
         &Upstream {
             authority: client.authority,
             peer: client.peer,
@@ -87,22 +87,26 @@ pub async fn forward(
             issued: &|token| edge.auth.issued(token) || crate::sharing::is_tunnel_key(token),
         },
     );
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let build = |body: Body| {
+    // Origin form: the path and query only (an absolute-form or HTTP/2 URI names the edge).
+    let uri = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .map_or_else(|| Uri::from_static("/"), Uri::from);
+    let build = |body: Body, headers: HeaderMap| {
         let mut r = Request::new(body);
         *r.method_mut() = parts.method.clone();
         *r.version_mut() = Version::HTTP_11;
-        *r.headers_mut() = up_headers.clone();
-        if let Ok(uri) = path.parse() {
-            *r.uri_mut() = uri;
-        }
+        *r.headers_mut() = headers;
+        *r.uri_mut() = uri.clone();
         r
     };
     let retry_safe = hyper::body::Body::is_end_stream(&body)
         && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let up = build(Body::new(CountIn::new(body, client.bytes_in.clone())));
+    let body = Body::new(CountIn::new(body, client.bytes_in.clone()));
 
     if let Some(client_upgrade) = client_upgrade {
+        let up = build(body, parts.headers);
         let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
         client.phases.connected();
         let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;
@@ -117,8 +121,11 @@ pub async fn forward(
 
     // A parked keep-alive connection first; if it turns out dead before the request was
     // written, or (for a body-less request) before any response, retry once on a new one.
-    let mut up = Some(up);
-    if let Some(mut sender) = edge.pool.take(tunnel_id) {
+    let parked = edge.pool.take(tunnel_id);
+    // Kept only for that retry: the request itself is gone once written.
+    let spare = (parked.is_some() && retry_safe).then(|| parts.headers.clone());
+    let mut up = Some(build(body, parts.headers));
+    if let Some(mut sender) = parked {
         client.phases.connected();
         if let Some(req) = up.take() {
             match sender.try_send_request(req).await {
@@ -136,7 +143,10 @@ pub async fn forward(
             }
         }
     }
-    let up = up.unwrap_or_else(|| build(Body::empty()));
+    let up = match up {
+        Some(up) => up,
+        None => build(Body::empty(), spare.unwrap_or_default()),
+    };
     let mut sender = edge.connector.open(edge.dialer.as_ref(), &target).await?;
     client.phases.connected();
     let resp = sender.send_request(up).await.map_err(|e| classify(&e))?;

@@ -18,14 +18,21 @@ use crate::session_cookie::{is_burrow_cookie, strip_cookies};
 pub const X_BURROW_USER_ID: &str = "x-burrow-user-id";
 pub const X_BURROW_USER_EMAIL: &str = "x-burrow-user-email";
 
-/// Headers the edge alone sets (any client copy is removed first).
-const EDGE_SET: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-real-ip",
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Headers the edge alone sets (any client copy is removed first). Names, not strings: a
+/// string is parsed again on every request.
+const EDGE_SET: [HeaderName; 6] = [
+    HeaderName::from_static("forwarded"),
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-real-ip"),
 ];
 
 /// The authenticated user, as told to the device.
@@ -74,8 +81,8 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     ] {
         h.remove(name);
     }
-    h.remove("keep-alive");
-    h.remove("proxy-connection");
+    h.remove(KEEP_ALIVE);
+    h.remove(PROXY_CONNECTION);
 }
 
 /// `Expect: 100-continue` is answered by the edge's own server; not passed on.
@@ -131,15 +138,18 @@ fn strip_burrow_credentials(h: &mut HeaderMap, u: &Upstream<'_>) {
     }
 }
 
-/// The request headers the device gets.
-pub fn to_device(orig: &HeaderMap, u: &Upstream<'_>) -> HeaderMap {
-    let mut h = orig.clone();
-    let upgrade = h.get(UPGRADE).cloned();
-    strip_hop_by_hop(&mut h);
-    strip_expect(&mut h);
+/// Rewrites the client's request headers, in place, into the ones the device gets.
+pub fn to_device(h: &mut HeaderMap, u: &Upstream<'_>) {
+    let upgrade = if u.websocket {
+        h.get(UPGRADE).cloned()
+    } else {
+        None
+    };
+    strip_hop_by_hop(h);
+    strip_expect(h);
     h.remove(HOST);
     for name in EDGE_SET {
-        h.remove(*name);
+        h.remove(name);
     }
     let burrow: Vec<HeaderName> = h
         .keys()
@@ -149,29 +159,26 @@ pub fn to_device(orig: &HeaderMap, u: &Upstream<'_>) -> HeaderMap {
     for k in burrow {
         h.remove(k);
     }
-    strip_burrow_credentials(&mut h, u);
+    strip_burrow_credentials(h, u);
     if let Ok(v) = HeaderValue::from_str(u.authority) {
         h.insert(HOST, v.clone());
-        h.insert("x-forwarded-host", v);
+        h.insert(X_FORWARDED_HOST, v);
     }
     if let Ok(v) = HeaderValue::from_str(&u.peer.to_string()) {
-        h.insert("x-forwarded-for", v);
+        h.insert(X_FORWARDED_FOR, v);
     }
     let proto = if u.https { "https" } else { "http" };
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(user) = u.user {
         h.insert(X_BURROW_USER_ID, HeaderValue::from(user.id));
         if let Ok(v) = HeaderValue::from_str(&user.email) {
             h.insert(X_BURROW_USER_EMAIL, v);
         }
     }
-    if u.websocket {
-        if let Some(up) = upgrade {
-            h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-            h.insert(UPGRADE, up);
-        }
+    if let Some(up) = upgrade {
+        h.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(UPGRADE, up);
     }
-    h
 }
 
 /// A device's `Set-Cookie`, confined to its own tunnel host: `None` for one of burrow's own
@@ -271,7 +278,8 @@ mod tests {
             websocket: false,
             issued: &|_| false,
         };
-        let out = to_device(&h, &u);
+        let mut out = h.clone();
+        to_device(&mut out, &u);
         for gone in [
             "x-secret",
             "keep-alive",
@@ -336,7 +344,8 @@ mod tests {
             websocket: false,
             issued: &|t| t == "ours",
         };
-        let out = to_device(&h, &u);
+        let mut out = h.clone();
+        to_device(&mut out, &u);
         let auth: Vec<_> = out.get_all(AUTHORIZATION).iter().collect();
         assert_eq!(auth, ["Bearer theirs"]);
         assert_eq!(out[COOKIE], "app=1");
