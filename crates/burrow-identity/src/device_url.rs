@@ -61,12 +61,11 @@ impl DeviceUrl {
             ));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host"))?;
-        if let Some(p) = port {
-            match p.parse::<u16>() {
-                Ok(n) if n > 0 => {}
-                _ => return Err(bad("has an invalid port")),
-            }
-        }
+        let port = match port.map(str::parse::<u16>) {
+            None => None,
+            Some(Ok(n)) if n > 0 => Some(n),
+            Some(_) => return Err(bad("has an invalid port")),
+        };
         let host = host.to_ascii_lowercase();
         let host = host.trim_end_matches('.').to_string();
         let ip = host
@@ -83,16 +82,8 @@ impl DeviceUrl {
                 ))
             }
         };
-        let shown = match ip {
-            Ok(IpAddr::V6(_)) => format!("[{bare}]"),
-            _ => bare.clone(),
-        };
-        let text = match port {
-            Some(p) if p != "443" => format!("https://{shown}:{p}"),
-            _ => format!("https://{shown}"),
-        };
         Ok(DeviceUrl {
-            text,
+            text: text_of(&bare, matches!(ip, Ok(IpAddr::V6(_))), port),
             host: bare,
             region,
         })
@@ -102,9 +93,10 @@ impl DeviceUrl {
     /// unset, which configuration allows only for a loopback listener. Its address, not the
     /// name `localhost`, which may resolve to the other loopback family.
     pub fn of_listener(addr: SocketAddr) -> DeviceUrl {
+        let host = addr.ip().to_string();
         DeviceUrl {
-            text: format!("https://{addr}"),
-            host: addr.ip().to_string(),
+            text: text_of(&host, addr.is_ipv6(), Some(addr.port())),
+            host,
             region: None,
         }
     }
@@ -257,6 +249,19 @@ impl fmt::Display for DeviceUrls {
     }
 }
 
+/// `https://host[:port]` as burrow writes it: IPv6 in brackets, no `:443`.
+fn text_of(host: &str, ipv6: bool, port: Option<u16>) -> String {
+    let shown = if ipv6 {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    match port {
+        Some(p) if p != 443 => format!("https://{shown}:{p}"),
+        _ => format!("https://{shown}"),
+    }
+}
+
 fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     if authority.starts_with('[') {
         let end = authority.find(']')?;
@@ -304,6 +309,18 @@ mod tests {
         assert_eq!(v4.host(), "10.1.2.3");
         let v6 = DeviceUrl::parse("https://[::1]:8701").unwrap();
         assert_eq!((v6.as_str(), v6.host()), ("https://[::1]:8701", "::1"));
+    }
+
+    #[test]
+    fn a_listeners_url_is_written_as_a_parsed_one() {
+        for (addr, url) in [
+            ("127.0.0.1:8701", "https://127.0.0.1:8701"),
+            ("[::1]:8701", "https://[::1]:8701"),
+            ("127.0.0.1:443", "https://127.0.0.1"),
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(DeviceUrl::of_listener(addr), DeviceUrl::parse(url).unwrap());
+        }
     }
 
     #[test]
