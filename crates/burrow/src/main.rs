@@ -101,9 +101,24 @@ struct ServerArgs {
     check_config: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The agent runs on one thread, as the standalone `burrow-agent` does; everything else
+    // (the server above all) on a worker per core.
+    let runtime = match cli.command {
+        Command::Agent(_) => burrow_agent::cli::runtime(),
+        _ => tokio::runtime::Runtime::new(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => server(args).await,
         Command::Agent(args) => execute(args.action).await,

@@ -15,7 +15,7 @@ struct Cli {
     action: AgentAction,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    execute(Cli::parse().action).await
+fn main() -> anyhow::Result<()> {
+    let action = Cli::parse().action;
+    burrow_agent::cli::runtime()?.block_on(execute(action))
 }
