@@ -11,7 +11,6 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::counting::CountIn;
-use crate::dialer::service_name;
 use crate::edge::Edge;
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
@@ -65,10 +64,10 @@ pub async fn forward(
     if req.method() == Method::CONNECT {
         return Err(EdgeError::BadRequest("CONNECT is not supported"));
     }
-    let service = service_name(&tunnel.protocol, tunnel.local_port);
     let target = Target {
         tunnel_id,
-        service: &service,
+        protocol: &tunnel.protocol,
+        port: tunnel.local_port,
         tls,
         last_seen: route.device.last_seen_at,
     };
