@@ -11,6 +11,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::counting::CountIn;
+use crate::dialer::service_name;
 use crate::edge::Edge;
 use crate::headers::{self, EdgeUser, Upstream};
 use crate::pages::EdgeError;
@@ -64,10 +65,10 @@ pub async fn forward(
     if req.method() == Method::CONNECT {
         return Err(EdgeError::BadRequest("CONNECT is not supported"));
     }
+    let service = service_name(&tunnel.protocol, tunnel.local_port);
     let target = Target {
         tunnel_id,
-        protocol: &tunnel.protocol,
-        port: tunnel.local_port,
+        service: &service,
         tls,
         last_seen: route.device.last_seen_at,
     };

@@ -60,17 +60,15 @@ pub struct Upstream<'a> {
 
 /// Removes `Connection`, every header it names, and the other hop-by-hop headers.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if h.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = h
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            h.remove(name);
-        }
+    let named: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        h.remove(name);
     }
     for name in [
         CONNECTION,
@@ -214,22 +212,16 @@ fn confine_set_cookie(v: &HeaderValue) -> Option<HeaderValue> {
 
 /// The response headers the client gets (device cookies confined to the tunnel host).
 pub fn to_client(h: &mut HeaderMap, switching: bool) {
-    let upgrade = if switching {
-        h.get(UPGRADE).cloned()
-    } else {
-        None
-    };
+    let upgrade = h.get(UPGRADE).cloned();
     strip_hop_by_hop(h);
-    if h.contains_key(SET_COOKIE) {
-        let cookies: Vec<HeaderValue> = h
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(confine_set_cookie)
-            .collect();
-        h.remove(SET_COOKIE);
-        for c in cookies {
-            h.append(SET_COOKIE, c);
-        }
+    let cookies: Vec<HeaderValue> = h
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(confine_set_cookie)
+        .collect();
+    h.remove(SET_COOKIE);
+    for c in cookies {
+        h.append(SET_COOKIE, c);
     }
     if switching {
         if let Some(up) = upgrade {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsConnector;
 
-use crate::dialer::{service_name, DialError, TunnelDialer, TunnelIo};
+use crate::dialer::{DialError, TunnelDialer, TunnelIo};
 use crate::idle::IdleIo;
 use crate::pages::EdgeError;
 use crate::pool::Sender;
@@ -15,10 +15,7 @@ use crate::tls;
 
 pub struct Target<'a> {
     pub tunnel_id: &'a str,
-    /// The tunnel's protocol and device port, which name its service (`HTTP-8080`); the
-    /// name is only written when a connection is opened, not for each pooled request.
-    pub protocol: &'a str,
-    pub port: i64,
+    pub service: &'a str,
     pub tls: bool,
     pub last_seen: Option<burrow_store::Timestamp>,
 }
@@ -45,8 +42,8 @@ impl Connector {
         dialer: &dyn TunnelDialer,
         t: &Target<'_>,
     ) -> Result<Sender, EdgeError> {
-        let service = service_name(t.protocol, t.port);
-        let dialed = tokio::time::timeout(self.connect_timeout, dialer.dial(t.tunnel_id, &service));
+        let dialed =
+            tokio::time::timeout(self.connect_timeout, dialer.dial(t.tunnel_id, t.service));
         let io: Box<dyn TunnelIo> = match dialed.await {
             Err(_) => return Err(EdgeError::Timeout),
             Ok(Err(DialError::DeviceOffline)) => {
