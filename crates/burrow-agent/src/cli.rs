@@ -65,18 +65,18 @@ fn parse_region(s: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{s:?} is not a region (letters, digits, - and _)"))
 }
 
-/// Runs `action`; `run` serves until SIGTERM or Ctrl-C, then drains (see `shutdown`).
 /// The runtime the agent's commands run on: one thread. A device's agent relays a few
 /// connections, and on one thread a frame read from the tunnel and its write to the local
 /// service never wake a second worker (a futex and a context switch each; measured in
-/// `docs/benchmarks.md`: a quarter less agent CPU per request, a third fewer context
-/// switches). Blocking work still goes to tokio's blocking pool.
+/// `docs/benchmarks.md`, sixth pass: a fifth less agent CPU per request, a third fewer
+/// context switches). Blocking work still goes to tokio's blocking pool.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }
 
+/// Runs `action`; `run` serves until SIGTERM or Ctrl-C, then drains (see `shutdown`).
 pub async fn execute(action: AgentAction) -> anyhow::Result<()> {
     match action {
         AgentAction::Enroll {
